@@ -1,0 +1,79 @@
+//! Server instances: what a session talks to. Every backend hands a session the same [`Instance`]: a queue of
+//! lines to the server, a queue of events from it, and a way to stop it. The session and HTTP layers never
+//! know which backend is behind.
+//!
+//! - [`process`]: a supervised child process per instance (any command, or an npm package).
+//! - [`npm`]: resolves an npm package once, so later instances start from the installed bin, not `npx`.
+//! - [`shared`]: one child shared by every session, with JSON-RPC ids rewritten so nothing crosses sessions.
+
+pub mod lines;
+pub mod npm;
+pub mod process;
+pub mod shared;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What a server instance says, in order. `Exited` is the last event.
+#[derive(Debug)]
+pub enum ServerEvent {
+    /// One JSON-RPC message (an object or a batch), as written.
+    Message(Bytes),
+    /// A line over the message limit, discarded but for its two ends.
+    Oversized {
+        len: usize,
+        head: Bytes,
+        tail: Bytes,
+    },
+    /// The instance is gone; no more events follow.
+    Exited { reason: String },
+}
+
+/// One running server as a session sees it.
+#[derive(Debug)]
+pub struct Instance {
+    /// Lines to the server (one JSON-RPC message each, no newline).
+    pub to_server: mpsc::Sender<Bytes>,
+    pub from_server: mpsc::Receiver<ServerEvent>,
+    /// Cancelling it stops the instance; an [`ServerEvent::Exited`] follows.
+    pub stop: CancellationToken,
+}
+
+/// Why an instance could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("could not start the server: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("the shared server is not running: {0}")]
+    SharedDown(String),
+}
+
+/// How new instances come to be: the per-session or shared backend.
+#[derive(Debug, Clone)]
+pub enum Launcher {
+    /// A fresh child per session.
+    PerSession(Arc<npm::CommandSource>),
+    /// One supervised child for every session.
+    Shared(Arc<shared::SharedServer>),
+}
+
+impl Launcher {
+    /// Starts (or attaches) an instance for the session named by `tag`.
+    pub async fn launch(&self, tag: Arc<str>) -> Result<Instance, LaunchError> {
+        match self {
+            Launcher::PerSession(source) => Ok(process::spawn(&source.spec().await, tag)?),
+            Launcher::Shared(server) => server.attach().await,
+        }
+    }
+
+    /// Whether a new instance can be started now, and if not, why.
+    pub async fn readiness(&self) -> Result<String, String> {
+        match self {
+            Launcher::PerSession(source) => source.readiness(),
+            Launcher::Shared(server) => server.readiness(),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! npm packages as servers: install once, start many times.
+//!
+//! `npx -y <pkg>` asks the registry about the package on every start (about a second or two here). catwalk
+//! instead installs the package once into its state directory (`npm install --prefix <dir> <spec>`), reads the
+//! package's `bin`, and starts every later instance from the installed file. If the install fails (registry
+//! down, unusual package), instances fall back to `npx -y <spec>`, which is always correct, just slower.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use tokio::sync::OnceCell;
+
+use super::process::{ProcessSpec, reaper};
+
+/// Where the command for a new instance comes from.
+#[derive(Debug)]
+pub struct CommandSource {
+    base: ProcessSpec,
+    package: Option<NpmPackage>,
+}
+
+#[derive(Debug)]
+struct NpmPackage {
+    spec: String,
+    install_dir: PathBuf,
+    resolved: OnceCell<ProcessSpec>,
+    status: Mutex<Result<String, String>>,
+}
+
+impl CommandSource {
+    /// A fixed command (`catwalk serve -- cmd args`).
+    pub fn command(base: ProcessSpec) -> Self {
+        Self {
+            base,
+            package: None,
+        }
+    }
+
+    /// An npm package; `base` carries env and limits, and runs `npx -y <spec>` until the install is done.
+    pub fn npm(mut base: ProcessSpec, spec: String, state_dir: &Path) -> Self {
+        base.program = "npx".into();
+        base.args = vec!["-y".into(), spec.clone().into()];
+        let install_dir = state_dir.join("npm").join(dir_name(&spec));
+        let status = Mutex::new(Err(format!("package {spec} is not installed yet")));
+        let package = NpmPackage {
+            spec,
+            install_dir,
+            resolved: OnceCell::new(),
+            status,
+        };
+        Self {
+            base,
+            package: Some(package),
+        }
+    }
+
+    /// Installs the package if this source is one (idempotent; concurrent callers wait for one install).
+    pub async fn prepare(&self) {
+        let _ = self.spec().await;
+    }
+
+    /// The command for the next instance.
+    pub async fn spec(&self) -> ProcessSpec {
+        let Some(pkg) = &self.package else {
+            return self.base.clone();
+        };
+        pkg.resolved
+            .get_or_init(|| async {
+                let started = std::time::Instant::now();
+                match install(&self.base, &pkg.spec, &pkg.install_dir).await {
+                    Ok(bin) => {
+                        let took = started.elapsed();
+                        tracing::info!(package = %pkg.spec, bin = %bin.display(), ?took, "package installed");
+                        *lock(&pkg.status) = Ok(format!("package {} installed at {}", pkg.spec, bin.display()));
+                        let (program, args) = node_command(&bin);
+                        ProcessSpec { program, args, ..self.base.clone() }
+                    }
+                    Err(e) => {
+                        tracing::warn!(package = %pkg.spec, "install failed, sessions will use npx -y: {e}");
+                        *lock(&pkg.status) = Err(format!("package {} could not be installed: {e}", pkg.spec));
+                        self.base.clone()
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// `Ok(what)` when a server can be started from a resolved command.
+    pub fn readiness(&self) -> Result<String, String> {
+        match &self.package {
+            None => Ok(format!("command {}", self.base.program.to_string_lossy())),
+            Some(pkg) => lock(&pkg.status).clone(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A directory name for a package spec: readable, and unique per spec.
+fn dir_name(spec: &str) -> String {
+    let readable: String = spec
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    // FNV-1a keeps two specs that sanitise alike apart.
+    let hash = spec.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{readable}-{hash:016x}")
+}
+
+#[derive(Debug, thiserror::Error)]
+enum InstallError {
+    #[error("npm install failed ({0})")]
+    Npm(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the installed package has no usable bin entry: {0}")]
+    Bin(String),
+}
+
+async fn install(base: &ProcessSpec, spec: &str, dir: &Path) -> Result<PathBuf, InstallError> {
+    tokio::fs::create_dir_all(dir).await?;
+    if !dir.join("package.json").exists() {
+        tokio::fs::write(
+            dir.join("package.json"),
+            "{\"name\":\"catwalk-install\",\"private\":true}\n",
+        )
+        .await?;
+    }
+    let mut cmd = tokio::process::Command::new("npm");
+    cmd.args([
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--prefix",
+    ])
+    .arg(dir)
+    .arg(spec)
+    .env_clear()
+    .envs(base.env.iter().map(|(k, v)| (k, v)))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let child = reaper::spawn(&mut cmd)?;
+    let pid = child.id();
+    let out = child.wait_with_output().await?;
+    if let Some(pid) = pid {
+        reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
+    }
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output");
+        return Err(InstallError::Npm(format!(
+            "{}: {}",
+            out.status,
+            last.chars().take(300).collect::<String>()
+        )));
+    }
+    bin_path(dir).map_err(InstallError::Bin)
+}
+
+/// The installed package's bin, chosen as npx chooses: the only one, or the one named like the package.
+fn bin_path(dir: &Path) -> Result<PathBuf, String> {
+    let read = |p: PathBuf| -> Result<serde_json::Value, String> {
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let top = read(dir.join("package.json"))?;
+    let name = top["dependencies"]
+        .as_object()
+        .and_then(|deps| {
+            (deps.len() == 1)
+                .then(|| deps.keys().next().cloned())
+                .flatten()
+        })
+        .ok_or("the install did not record exactly one dependency")?;
+    let pkg_dir = dir.join("node_modules").join(&name);
+    let manifest = read(pkg_dir.join("package.json"))?;
+    let short = name.rsplit('/').next().unwrap_or(&name);
+    let file = match &manifest["bin"] {
+        serde_json::Value::String(file) => file.clone(),
+        serde_json::Value::Object(bins) if bins.len() == 1 => bins
+            .values()
+            .next()
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        serde_json::Value::Object(bins) => bins
+            .get(short)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("{name} has several bins and none is named {short}"))?
+            .to_owned(),
+        _ => return Err(format!("{name} has no bin")),
+    };
+    let path = pkg_dir.join(file);
+    if !path.is_file() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    // Started through node explicitly: a bin need not be executable or carry a shebang npm rewrote.
+    Ok(path)
+}
+
+/// The program and arguments that run an installed bin.
+pub fn node_command(bin: &Path) -> (OsString, Vec<OsString>) {
+    ("node".into(), vec![bin.into()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dir_name;
+
+    #[test]
+    fn dir_names_are_safe_and_distinct() {
+        let a = dir_name("@scope/pkg@1.0.0");
+        let b = dir_name("@scope_pkg@1.0.0");
+        assert_ne!(a, b);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        );
+        assert!(dir_name(&"x".repeat(1000)).len() < 100);
+    }
+}

@@ -1,0 +1,316 @@
+//! The process backend: one supervised child speaking newline-delimited JSON-RPC on stdio.
+//!
+//! Supervision, in order of what can go wrong:
+//! - the child runs in its own process group, so signals reach npx *and* the node it starts;
+//! - stopping closes stdin, waits a grace period, sends SIGTERM to the group, waits again, then SIGKILL;
+//!   descendants that left the group with `setsid` are found through `/proc` before the tree is torn down;
+//! - whatever way the child ends, its group is killed afterwards, so nothing is left behind;
+//! - catwalk is a child subreaper, and reaps zombies it did not spawn itself, so it can be PID 1.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::lines::{Line, LineReader};
+use super::{Instance, ServerEvent};
+
+/// Everything needed to start one child. The environment is complete: nothing is inherited.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Option<PathBuf>,
+    /// The longest stdout line accepted as a message.
+    pub max_message_bytes: usize,
+    /// How long to wait after closing stdin, and again after SIGTERM.
+    pub stop_grace: Duration,
+}
+
+/// The longest stderr line logged whole; longer ones are cut.
+const STDERR_LINE_CAP: usize = 8 * 1024;
+
+/// Starts the child described by `spec`. `tag` names it in the log (a session id or a shared-server name).
+pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = reaper::spawn(&mut cmd)?;
+    let pid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let (Some(stdin), Some(stdout), Some(stderr)) = (stdin, stdout, stderr) else {
+        return Err(std::io::Error::other("child stdio was not piped"));
+    };
+
+    let (to_server, mut outgoing) = mpsc::channel::<Bytes>(64);
+    let (events, from_server) = mpsc::channel::<ServerEvent>(256);
+    let stop = CancellationToken::new();
+
+    // stdin: lines from the session, flushed when the queue runs dry; closed when stopping.
+    let writer_stop = stop.clone();
+    tokio::spawn(async move {
+        let mut stdin = BufWriter::new(stdin);
+        loop {
+            let line = tokio::select! {
+                line = outgoing.recv() => line,
+                () = writer_stop.cancelled() => None,
+            };
+            let Some(line) = line else { break };
+            let mut batch = Some(line);
+            while let Some(line) = batch {
+                if stdin.write_all(&line).await.is_err() || stdin.write_all(b"\n").await.is_err() {
+                    return;
+                }
+                batch = outgoing.try_recv().ok();
+            }
+            if stdin.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    });
+
+    // stdout: messages to the session; a closed stdout means the server can no longer answer.
+    let reader_events = events.clone();
+    let reader_stop = stop.clone();
+    let reader_tag = tag.clone();
+    let max = spec.max_message_bytes;
+    let reader = tokio::spawn(async move {
+        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), max);
+        while let Ok(Some(line)) = lines.next_line().await {
+            let event = match line {
+                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
+                Line::Text(text) if looks_like_json(&text) => ServerEvent::Message(text),
+                Line::Text(text) => {
+                    tracing::warn!(
+                        session = %reader_tag,
+                        line = %String::from_utf8_lossy(&text[..text.len().min(200)]),
+                        "dropped a non-JSON line the server wrote to stdout"
+                    );
+                    continue;
+                }
+                Line::TooLong { len, head, tail } => ServerEvent::Oversized { len, head, tail },
+            };
+            if reader_events.send(event).await.is_err() {
+                break;
+            }
+        }
+        reader_stop.cancel();
+    });
+
+    // stderr: to the log, tagged and cut.
+    let stderr_tag = tag.clone();
+    tokio::spawn(async move {
+        let mut lines = LineReader::new(BufReader::new(stderr), STDERR_LINE_CAP);
+        while let Ok(Some(line)) = lines.next_line().await {
+            match line {
+                Line::Text(text) => {
+                    tracing::info!(session = %stderr_tag, "server stderr: {}", String::from_utf8_lossy(&text))
+                }
+                Line::TooLong { len, .. } => {
+                    tracing::info!(session = %stderr_tag, "server stderr: [a line of {len} bytes, not logged]")
+                }
+            }
+        }
+    });
+
+    let grace = spec.stop_grace;
+    let supervisor_stop = stop.clone();
+    tokio::spawn(async move {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            () = supervisor_stop.cancelled() => stop_child(&mut child, pid, grace).await,
+        };
+        // Leave nothing behind, however the child ended.
+        let _ = killpg(pid, Signal::SIGKILL);
+        reaper::forget(pid);
+        let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        let reason = match status {
+            Ok(status) => describe(status),
+            Err(e) => format!("could not be waited for: {e}"),
+        };
+        tracing::debug!(session = %tag, "server process ended: {reason}");
+        let _ = events.send(ServerEvent::Exited { reason }).await;
+    });
+
+    Ok(Instance {
+        to_server,
+        from_server,
+        stop,
+    })
+}
+
+/// Closes stdin (the writer does, on cancel), waits, then SIGTERM, waits, then SIGKILL, to the whole tree.
+///
+/// The tree is read before stdin closes: once the leader exits, descendants that left its process group
+/// (`setsid`) are re-parented and can no longer be told apart.
+async fn stop_child(child: &mut Child, pid: Pid, grace: Duration) -> std::io::Result<ExitStatus> {
+    let tree = descendants(pid);
+    let status = match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            signal_tree(pid, &tree, Signal::SIGTERM);
+            match tokio::time::timeout(grace, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => {
+                    signal_tree(pid, &tree, Signal::SIGKILL);
+                    child.wait().await
+                }
+            }
+        }
+    };
+    signal_tree(pid, &tree, Signal::SIGKILL);
+    status
+}
+
+fn signal_tree(leader: Pid, tree: &[(Pid, Pid)], signal: Signal) {
+    let _ = killpg(leader, signal);
+    for &(pid, pgid) in tree {
+        if pgid != leader {
+            let _ = killpg(pgid, signal);
+        }
+        let _ = kill(pid, signal);
+    }
+}
+
+/// Every process below `root` with its process group, read from `/proc`.
+fn descendants(root: Pid) -> Vec<(Pid, Pid)> {
+    let table = proc_table();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, pgid, _) in &table {
+            if ppid == parent && !found.iter().any(|&(p, _)| p == pid) {
+                found.push((pid, pgid));
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// `(pid, ppid, pgid, state)` of every process, from `/proc/<pid>/stat`.
+fn proc_table() -> Vec<(Pid, Pid, Pid, char)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let name = entry.ok()?.file_name();
+        let pid: i32 = name.to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name may contain spaces and parentheses: the fields start after the last ')'.
+        let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let ppid: i32 = fields.next()?.parse().ok()?;
+        let pgid: i32 = fields.next()?.parse().ok()?;
+        Some((
+            Pid::from_raw(pid),
+            Pid::from_raw(ppid),
+            Pid::from_raw(pgid),
+            state,
+        ))
+    })
+    .collect()
+}
+
+fn looks_like_json(line: &[u8]) -> bool {
+    matches!(
+        line.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "ended".to_owned(),
+    }
+}
+
+/// Zombie reaping for a catwalk that is PID 1 (in a container) or a subreaper.
+///
+/// tokio waits for the children it spawned by pid; orphans re-parented to catwalk are nobody's, so on every
+/// SIGCHLD catwalk reaps the zombies among its children that it did not spawn. Spawning holds the same lock as
+/// the scan, so a fresh child is always known before it can be mistaken for an orphan.
+pub mod reaper {
+    use super::*;
+
+    static SPAWNED: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
+
+    /// Spawns and remembers the child.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+        let mut spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        let child = cmd.spawn()?;
+        if let Some(id) = child.id() {
+            spawned.get_or_insert_with(HashSet::new).insert(id as i32);
+        }
+        Ok(child)
+    }
+
+    /// Forgets a child tokio has waited for.
+    pub fn forget(pid: Pid) {
+        if let Some(set) = SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            set.remove(&pid.as_raw());
+        }
+    }
+
+    /// How many spawned children are still running (not yet waited for).
+    pub fn running() -> usize {
+        SPAWNED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, HashSet::len)
+    }
+
+    /// Becomes a subreaper and starts reaping orphans. Call once, inside the runtime.
+    pub fn start() {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            tracing::warn!("could not become a child subreaper: {e}");
+        }
+        let Ok(mut sigchld) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+        else {
+            tracing::warn!("no SIGCHLD stream: orphaned processes will not be reaped");
+            return;
+        };
+        tokio::spawn(async move {
+            while sigchld.recv().await.is_some() {
+                reap_orphans();
+            }
+        });
+    }
+
+    fn reap_orphans() {
+        use nix::sys::wait::{WaitPidFlag, waitpid};
+        let me = nix::unistd::getpid();
+        let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        for (pid, ppid, _, state) in proc_table() {
+            let ours = spawned.as_ref().is_some_and(|s| s.contains(&pid.as_raw()));
+            if ppid == me && state == 'Z' && !ours {
+                let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! Command line and environment: raw flags (`ServeArgs`, parsed by clap), then one conversion into a
+//! validated [`Config`] that the rest of catwalk can trust.
+//!
+//! # Which environment reaches a server
+//! A server gets exactly the environment catwalk computes here, never catwalk's own by accident:
+//! - the *tenant's variables*: by default every variable catwalk was started with **except its own
+//!   configuration** (`CATWALK_*`, `MCP_PACKAGE`, `PORT`, `RUST_LOG`) — this is how one tenant's credentials
+//!   reach its server on a machine started with them, as the seed's `--pass-environment` did; with
+//!   `--pass-env NAME,...` only the named variables pass;
+//! - `--env KEY=VALUE` values, given to catwalk as data;
+//! - what npx needs: `PATH` and `HOME` (defaults supplied if catwalk has none).
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::backend::process::ProcessSpec;
+use crate::http::guard::OriginPolicy;
+use crate::session::Limits;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "catwalk",
+    version,
+    about = "Serve MCP servers over Streamable HTTP and legacy SSE"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve one MCP server: an npm package, or any stdio command after `--`.
+    ///
+    /// Examples:
+    ///   MCP_PACKAGE=@modelcontextprotocol/server-everything catwalk serve
+    ///   catwalk serve --port 9000 -- python3 my_server.py
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Parser)]
+pub struct ServeArgs {
+    /// npm package to serve (`npx -y <package>`, installed once and started from its bin).
+    #[arg(long, env = "MCP_PACKAGE", value_name = "SPEC")]
+    pub package: Option<String>,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to bind. Loopback by default; a container binds `::` (all interfaces, IPv4 and IPv6).
+    #[arg(long, env = "CATWALK_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// `per-session`: a server process per MCP session (full isolation and routing; the default).
+    /// `shared`: one supervised process for every session (least memory).
+    #[arg(long, env = "CATWALK_MODE", value_enum, default_value_t = Mode::PerSession)]
+    pub mode: Mode,
+
+    /// Which of catwalk's environment variables the server gets: `*` (all but catwalk's own configuration)
+    /// or a comma-separated list of names.
+    #[arg(
+        long,
+        env = "CATWALK_PASS_ENV",
+        default_value = "*",
+        value_name = "NAMES"
+    )]
+    pub pass_env: String,
+
+    /// An extra variable for the server (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+
+    /// Extra allowed Host names (comma-separated; `*` for any). Loopback names are always allowed.
+    #[arg(
+        long,
+        env = "CATWALK_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOSTS"
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Extra allowed Origins, like `https://app.example.com` (comma-separated; `*` for any).
+    #[arg(
+        long,
+        env = "CATWALK_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest request body and largest message line from a server, in bytes.
+    #[arg(long, env = "CATWALK_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+
+    /// Most sessions open at once; more get 503.
+    #[arg(long, env = "CATWALK_MAX_SESSIONS", default_value_t = 256)]
+    pub max_sessions: usize,
+
+    /// Sessions with no client activity for this long are ended (e.g. `30m`, `90s`).
+    #[arg(long, env = "CATWALK_SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
+    /// A request the server has not answered after this long gets an error (e.g. `5m`, `500ms`).
+    #[arg(long, env = "CATWALK_REQUEST_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// On SIGTERM, how long in-flight requests may take before every server is stopped.
+    #[arg(long, env = "CATWALK_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// After closing a server's stdin (and again after SIGTERM), how long to wait before escalating.
+    #[arg(long, env = "CATWALK_STOP_GRACE", default_value = "2s", value_parser = parse_duration)]
+    pub stop_grace: Duration,
+
+    /// Where catwalk keeps installed packages. Default: `$XDG_CACHE_HOME/catwalk` or `~/.cache/catwalk`.
+    #[arg(long, env = "CATWALK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Log format.
+    #[arg(long, env = "CATWALK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// The stdio server command and its arguments (instead of `--package`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    PerSession,
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum Server {
+    Package(String),
+    Command(ProcessSpec),
+}
+
+/// The validated configuration of one `catwalk serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub mode: Mode,
+    pub server: Server,
+    /// The command template: env, limits (program/args filled in for packages by the npm resolver).
+    pub spec: ProcessSpec,
+    pub state_dir: PathBuf,
+    pub origin_policy: OriginPolicy,
+    pub limits: Limits,
+    pub max_sessions: usize,
+    pub max_body_bytes: usize,
+    pub drain_timeout: Duration,
+    pub log_format: LogFormat,
+}
+
+/// Why the flags cannot make a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("nothing to serve: set MCP_PACKAGE (or --package), or give a command after `--`")]
+    NothingToServe,
+    #[error("--package and a command after `--` cannot both be given")]
+    BothServers,
+    #[error("--{flag}: {problem}")]
+    Invalid { flag: &'static str, problem: String },
+}
+
+/// Variables that configure catwalk itself and never reach a server.
+fn is_catwalk_own(name: &str) -> bool {
+    name.starts_with("CATWALK_") || matches!(name, "MCP_PACKAGE" | "PORT" | "RUST_LOG")
+}
+
+impl ServeArgs {
+    /// Validates the flags against catwalk's own environment `host_env`.
+    pub fn into_config(self, host_env: Vec<(OsString, OsString)>) -> Result<Config, ConfigError> {
+        let server = match (self.package, self.command.is_empty()) {
+            (Some(_), false) => return Err(ConfigError::BothServers),
+            (Some(p), true) if p.trim().is_empty() => {
+                return Err(ConfigError::Invalid {
+                    flag: "package",
+                    problem: "empty".into(),
+                });
+            }
+            (Some(p), true) => Server::Package(p.trim().to_owned()),
+            (None, false) => Server::Command(ProcessSpec {
+                program: self.command[0].clone(),
+                args: self.command[1..].to_vec(),
+                ..empty_spec()
+            }),
+            (None, true) => return Err(ConfigError::NothingToServe),
+        };
+        let positive = |flag: &'static str, v: usize| {
+            if v == 0 {
+                Err(ConfigError::Invalid {
+                    flag,
+                    problem: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(v)
+            }
+        };
+        let max_message_bytes = positive("max-message-bytes", self.max_message_bytes)?;
+        let max_sessions = positive("max-sessions", self.max_sessions)?;
+        for (flag, d) in [
+            ("session-ttl", self.session_ttl),
+            ("request-timeout", self.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::Invalid {
+                    flag,
+                    problem: "must be greater than 0".into(),
+                });
+            }
+        }
+
+        let get = |name: &str| {
+            host_env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let state_dir = match self.state_dir {
+            Some(dir) => dir,
+            None => get("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir)
+                .join("catwalk"),
+        };
+        let env = child_env(&self.pass_env, &host_env, &self.env, &state_dir);
+
+        let lower = |v: Vec<String>| {
+            v.into_iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+        };
+        let origin_policy = OriginPolicy {
+            check_host: self.bind.is_loopback(),
+            hosts: lower(self.allowed_hosts).collect(),
+            origins: lower(self.allowed_origins)
+                .map(|o| o.trim_end_matches('/').to_owned())
+                .collect(),
+        };
+        let spec = match &server {
+            Server::Command(cmd) => cmd.clone(),
+            Server::Package(_) => empty_spec(),
+        };
+        let spec = ProcessSpec {
+            env,
+            max_message_bytes,
+            stop_grace: self.stop_grace,
+            ..spec
+        };
+        Ok(Config {
+            addr: SocketAddr::new(self.bind, self.port),
+            mode: self.mode,
+            server,
+            spec,
+            state_dir,
+            origin_policy,
+            limits: Limits {
+                request_timeout: self.request_timeout,
+                idle_ttl: self.session_ttl,
+                ..Limits::default()
+            },
+            max_sessions,
+            max_body_bytes: max_message_bytes,
+            drain_timeout: self.drain_timeout,
+            log_format: self.log_format,
+        })
+    }
+}
+
+fn empty_spec() -> ProcessSpec {
+    ProcessSpec {
+        program: OsString::new(),
+        args: Vec::new(),
+        env: Vec::new(),
+        cwd: None,
+        max_message_bytes: 4 << 20,
+        stop_grace: Duration::from_secs(2),
+    }
+}
+
+/// The server's whole environment (see the module docs).
+fn child_env(
+    pass: &str,
+    host_env: &[(OsString, OsString)],
+    extra: &[(String, String)],
+    state_dir: &std::path::Path,
+) -> Vec<(OsString, OsString)> {
+    let names: Vec<&str> = pass
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let all = names.contains(&"*");
+    let mut env: Vec<(OsString, OsString)> = host_env
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            !is_catwalk_own(&k) && (all || names.contains(&k.as_ref()))
+        })
+        .cloned()
+        .collect();
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k.as_str());
+        env.push((k.into(), v.into()));
+    }
+    let mut ensure = |name: &str, value: OsString| {
+        if !env.iter().any(|(k, _)| k == name) {
+            let inherited = host_env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone());
+            env.push((name.into(), inherited.unwrap_or(value)));
+        }
+    };
+    ensure("PATH", "/usr/local/bin:/usr/bin:/bin".into());
+    ensure("HOME", state_dir.join("home").into());
+    env
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err("expected KEY=VALUE".to_owned()),
+    }
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 30s, 5m or 1h"))?;
+    let per_unit = match unit.trim() {
+        "ms" => Duration::from_millis(1),
+        "" | "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return Err(format!("{s:?} is not a duration like 500ms, 30s, 5m or 1h")),
+    };
+    per_unit
+        .checked_mul(u32::try_from(n).map_err(|_| format!("{s:?} is too long"))?)
+        .ok_or("too long".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(extra);
+        ServeArgs::try_parse_from(argv).unwrap()
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    fn names(c: &Config) -> Vec<String> {
+        c.spec
+            .env
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_tenant_env_passes_but_catwalk_own_does_not() {
+        let host = env(&[
+            ("GITHUB_TOKEN", "t"),
+            ("CATWALK_X", "x"),
+            ("PORT", "1"),
+            ("PATH", "/bin"),
+            ("MCP_PACKAGE", "p"),
+        ]);
+        let c = args(&["--package", "p"]).into_config(host.clone()).unwrap();
+        assert_eq!(names(&c), ["GITHUB_TOKEN", "PATH", "HOME"]);
+        let c = args(&["--pass-env", "NONE", "--env", "A=1", "--package", "p"])
+            .into_config(host)
+            .unwrap();
+        assert_eq!(names(&c), ["A", "PATH", "HOME"]);
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        let e = args(&["--max-sessions", "0", "--package", "p"])
+            .into_config(vec![])
+            .unwrap_err();
+        assert!(e.to_string().contains("--max-sessions"));
+        assert!(matches!(
+            args(&[]).into_config(vec![]),
+            Err(ConfigError::NothingToServe)
+        ));
+        assert!(matches!(
+            args(&["--package", "p", "--", "x"]).into_config(vec![]),
+            Err(ConfigError::BothServers)
+        ));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("99999999999h").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! One error type for every HTTP answer catwalk writes itself: the right status and a JSON-RPC error body,
+//! never a stack trace, a server's env or another session's data.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::value::RawValue;
+
+use crate::jsonrpc::{self, code};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{message}")]
+    Rpc {
+        status: StatusCode,
+        code: i64,
+        message: String,
+        id: Option<Box<RawValue>>,
+    },
+    #[error("session not found: it has ended or never existed; start a new one with initialize")]
+    UnknownSession,
+    #[error("missing Mcp-Session-Id header; send initialize first to start a session")]
+    MissingSession,
+    #[error("Accept must list {0}")]
+    NotAcceptable(&'static str),
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("request body is over the {0}-byte limit")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("unsupported protocol version {0:?}; supported: {supported}", supported = crate::http::SUPPORTED_VERSIONS.join(", "))]
+    UnsupportedVersion(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Conflict(&'static str),
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::BadRequest(_)
+            | HttpError::MissingSession
+            | HttpError::UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
+            HttpError::Rpc { status, .. } => *status,
+            HttpError::UnknownSession => StatusCode::NOT_FOUND,
+            HttpError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Conflict(_) => StatusCode::CONFLICT,
+        }
+    }
+
+    fn code(&self) -> i64 {
+        match self {
+            HttpError::Rpc { code, .. } => *code,
+            HttpError::Unavailable(_) => code::UNAVAILABLE,
+            HttpError::UnknownSession => code::INVALID_REQUEST,
+            _ => code::INVALID_REQUEST,
+        }
+    }
+
+    /// A JSON-RPC error for a request with `status` and `code`.
+    pub fn rpc(
+        status: StatusCode,
+        code: i64,
+        message: impl Into<String>,
+        id: Option<Box<RawValue>>,
+    ) -> Self {
+        HttpError::Rpc {
+            status,
+            code,
+            message: message.into(),
+            id,
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let id = match &self {
+            HttpError::Rpc { id, .. } => id.as_deref(),
+            _ => None,
+        };
+        let body = jsonrpc::error_reply(id, self.code(), &self.to_string());
+        let mut response = (self.status(), body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}

@@ -1,0 +1,499 @@
+//! Sessions: one MCP session, its server instance, and the streams its messages travel on.
+//!
+//! A session owns one [`Instance`] and a router task that reads what the server says. Each message goes to
+//! exactly one stream:
+//! - a response goes to the stream of the POST that carried its request (found by id);
+//! - a progress notification goes to the stream of the request that set its progress token;
+//! - list-changed and resource-updated notifications go to the standalone (GET) stream;
+//! - other server requests and notifications (sampling, elicitation, logging) go to the stream of the newest
+//!   request still in flight, the one that most plausibly caused them, or to the standalone stream when none is.
+//!
+//! Every stream keeps a bounded buffer of its recent events, so a client that lost its connection can resume
+//! with `Last-Event-ID`; a client that does not read fast enough is disconnected (and may resume) rather than
+//! letting the buffer grow.
+
+mod registry;
+mod stream;
+
+pub use registry::{Registry, SessionId};
+pub use stream::{Delivery, STANDALONE, StreamId};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Instance, ServerEvent};
+use crate::jsonrpc::{self, IdKey, Kind, Peeked, code};
+use stream::Stream;
+
+/// Which HTTP transport a session was opened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamable HTTP (2025 era): a stream per POST plus an optional GET stream.
+    Streamable,
+    /// Legacy HTTP+SSE (2024-11-05): everything on the one GET stream.
+    LegacySse,
+}
+
+/// Limits every session lives by.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub request_timeout: Duration,
+    pub idle_ttl: Duration,
+    /// Events kept per stream for `Last-Event-ID` replay.
+    pub replay_events: usize,
+    pub replay_bytes: usize,
+    /// Events queued to one HTTP connection before it is cut as too slow.
+    pub live_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(300),
+            idle_ttl: Duration::from_secs(1800),
+            replay_events: 256,
+            replay_bytes: 8 << 20,
+            live_queue: 256,
+        }
+    }
+}
+
+/// Why a request could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("session ended")]
+    Ended,
+    #[error("a request with id {0:?} is already in flight in this session")]
+    DuplicateId(IdKey),
+}
+
+/// One MCP session.
+pub struct Session {
+    pub id: SessionId,
+    pub transport: Transport,
+    to_server: mpsc::Sender<Bytes>,
+    state: Mutex<State>,
+    limits: Arc<Limits>,
+    /// Milliseconds since `epoch` at the last client activity.
+    last_active: AtomicU64,
+    epoch: Instant,
+    ended: CancellationToken,
+    stop_instance: CancellationToken,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+struct State {
+    pending: HashMap<IdKey, Pending>,
+    progress: HashMap<IdKey, StreamId>,
+    streams: HashMap<StreamId, Stream>,
+    finished: std::collections::VecDeque<StreamId>,
+    next_stream: StreamId,
+    next_request_seq: u64,
+    /// The negotiated protocol version, from the initialize response.
+    version: Option<String>,
+    end_reason: Option<String>,
+    /// Released when the session ends, freeing a place under the session cap.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+struct Pending {
+    id: Box<RawValue>,
+    stream: StreamId,
+    seq: u64,
+    deadline: Instant,
+    progress_token: Option<IdKey>,
+    initialize: bool,
+}
+
+/// Finished POST streams kept for late resumption.
+const FINISHED_STREAMS_KEPT: usize = 16;
+
+impl Session {
+    /// Starts a session over `instance`; the returned session is live until its server exits or it is ended.
+    pub fn start(
+        id: SessionId,
+        transport: Transport,
+        instance: Instance,
+        limits: Arc<Limits>,
+        permit: OwnedSemaphorePermit,
+        registry: Arc<Registry>,
+    ) -> Arc<Session> {
+        let Instance {
+            to_server,
+            mut from_server,
+            stop,
+        } = instance;
+        let mut streams = HashMap::new();
+        streams.insert(STANDALONE, Stream::new(true));
+        let session = Arc::new(Session {
+            id,
+            transport,
+            to_server,
+            state: Mutex::new(State {
+                pending: HashMap::new(),
+                progress: HashMap::new(),
+                streams,
+                finished: Default::default(),
+                next_stream: STANDALONE + 1,
+                next_request_seq: 0,
+                version: None,
+                end_reason: None,
+                permit: Some(permit),
+            }),
+            limits,
+            last_active: AtomicU64::new(0),
+            epoch: Instant::now(),
+            ended: CancellationToken::new(),
+            stop_instance: stop,
+        });
+        let router = session.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                match from_server.recv().await {
+                    Some(ServerEvent::Message(bytes)) => router.route_from_server(bytes),
+                    Some(ServerEvent::Oversized { len, head, tail }) => {
+                        router.oversized(len, &head, &tail)
+                    }
+                    Some(ServerEvent::Exited { reason }) => {
+                        break format!("the MCP server {reason}");
+                    }
+                    None => break "the MCP server is gone".to_owned(),
+                }
+            };
+            router.end(&reason);
+            registry.remove(&router.id);
+        });
+        session
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks client activity (for the idle TTL).
+    pub fn touch(&self) {
+        self.last_active
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.is_cancelled()
+    }
+
+    /// Resolves when the session has ended.
+    pub fn ended(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.ended.cancelled()
+    }
+
+    /// The negotiated protocol version, once initialize has been answered.
+    pub fn version(&self) -> Option<String> {
+        self.lock().version.clone()
+    }
+
+    /// Opens a stream for the requests in one POST and registers them, so their responses find it.
+    ///
+    /// Returns the stream and its live receiver. Requests are registered before they are sent.
+    pub fn open_request_stream(
+        &self,
+        requests: &[&Peeked],
+    ) -> Result<(StreamId, mpsc::Receiver<Delivery>), SendError> {
+        let mut st = self.lock();
+        check_new_requests(&st, requests)?;
+        let stream_id = st.next_stream;
+        st.next_stream += 1;
+        let mut stream = Stream::new(false);
+        let (tx, rx) = mpsc::channel(self.limits.live_queue);
+        stream.live = Some(tx);
+        st.streams.insert(stream_id, stream);
+        self.register(&mut st, requests, stream_id);
+        Ok((stream_id, rx))
+    }
+
+    /// Registers requests whose answers go to the standalone stream (legacy SSE).
+    pub fn register_on_standalone(&self, requests: &[&Peeked]) -> Result<(), SendError> {
+        let mut st = self.lock();
+        check_new_requests(&st, requests)?;
+        self.register(&mut st, requests, STANDALONE);
+        Ok(())
+    }
+
+    fn register(&self, st: &mut State, requests: &[&Peeked], stream_id: StreamId) {
+        let deadline = Instant::now() + self.limits.request_timeout;
+        if let Some(stream) = st.streams.get_mut(&stream_id) {
+            stream.open_requests += requests.len();
+        }
+        for req in requests {
+            let (Some(id), Some(key)) = (req.id.clone(), req.key.clone()) else {
+                continue;
+            };
+            let seq = st.next_request_seq;
+            st.next_request_seq += 1;
+            if let Some(token) = &req.progress_token {
+                st.progress.insert(token.clone(), stream_id);
+            }
+            let pending = Pending {
+                id,
+                stream: stream_id,
+                seq,
+                deadline,
+                progress_token: req.progress_token.clone(),
+                initialize: req.method() == "initialize",
+            };
+            st.pending.insert(key, pending);
+        }
+    }
+
+    /// Whether any request of this session is waiting for its answer.
+    pub fn has_pending(&self) -> bool {
+        !self.lock().pending.is_empty()
+    }
+
+    /// Sends messages to the server, in order.
+    pub async fn send(&self, messages: Vec<Bytes>) -> Result<(), SendError> {
+        for message in messages {
+            let message = one_line(message);
+            tokio::select! {
+                sent = self.to_server.send(message) => sent.map_err(|_| SendError::Ended)?,
+                () = self.ended.cancelled() => return Err(SendError::Ended),
+            }
+        }
+        Ok(())
+    }
+
+    /// Attaches a connection to a stream, replaying what came after `after` (an event sequence number).
+    ///
+    /// `None` when the stream is unknown or already has a reader.
+    pub fn attach(
+        &self,
+        stream_id: StreamId,
+        after: Option<u64>,
+    ) -> Option<mpsc::Receiver<Delivery>> {
+        let mut st = self.lock();
+        let stream = st.streams.get_mut(&stream_id)?;
+        if stream.live.as_ref().is_some_and(|tx| !tx.is_closed()) {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(self.limits.live_queue.max(stream.buffered() + 1));
+        for delivery in stream.replay_after(after) {
+            let _ = tx.try_send(delivery);
+        }
+        if !stream.finished {
+            stream.live = Some(tx);
+        }
+        Some(rx)
+    }
+
+    /// Whether the standalone (GET) stream has a reader now.
+    pub fn has_live_streams(&self) -> bool {
+        self.lock()
+            .streams
+            .values()
+            .any(|s| s.live.as_ref().is_some_and(|tx| !tx.is_closed()))
+    }
+
+    fn route_from_server(&self, bytes: Bytes) {
+        let msg = match jsonrpc::peek(one_line(bytes)) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::warn!(session = %self.id, "dropped a message from the server: {e}");
+                return;
+            }
+        };
+        let mut st = self.lock();
+        let st = &mut *st;
+        if msg.kind == Kind::Response {
+            let Some(pending) = msg.key.as_ref().and_then(|key| st.pending.remove(key)) else {
+                tracing::warn!(session = %self.id, id = ?msg.key, "dropped a response to no request in flight");
+                return;
+            };
+            if pending.initialize {
+                st.version = jsonrpc::negotiated_version(&msg.bytes);
+            }
+            if let Some(token) = &pending.progress_token {
+                st.progress.remove(token);
+            }
+            self.deliver(st, pending.stream, msg.bytes, true);
+            return;
+        }
+        let target = match (self.transport, msg.kind) {
+            (Transport::LegacySse, _) => STANDALONE,
+            (_, Kind::Notification) if msg.method() == "notifications/progress" => {
+                match msg.progress_token.as_ref().and_then(|t| st.progress.get(t)) {
+                    Some(&stream) => stream,
+                    None => newest_request_stream(st).unwrap_or(STANDALONE),
+                }
+            }
+            (_, Kind::Notification)
+                if msg.method().ends_with("/list_changed")
+                    || msg.method() == "notifications/resources/updated" =>
+            {
+                STANDALONE
+            }
+            _ => newest_request_stream(st).unwrap_or(STANDALONE),
+        };
+        self.deliver(st, target, msg.bytes, false);
+    }
+
+    /// Puts one event on a stream; `answers_request` counts down the stream's open requests.
+    fn deliver(&self, st: &mut State, stream_id: StreamId, bytes: Bytes, answers_request: bool) {
+        let Some(stream) = st.streams.get_mut(&stream_id) else {
+            return;
+        };
+        if answers_request {
+            stream.open_requests = stream.open_requests.saturating_sub(1);
+        }
+        let last = answers_request && stream.open_requests == 0 && !stream.standalone;
+        let overflowed = stream.push(bytes, last, &self.limits);
+        if overflowed {
+            tracing::warn!(session = %self.id, stream = stream_id, "client is not reading its stream; disconnected it");
+        }
+        if last {
+            st.finished.push_back(stream_id);
+            while st.finished.len() > FINISHED_STREAMS_KEPT {
+                if let Some(old) = st.finished.pop_front() {
+                    st.streams.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// A message over the limit was dropped. If it was a response (its id found at either end of the line),
+    /// that request gets an error now instead of waiting for its timeout.
+    fn oversized(&self, len: usize, head: &[u8], tail: &[u8]) {
+        let key = jsonrpc::oversized_response_id(head, tail);
+        tracing::warn!(session = %self.id, len, id = ?key, "the server wrote a message over the size limit; dropped it");
+        let Some(key) = key else { return };
+        let message =
+            format!("the MCP server's answer was {len} bytes, over catwalk's message size limit");
+        let mut st = self.lock();
+        self.fail(&mut st, &key, code::MESSAGE_TOO_LARGE, &message, false);
+    }
+
+    /// Answers one pending request with an error, optionally telling the server it was cancelled.
+    fn fail(&self, st: &mut State, key: &IdKey, code: i64, message: &str, cancel_on_server: bool) {
+        let Some(pending) = st.pending.remove(key) else {
+            return;
+        };
+        if let Some(token) = &pending.progress_token {
+            st.progress.remove(token);
+        }
+        if cancel_on_server {
+            let _ = self
+                .to_server
+                .try_send(jsonrpc::cancelled_notification(&pending.id, message));
+        }
+        let reply = jsonrpc::error_reply(Some(&pending.id), code, message);
+        self.deliver(st, pending.stream, reply, true);
+    }
+
+    /// Times out overdue requests and reports whether the session has been idle past its TTL.
+    pub fn sweep(&self, now: Instant) -> bool {
+        let mut st = self.lock();
+        let overdue: Vec<IdKey> = st
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let message = format!(
+            "the MCP server did not answer within {:?}",
+            self.limits.request_timeout
+        );
+        for key in overdue {
+            tracing::warn!(session = %self.id, id = ?key, "request timed out");
+            self.fail(&mut st, &key, code::REQUEST_TIMEOUT, &message, true);
+        }
+        let idle_for = now.saturating_duration_since(
+            self.epoch + Duration::from_millis(self.last_active.load(Ordering::Relaxed)),
+        );
+        let busy = !st.pending.is_empty()
+            || st
+                .streams
+                .values()
+                .any(|s| s.live.as_ref().is_some_and(|tx| !tx.is_closed()));
+        !busy && idle_for >= self.limits.idle_ttl
+    }
+
+    /// Ends the session: every pending request gets an error, every stream closes, the instance stops.
+    pub fn end(&self, reason: &str) {
+        let mut st = self.lock();
+        if st.end_reason.is_some() {
+            return;
+        }
+        st.end_reason = Some(reason.to_owned());
+        let keys: Vec<IdKey> = st.pending.keys().cloned().collect();
+        for key in keys {
+            self.fail(&mut st, &key, code::SERVER_GONE, reason, false);
+        }
+        for stream in st.streams.values_mut() {
+            stream.live = None;
+            stream.finished = true;
+        }
+        st.permit = None;
+        drop(st);
+        tracing::debug!(session = %self.id, "session ended: {reason}");
+        self.ended.cancel();
+        self.stop_instance.cancel();
+    }
+}
+
+fn check_new_requests(st: &State, requests: &[&Peeked]) -> Result<(), SendError> {
+    if st.end_reason.is_some() {
+        return Err(SendError::Ended);
+    }
+    for (i, req) in requests.iter().enumerate() {
+        let Some(key) = &req.key else { continue };
+        if st.pending.contains_key(key) || requests[..i].iter().any(|r| r.key.as_ref() == Some(key))
+        {
+            return Err(SendError::DuplicateId(key.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn newest_request_stream(st: &State) -> Option<StreamId> {
+    st.pending.values().max_by_key(|p| p.seq).map(|p| p.stream)
+}
+
+/// Newline-delimited stdio needs each message on one line. Raw line breaks can only be insignificant white
+/// space in valid JSON (inside strings they are escaped), so they become spaces; nothing else changes.
+fn one_line(message: Bytes) -> Bytes {
+    if !message.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return message;
+    }
+    message
+        .iter()
+        .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+    use bytes::Bytes;
+
+    #[test]
+    fn pretty_printed_json_becomes_one_line() {
+        let pretty = Bytes::from_static(b"{\r\n  \"a\": \"x\\ny\"\n}");
+        let line = one_line(pretty);
+        assert!(!line.contains(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["a"], "x\ny");
+    }
+}

@@ -1,0 +1,159 @@
+//! Every live session of the process, the session cap, and the sweeper that times out requests and reaps
+//! idle sessions.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::Session;
+
+/// A session id: 128 bits from the operating system's CSPRNG, as 32 lowercase hex digits.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(Arc<str>);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        Self(
+            bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into(),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The sessions of this process.
+#[derive(Debug)]
+pub struct Registry {
+    // A std lock: held only for map operations, never across an await.
+    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+    places: Arc<Semaphore>,
+    max_sessions: usize,
+}
+
+impl Registry {
+    pub fn new(max_sessions: usize) -> Arc<Self> {
+        Arc::new(Self {
+            sessions: RwLock::default(),
+            places: Arc::new(Semaphore::new(max_sessions)),
+            max_sessions,
+        })
+    }
+
+    /// A place for one more session, or `None` at the cap.
+    pub fn reserve(&self) -> Option<OwnedSemaphorePermit> {
+        self.places.clone().try_acquire_owned().ok()
+    }
+
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
+
+    pub fn insert(&self, session: Arc<Session>) {
+        self.write().insert(session.id.clone(), session);
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        let id = SessionId(id.into());
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    pub fn remove(&self, id: &SessionId) -> Option<Arc<Session>> {
+        self.write().remove(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Ends every session (shutdown).
+    pub fn end_all(&self, reason: &str) {
+        for session in self.write().drain().map(|(_, s)| s) {
+            session.end(reason);
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Arc<Session>>> {
+        self.sessions.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every `every`, times out overdue requests and ends sessions idle past their TTL.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration, shutdown: CancellationToken) {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = shutdown.cancelled() => return,
+                }
+                let now = Instant::now();
+                for session in registry.all() {
+                    if session.sweep(now) {
+                        tracing::info!(session = %session.id, "ending idle session");
+                        session.end("the session was idle for longer than its TTL");
+                        registry.remove(&session.id);
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionId;
+
+    #[test]
+    fn session_ids_are_128_bit_hex_and_distinct() {
+        let a = SessionId::generate();
+        let b = SessionId::generate();
+        assert_eq!(a.as_str().len(), 32);
+        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
