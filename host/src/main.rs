@@ -1,5 +1,7 @@
 //! The `catwalk` binary: flags, logging, the listener, then [`catwalk::run`].
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +18,7 @@ fn main() -> anyhow::Result<()> {
     match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .init(),
         LogFormat::Json => tracing_subscriber::fmt()

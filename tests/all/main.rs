@@ -1,1 +1,10 @@
-fn main() {}
+//! catwalk end to end: catwalk on 127.0.0.1:0 with real stdio servers behind it, driven over real sockets.
+//!
+//!   npm ci --prefix tests && cargo test -p catwalk-tests
+
+mod env;
+mod faults;
+mod legacy_sse;
+mod shared;
+mod streamable;
+mod support;

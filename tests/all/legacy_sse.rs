@@ -1,0 +1,187 @@
+//! Legacy HTTP+SSE (2024-11-05): endpoint event, 202 on POST, answers as `message` events.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::support::{Catwalk, alive, eventually, fixture};
+
+/// Reads SSE events off a streaming response until `want` of them have data.
+async fn read_events(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    want: usize,
+) -> Result<Vec<(String, String)>> {
+    let mut events = Vec::new();
+    while events.len() < want {
+        while let Some(end) = buffer.find("\n\n") {
+            let raw: String = buffer.drain(..end + 2).collect();
+            let mut name = "message".to_owned();
+            let mut data = String::new();
+            for line in raw.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            if !data.is_empty() {
+                events.push((name, data));
+            }
+        }
+        if events.len() >= want {
+            break;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await??
+            .context("stream ended")?;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    Ok(events)
+}
+
+#[tokio::test]
+async fn legacy_clients_post_to_the_endpoint_and_read_answers_on_the_stream() -> Result<()> {
+    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
+    let http = reqwest::Client::new();
+    let mut stream = http
+        .get(format!("{}/sse", cw.base))
+        .header("accept", "text/event-stream")
+        .send()
+        .await?;
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    let endpoint = read_events(&mut stream, &mut buffer, 1).await?.remove(0);
+    assert_eq!(endpoint.0, "endpoint");
+    assert!(
+        endpoint.1.starts_with("/message?sessionId="),
+        "{}",
+        endpoint.1
+    );
+    let post_url = format!("{}{}", cw.base, endpoint.1);
+
+    let post = |body: Value| {
+        http.post(&post_url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let init = post(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05",
+        "capabilities":{},"clientInfo":{"name":"legacy","version":"0"}}})).await?;
+    assert_eq!(init.status(), 202);
+    let (name, data) = read_events(&mut stream, &mut buffer, 1).await?.remove(0);
+    assert_eq!(name, "message");
+    let init: Value = serde_json::from_str(&data)?;
+    assert_eq!(init["id"], 1);
+    assert_eq!(
+        init["result"]["serverInfo"]["name"],
+        "catwalk-conformance-server"
+    );
+    assert_eq!(
+        post(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await?
+            .status(),
+        202
+    );
+
+    assert_eq!(
+        post(json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+        "params":{"name":"echo","arguments":{"message":"legacy"}}}))
+        .await?
+        .status(),
+        202
+    );
+    let (_, data) = read_events(&mut stream, &mut buffer, 1).await?.remove(0);
+    let call: Value = serde_json::from_str(&data)?;
+    assert_eq!(call["result"]["content"][0]["text"], "Echo: legacy");
+    // Progress, in order, before the answer, on the one stream.
+    assert_eq!(
+        post(json!({"jsonrpc":"2.0","id":"p","method":"tools/call",
+        "params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"t"}}}))
+        .await?
+        .status(),
+        202
+    );
+    let events = read_events(&mut stream, &mut buffer, 4).await?;
+    let messages: Vec<Value> = events
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d))
+        .collect::<Result<_, _>>()?;
+    let progress: Vec<&Value> = messages[..3]
+        .iter()
+        .map(|m| &m["params"]["progress"])
+        .collect();
+    assert_eq!(
+        progress,
+        [&json!(0), &json!(50), &json!(100)],
+        "{messages:?}"
+    );
+    assert_eq!(messages[3]["id"], "p");
+
+    assert_eq!(
+        post(json!({"jsonrpc":"2.0","id":3,"method":"tools/call",
+        "params":{"name":"pid","arguments":{}}}))
+        .await?
+        .status(),
+        202
+    );
+    let (_, data) = read_events(&mut stream, &mut buffer, 1).await?.remove(0);
+    let pid: i32 = serde_json::from_str::<Value>(&data)?["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .parse()?;
+
+    // Bad input on the endpoint.
+    let bad = http
+        .post(&post_url)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await?;
+    assert_eq!(bad.status(), 400);
+    let missing = http
+        .post(format!("{}/message", cw.base))
+        .body("{}")
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 400);
+    let unknown = http
+        .post(format!("{}/message?sessionId=nope", cw.base))
+        .body("{}")
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), 404);
+
+    // Closing the stream ends the session and stops its server.
+    drop(stream);
+    eventually(
+        Duration::from_secs(10),
+        "server stopped after the stream closed",
+        || async { !alive(pid) },
+    )
+    .await?;
+    let after = post(json!({"jsonrpc":"2.0","id":4,"method":"ping"})).await?;
+    assert_eq!(after.status(), 404);
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn session_ids_do_not_cross_transports() -> Result<()> {
+    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
+    let http = reqwest::Client::new();
+    let mut stream = http.get(format!("{}/sse", cw.base)).send().await?;
+    let mut buffer = String::new();
+    let endpoint = read_events(&mut stream, &mut buffer, 1).await?.remove(0).1;
+    let legacy_id = endpoint.split('=').nth(1).unwrap().to_owned();
+    let on_streamable = http
+        .post(cw.mcp())
+        .header("accept", crate::support::ACCEPT_BOTH)
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &legacy_id)
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await?;
+    assert_eq!(on_streamable.status(), 404);
+    cw.stop().await
+}

@@ -1,0 +1,267 @@
+//! Helpers: catwalk started in this process on 127.0.0.1:0 with real servers behind it, and a small MCP
+//! client over reqwest that speaks exactly the HTTP the tests want to check.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use catwalk::config::ServeArgs;
+
+pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+/// The npm conformance fixture (run with node, its dependencies installed by `npm ci` in `tests/`).
+pub fn fixture() -> Vec<String> {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/conformance-server/server.mjs");
+    vec!["node".into(), path.display().to_string()]
+}
+
+/// The tiny Rust stdio server.
+pub fn echo_server() -> Vec<String> {
+    vec![env!("CARGO_BIN_EXE_echo-server").into()]
+}
+
+/// A catwalk serving in this process.
+pub struct Catwalk {
+    pub base: String,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Catwalk {
+    /// Starts `catwalk serve <flags> -- <server>` with a minimal host environment plus `host_env`.
+    pub async fn start(
+        flags: &[&str],
+        server: &[String],
+        host_env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let mut argv: Vec<String> = vec!["serve".into()];
+        argv.extend(flags.iter().map(|s| s.to_string()));
+        argv.push("--".into());
+        argv.extend(server.iter().cloned());
+        let args = ServeArgs::try_parse_from(argv)?;
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = ["PATH", "HOME"]
+            .into_iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (k.into(), v)))
+            .collect();
+        env.extend(host_env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+        let config = args.into_config(env)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(catwalk::run(listener, config, shutdown.clone()));
+        Ok(Self {
+            base,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    pub fn mcp(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    /// SIGTERM, in effect: drain, stop every server, and wait for `run` to return.
+    pub async fn stop(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .context("catwalk did not stop")???;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Catwalk {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A Streamable HTTP client for one session.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub session: Option<String>,
+}
+
+/// One HTTP answer, with its JSON-RPC messages parsed out of JSON or SSE.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub messages: Vec<Value>,
+    /// SSE event ids, in order (the priming event included).
+    pub event_ids: Vec<String>,
+    pub text: String,
+}
+
+impl Answer {
+    /// The message answering `id`.
+    pub fn response(&self, id: &Value) -> Option<&Value> {
+        self.messages
+            .iter()
+            .find(|m| &m["id"] == id && m.get("method").is_none())
+    }
+}
+
+impl Client {
+    pub fn new(url: String) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url,
+            session: None,
+        }
+    }
+
+    pub fn request(&self, body: &Value) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(session) = &self.session {
+            req = req.header("mcp-session-id", session);
+        }
+        req
+    }
+
+    pub async fn post(&self, body: &Value) -> Result<Answer> {
+        read_answer(self.request(body).send().await?).await
+    }
+
+    pub async fn initialize(&mut self, version: &str) -> Result<Value> {
+        let answer = self
+            .post(
+                &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+                "protocolVersion": version, "capabilities": {"sampling":{}, "elicitation":{}},
+                "clientInfo": {"name":"catwalk-tests","version":"0"}}}),
+            )
+            .await?;
+        if answer.status != 200 {
+            bail!("initialize answered {}: {}", answer.status, answer.text);
+        }
+        self.session = Some(
+            answer
+                .headers
+                .get("mcp-session-id")
+                .context("no Mcp-Session-Id")?
+                .to_str()?
+                .to_owned(),
+        );
+        let result = answer
+            .response(&json!(0))
+            .context("no initialize response")?
+            .clone();
+        let initialized = self
+            .post(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await?;
+        assert_eq!(initialized.status, 202);
+        Ok(result)
+    }
+
+    /// Calls a tool and returns its whole JSON-RPC response.
+    pub async fn call(&self, id: Value, tool: &str, arguments: Value) -> Result<Value> {
+        let answer = self
+            .post(&json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}}))
+            .await?;
+        answer
+            .response(&id)
+            .cloned()
+            .with_context(|| format!("no response to {id}: {answer:?}"))
+    }
+
+    /// The text of a tool result.
+    pub async fn call_text(&self, id: Value, tool: &str, arguments: Value) -> Result<String> {
+        let response = self.call(id, tool, arguments).await?;
+        response["result"]["content"][0]["text"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("not a text result: {response}"))
+    }
+}
+
+pub async fn read_answer(response: reqwest::Response) -> Result<Answer> {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await?;
+    let (messages, event_ids) = if content_type.starts_with("text/event-stream") {
+        parse_sse(&text)
+    } else if text.trim().is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            vec![serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?],
+            Vec::new(),
+        )
+    };
+    Ok(Answer {
+        status,
+        content_type,
+        headers,
+        messages,
+        event_ids,
+        text,
+    })
+}
+
+/// Messages and event ids of an SSE body (events without data are skipped, their ids kept).
+pub fn parse_sse(text: &str) -> (Vec<Value>, Vec<String>) {
+    let (mut messages, mut ids) = (Vec::new(), Vec::new());
+    for event in text.split("\n\n") {
+        let mut data = String::new();
+        for line in event.lines() {
+            if let Some(id) = line.strip_prefix("id: ") {
+                ids.push(id.to_owned());
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data.push_str(d);
+            }
+        }
+        if let Ok(value) = serde_json::from_str(&data) {
+            messages.push(value);
+        }
+    }
+    (messages, ids)
+}
+
+/// Polls `check` until it holds or `within` passes (a deadline, not a sleep standing in for a signal).
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("{what}: not within {within:?}")
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
