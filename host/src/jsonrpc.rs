@@ -261,6 +261,23 @@ pub fn oversized_response_id(head: &[u8], tail: &[u8]) -> Option<IdKey> {
     (after == b"}").then_some(key)
 }
 
+/// Reads `params.protocolVersion` from an initialize request.
+pub fn requested_version(request: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct R {
+        params: Option<V>,
+    }
+    #[derive(Deserialize)]
+    struct V {
+        #[serde(rename = "protocolVersion")]
+        protocol_version: Option<String>,
+    }
+    serde_json::from_slice::<R>(request)
+        .ok()?
+        .params?
+        .protocol_version
+}
+
 /// Reads `result.protocolVersion` from an initialize response.
 pub fn negotiated_version(response: &[u8]) -> Option<String> {
     #[derive(Deserialize)]

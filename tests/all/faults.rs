@@ -192,7 +192,10 @@ async fn orphans_left_by_a_crashed_server_are_reaped_not_left_as_zombies() -> Re
     let cw = Catwalk::start(&[], &fixture(), &[]).await?;
     let mut client = Client::new(cw.mcp());
     client.initialize("2025-11-25").await?;
-    let orphan: i32 = client.call_text(json!(1), "spawn_grandchild", json!({"seconds": 1})).await?.parse()?;
+    let orphan: i32 = client
+        .call_text(json!(1), "spawn_grandchild", json!({"seconds": 1}))
+        .await?
+        .parse()?;
     let _ = client.call(json!(2), "crash", json!({})).await?;
     // The orphan (in its own session, so outside the server's process group) is re-parented to catwalk, the
     // subreaper; when it exits, catwalk must reap it, or it stays a zombie for as long as catwalk runs.

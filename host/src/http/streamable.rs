@@ -107,7 +107,14 @@ pub async fn post(
         .send(messages.iter().map(|m| m.bytes.clone()).collect())
         .await;
 
-    let mut response = answer(&app, &session, stream_id, live, !batch).await;
+    // Until initialize is answered, the version the client asked for decides whether it can resume.
+    let version = match initialize {
+        true => messages
+            .first()
+            .and_then(|m| jsonrpc::requested_version(&m.bytes)),
+        false => session.version(),
+    };
+    let mut response = answer(&app, version, stream_id, live, !batch).await;
     if initialize {
         let id = HeaderValue::from_str(session.id.as_str()).expect("session ids are visible ASCII");
         response.headers_mut().insert(SESSION_HEADER, id);
@@ -150,7 +157,7 @@ pub async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Resp
             (STANDALONE, live)
         }
     };
-    Ok(sse_response(&app, &session, stream_id, None, live, false))
+    Ok(sse_response(&app, stream_id, None, live, StreamKind::Get))
 }
 
 pub async fn delete(
@@ -187,7 +194,7 @@ fn parse_event_id(id: &str) -> Option<(StreamId, u64)> {
 /// JSON if the first thing on the stream is the (only) answer within the JSON window, else SSE.
 async fn answer(
     app: &App,
-    session: &Arc<Session>,
+    version: Option<String>,
     stream_id: StreamId,
     mut live: mpsc::Receiver<Delivery>,
     single: bool,
@@ -202,19 +209,28 @@ async fn answer(
             other => first = other,
         }
     }
-    sse_response(app, session, stream_id, first, live, true)
+    let resumable = version.is_none_or(|v| v.as_str() >= "2025-11-25");
+    sse_response(app, stream_id, first, live, StreamKind::Post { resumable })
+}
+
+/// Which stream an SSE response carries.
+enum StreamKind {
+    /// The answer to a POST: ends with its last response (it drains at shutdown). A client that can resume
+    /// (2025-11-25 and later) gets a priming event first: an id to resume from, a reconnect delay, empty data.
+    Post { resumable: bool },
+    /// The standalone GET stream, or a resumed one: ends at shutdown.
+    Get,
 }
 
 fn sse_response(
     app: &App,
-    session: &Arc<Session>,
     stream_id: StreamId,
     first: Option<Delivery>,
     live: mpsc::Receiver<Delivery>,
-    post: bool,
+    kind: StreamKind,
 ) -> Response {
-    // 2025-11-25 clients can resume: prime the stream with an id, and say how soon to come back.
-    let priming = (post && session.version().is_none_or(|v| v.as_str() >= "2025-11-25"))
+    let post = matches!(kind, StreamKind::Post { .. });
+    let priming = matches!(kind, StreamKind::Post { resumable: true })
         .then(|| events::priming(&format!("{stream_id}-0"), std::time::Duration::from_secs(1)));
     let messages = stream::iter(first)
         .chain(ReceiverStream::new(live))
