@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs the test dependencies (npm packages pinned by
-# tests/package-lock.json), then lints, runs the Rust unit and end-to-end tests, the official TypeScript SDK
-# clients against catwalk, and the MCP conformance suite through catwalk.
+# The whole test suite, from a fresh clone: installs the test dependencies (the WASI Rust targets, npm packages
+# pinned by tests/package-lock.json), then lints, builds the WASI guests, runs the Rust unit and end-to-end tests,
+# the official TypeScript SDK clients against catwalk, and the MCP conformance suite through catwalk (npm fixture
+# and WASI guests).
 #
 #   bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 
-echo "== npm test dependencies"
+echo "== toolchain targets and npm test dependencies"
+rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== WASI guests (the conformance fixture and a hostile guest, built for both WASI targets)"
+cargo build --target wasm32-wasip1 -p catwalk-conformance-guest -p catwalk-hostile-guest
+cargo build --target wasm32-wasip2 -p catwalk-conformance-guest
+cargo build --target wasm32-wasip1 -p catwalk-guest --examples
 
 echo "== Rust unit and end-to-end tests"
 cargo test --workspace

@@ -1,6 +1,50 @@
 //! `catwalk-guest`: write MCP servers that run sandboxed under catwalk, compiled to `wasm32-wasip1`,
 //! `wasm32-wasip2`, or natively.
 //!
-//! This crate is a placeholder in the workspace for now: the SDK (blocking newline-delimited JSON-RPC on
-//! stdio, the initialize handshake, tools, resources, prompts, and server-to-client requests) is the next
-//! piece of work, with the WASI backend it runs under.
+//! A server is a blocking loop over newline-delimited JSON-RPC on stdin/stdout: no async runtime, and no
+//! busy-waiting (a guest blocked on stdin costs catwalk nothing). Handlers are plain closures; they return
+//! errors as values.
+//!
+//! # Quick start
+//! ```no_run
+//! use catwalk_guest::{Server, Tool, ToolResult};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     Server::new("echo", "0.1.0")
+//!         .tool(
+//!             Tool::new("echo", "Echoes its text back").param("text", "string", "What to echo", true),
+//!             |args, _cx| Ok(ToolResult::text(args.str("text")?)),
+//!         )
+//!         .run()
+//! }
+//! ```
+//! Build and serve it (from the workspace root):
+//! ```text
+//! rustup target add wasm32-wasip1
+//! cargo build --release --target wasm32-wasip1 -p catwalk-guest --example echo
+//! catwalk serve --wasm target/wasm32-wasip1/release/examples/echo.wasm
+//! ```
+//! (`--target wasm32-wasip2` builds a component; catwalk serves both.)
+//!
+//! # Layout
+//! - [`Server`]: the builder and the loop (initialize and version negotiation, ping, tools, resources with
+//!   templates and subscriptions, prompts, completion, logging).
+//! - [`Context`]: what a handler may do while it runs: progress, log messages, resource-updated notices,
+//!   and requests to the client (sampling, elicitation, roots) that block until the answer arrives.
+//! - [`Tool`], [`ToolResult`], [`Resource`], [`Prompt`]: what a server offers.
+//! - [`Error`]: a JSON-RPC error a handler returns.
+
+mod context;
+mod server;
+mod types;
+
+pub use context::Context;
+pub use serde_json::{Value, json};
+pub use server::Server;
+pub use types::{Args, Error, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
+
+/// The protocol revisions this SDK speaks, newest first.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// A handler's result.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::process::ProcessSpec;
+use crate::backend::wasi::GuestPolicy;
 use crate::http::guard::OriginPolicy;
 use crate::session::Limits;
 
@@ -71,9 +72,10 @@ pub struct ServeArgs {
     )]
     pub pass_env: String,
 
-    /// An extra variable for the server (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub env: Vec<(String, String)>,
+    /// A variable for the server (repeatable): `KEY=VALUE`, or `KEY` to pass that one variable of catwalk's
+    /// own environment. A WASI guest gets only these.
+    #[arg(long = "env", value_name = "KEY[=VALUE]", value_parser = parse_key_value)]
+    pub env: Vec<(String, Option<String>)>,
 
     /// Extra allowed Host names (comma-separated; `*` for any). Loopback names are always allowed.
     #[arg(
@@ -94,7 +96,7 @@ pub struct ServeArgs {
     pub allowed_origins: Vec<String>,
 
     /// Largest request body and largest message line from a server, in bytes.
-    #[arg(long, env = "CATWALK_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
+    #[arg(long, env = "CATWALK_MAX_MESSAGE_BYTES", default_value = "4MiB", value_parser = crate::backend::wasi::policy::parse_size)]
     pub max_message_bytes: usize,
 
     /// Most sessions open at once; more get 503.
@@ -125,6 +127,27 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// A WASI MCP server to run sandboxed: a `wasm32-wasip1` module or a `wasm32-wasip2` component.
+    #[arg(long, env = "CATWALK_WASM", value_name = "FILE")]
+    pub wasm: Option<PathBuf>,
+
+    /// A directory granted to the WASI guest, `HOST_PATH::GUEST_PATH[:ro|:rw]` (read-only by default;
+    /// repeatable).
+    #[arg(long = "dir", value_name = "HOST::GUEST[:ro|:rw]", value_parser = crate::backend::wasi::policy::parse_dir)]
+    pub dirs: Vec<crate::backend::wasi::policy::DirGrant>,
+
+    /// Linear memory cap per WASI instance (e.g. `64MiB`).
+    #[arg(long, env = "CATWALK_MEMORY", default_value = "64MiB", value_parser = crate::backend::wasi::policy::parse_size)]
+    pub memory: usize,
+
+    /// Execution time a WASI guest may spend on one request before it is stopped (e.g. `1s`, `500ms`).
+    #[arg(long, env = "CATWALK_CPU_BUDGET", default_value = "1s", value_parser = parse_duration)]
+    pub cpu_budget: Duration,
+
+    /// stderr bytes logged per WASI instance; the rest is dropped.
+    #[arg(long, env = "CATWALK_MAX_LOG_BYTES", default_value = "1MiB", value_parser = crate::backend::wasi::policy::parse_size)]
+    pub max_log_bytes: usize,
+
     /// The stdio server command and its arguments (instead of `--package`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -147,6 +170,11 @@ pub enum LogFormat {
 pub enum Server {
     Package(String),
     Command(ProcessSpec),
+    /// A WASI module or component file, and what it may do.
+    Wasm {
+        path: PathBuf,
+        policy: GuestPolicy,
+    },
 }
 
 /// The validated configuration of one `catwalk serve`.
@@ -169,9 +197,11 @@ pub struct Config {
 /// Why the flags cannot make a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("nothing to serve: set MCP_PACKAGE (or --package), or give a command after `--`")]
+    #[error(
+        "nothing to serve: set MCP_PACKAGE (or --package), CATWALK_WASM (or --wasm), or give a command after `--`"
+    )]
     NothingToServe,
-    #[error("--package and a command after `--` cannot both be given")]
+    #[error("give one server: --package, --wasm, or a command after `--`")]
     BothServers,
     #[error("--{flag}: {problem}")]
     Invalid { flag: &'static str, problem: String },
@@ -185,7 +215,66 @@ fn is_catwalk_own(name: &str) -> bool {
 impl ServeArgs {
     /// Validates the flags against catwalk's own environment `host_env`.
     pub fn into_config(self, host_env: Vec<(OsString, OsString)>) -> Result<Config, ConfigError> {
-        let server = match (self.package, self.command.is_empty()) {
+        let get = |name: &str| {
+            host_env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut given = Vec::new();
+        for (key, value) in &self.env {
+            let value = match value {
+                Some(value) => value.clone(),
+                None => get(key).and_then(|v| v.into_string().ok()).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        flag: "env",
+                        problem: format!("{key} is not set in catwalk's environment"),
+                    }
+                })?,
+            };
+            given.push((key.clone(), value));
+        }
+        if let Some(path) = self.wasm.clone() {
+            if self.package.is_some() || !self.command.is_empty() {
+                return Err(ConfigError::BothServers);
+            }
+            if self.memory < (64 << 10) {
+                return Err(ConfigError::Invalid {
+                    flag: "memory",
+                    problem: "must be at least 64KiB".into(),
+                });
+            }
+            if self.cpu_budget.is_zero() {
+                return Err(ConfigError::Invalid {
+                    flag: "cpu-budget",
+                    problem: "must be greater than 0".into(),
+                });
+            }
+            for dir in &self.dirs {
+                if !dir.host.is_dir() {
+                    return Err(ConfigError::Invalid {
+                        flag: "dir",
+                        problem: format!("{} is not a directory", dir.host.display()),
+                    });
+                }
+            }
+            let policy = GuestPolicy {
+                env: given.clone(),
+                dirs: self.dirs.clone(),
+                max_memory_bytes: self.memory,
+                cpu_budget: self.cpu_budget,
+                max_message_bytes: self.max_message_bytes,
+                max_log_bytes: self.max_log_bytes,
+            };
+            return self.finish(Server::Wasm { path, policy }, host_env, given);
+        }
+        if !self.dirs.is_empty() {
+            return Err(ConfigError::Invalid {
+                flag: "dir",
+                problem: "only a WASI server (--wasm) takes grants".into(),
+            });
+        }
+        let server = match (self.package.clone(), self.command.is_empty()) {
             (Some(_), false) => return Err(ConfigError::BothServers),
             (Some(p), true) if p.trim().is_empty() => {
                 return Err(ConfigError::Invalid {
@@ -201,6 +290,15 @@ impl ServeArgs {
             }),
             (None, true) => return Err(ConfigError::NothingToServe),
         };
+        self.finish(server, host_env, given)
+    }
+
+    fn finish(
+        self,
+        server: Server,
+        host_env: Vec<(OsString, OsString)>,
+        given: Vec<(String, String)>,
+    ) -> Result<Config, ConfigError> {
         let positive = |flag: &'static str, v: usize| {
             if v == 0 {
                 Err(ConfigError::Invalid {
@@ -239,7 +337,7 @@ impl ServeArgs {
                 .unwrap_or_else(std::env::temp_dir)
                 .join("catwalk"),
         };
-        let env = child_env(&self.pass_env, &host_env, &self.env, &state_dir);
+        let env = child_env(&self.pass_env, &host_env, &given, &state_dir);
 
         let lower = |v: Vec<String>| {
             v.into_iter()
@@ -255,7 +353,7 @@ impl ServeArgs {
         };
         let spec = match &server {
             Server::Command(cmd) => cmd.clone(),
-            Server::Package(_) => empty_spec(),
+            Server::Package(_) | Server::Wasm { .. } => empty_spec(),
         };
         let spec = ProcessSpec {
             env,
@@ -333,10 +431,11 @@ fn child_env(
     env
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
+fn parse_key_value(s: &str) -> Result<(String, Option<String>), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err("expected KEY=VALUE".to_owned()),
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), Some(v.to_owned()))),
+        None if !s.is_empty() => Ok((s.to_owned(), None)),
+        _ => Err("expected KEY=VALUE or KEY".to_owned()),
     }
 }
 

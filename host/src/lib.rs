@@ -38,18 +38,25 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     backend::process::reaper::start();
-    let source = Arc::new(match &config.server {
-        Server::Package(spec) => {
-            CommandSource::npm(config.spec.clone(), spec.clone(), &config.state_dir)
+    let launcher = match &config.server {
+        Server::Wasm { path, policy } => {
+            Launcher::Wasi(wasi_server(&config, path, policy.clone()).await?)
         }
-        Server::Command(_) => CommandSource::command(config.spec.clone()),
-    });
-    // Resolve the package now, so the first session does not pay for it (and /readyz can tell).
-    let prepare = source.clone();
-    tokio::spawn(async move { prepare.prepare().await });
-    let launcher = match config.mode {
-        Mode::PerSession => Launcher::PerSession(source),
-        Mode::Shared => Launcher::Shared(SharedServer::start(source, shutdown.clone())),
+        Server::Package(_) | Server::Command(_) => {
+            let source = Arc::new(match &config.server {
+                Server::Package(spec) => {
+                    CommandSource::npm(config.spec.clone(), spec.clone(), &config.state_dir)
+                }
+                _ => CommandSource::command(config.spec.clone()),
+            });
+            // Resolve the package now, so the first session does not pay for it (and /readyz can tell).
+            let prepare = source.clone();
+            tokio::spawn(async move { prepare.prepare().await });
+            match config.mode {
+                Mode::PerSession => Launcher::PerSession(source),
+                Mode::Shared => Launcher::Shared(SharedServer::start(source, shutdown.clone())),
+            }
+        }
     };
 
     let registry = Registry::new(config.max_sessions);
@@ -83,10 +90,43 @@ pub async fn run(
         server.stop().await;
     }
     // Give the stopped servers their stop sequence before the process (and its runtime) goes.
+    // (WASI instances are tasks of this runtime: ending their sessions already stopped them.)
     shutdown::wait_for_children(
         registry,
         config.spec.stop_grace * 2 + Duration::from_secs(1),
     )
     .await;
     Ok(())
+}
+
+/// Reads, compiles (or loads from the cache) and links a WASI server, off the async threads.
+async fn wasi_server(
+    config: &Config,
+    path: &std::path::Path,
+    policy: backend::wasi::GuestPolicy,
+) -> std::io::Result<Arc<backend::wasi::WasiServer>> {
+    let wasm = tokio::fs::read(path).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+    })?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "guest".to_owned(), |n| n.to_string_lossy().into_owned());
+    let pool = backend::wasi::PoolSize {
+        instances: u32::try_from(config.max_sessions).unwrap_or(u32::MAX),
+        max_memory_bytes: policy.max_memory_bytes,
+    };
+    let cache_dir = config.state_dir.join("wasm");
+    let server = tokio::task::spawn_blocking(move || {
+        let runtime = backend::wasi::WasiRuntime::new(cache_dir, pool)?;
+        backend::wasi::WasiServer::new(runtime, &name, &wasm, policy)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+    .map_err(std::io::Error::other)?;
+    tracing::info!(
+        guest = server.name(),
+        kind = server.kind(),
+        "WASI server ready"
+    );
+    Ok(Arc::new(server))
 }

@@ -8,3 +8,4 @@ mod legacy_sse;
 mod shared;
 mod streamable;
 mod support;
+mod wasi;

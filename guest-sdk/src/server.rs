@@ -1,0 +1,357 @@
+//! The server builder and its loop.
+
+use std::io::{BufRead, Write};
+
+use serde_json::{Map, Value, json};
+
+use crate::context::{Context, LEVELS, Wire};
+use crate::types::{Args, Error, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
+use crate::{PROTOCOL_VERSIONS, Result};
+
+type ToolFn = Box<dyn Fn(&Args, &mut Context) -> Result<ToolResult>>;
+type ReadFn = Box<dyn Fn(&str, &mut Context) -> Result<Vec<Value>>>;
+type TemplateFn = Box<dyn Fn(&str, &Map<String, Value>, &mut Context) -> Result<Vec<Value>>>;
+type PromptFn = Box<dyn Fn(&Map<String, Value>, &mut Context) -> Result<Vec<Value>>>;
+type CompleteFn = Box<dyn Fn(&Value, &str, &str) -> Result<Vec<String>>>;
+
+/// An MCP server: what it offers, and the loop that serves it on stdio.
+pub struct Server {
+    name: String,
+    version: String,
+    instructions: Option<String>,
+    tools: Vec<(Tool, ToolFn)>,
+    resources: Vec<(Resource, ReadFn)>,
+    templates: Vec<(ResourceTemplate, TemplateFn)>,
+    prompts: Vec<(Prompt, PromptFn)>,
+    completer: Option<CompleteFn>,
+}
+
+impl Server {
+    pub fn new(name: &str, version: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            instructions: None,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            completer: None,
+        }
+    }
+
+    /// Instructions for the model, sent in the initialize result.
+    pub fn instructions(mut self, text: &str) -> Self {
+        self.instructions = Some(text.to_owned());
+        self
+    }
+
+    /// A tool and its handler.
+    pub fn tool(
+        mut self,
+        tool: Tool,
+        handler: impl Fn(&Args, &mut Context) -> Result<ToolResult> + 'static,
+    ) -> Self {
+        self.tools.push((tool, Box::new(handler)));
+        self
+    }
+
+    /// A resource and its reader, which returns the `contents` entries (`{uri, mimeType, text|blob}`).
+    pub fn resource(
+        mut self,
+        resource: Resource,
+        read: impl Fn(&str, &mut Context) -> Result<Vec<Value>> + 'static,
+    ) -> Self {
+        self.resources.push((resource, Box::new(read)));
+        self
+    }
+
+    /// A resource template and its reader, which gets the URI and the template's variables.
+    pub fn template(
+        mut self,
+        template: ResourceTemplate,
+        read: impl Fn(&str, &Map<String, Value>, &mut Context) -> Result<Vec<Value>> + 'static,
+    ) -> Self {
+        self.templates.push((template, Box::new(read)));
+        self
+    }
+
+    /// A prompt and its handler, which returns the prompt's messages.
+    pub fn prompt(
+        mut self,
+        prompt: Prompt,
+        get: impl Fn(&Map<String, Value>, &mut Context) -> Result<Vec<Value>> + 'static,
+    ) -> Self {
+        self.prompts.push((prompt, Box::new(get)));
+        self
+    }
+
+    /// Completion for prompt and template arguments: `(ref, argument name, partial value) -> values`.
+    pub fn completion(
+        mut self,
+        complete: impl Fn(&Value, &str, &str) -> Result<Vec<String>> + 'static,
+    ) -> Self {
+        self.completer = Some(Box::new(complete));
+        self
+    }
+
+    /// Serves on stdin/stdout until stdin ends.
+    pub fn run(self) -> std::io::Result<()> {
+        let stdin = std::io::stdin();
+        let stdout = std::io::stdout();
+        self.run_with(stdin.lock(), stdout.lock())
+    }
+
+    /// Serves on any line-oriented input and output (for tests and other transports).
+    pub fn run_with(self, input: impl BufRead, output: impl Write) -> std::io::Result<()> {
+        let mut wire = Wire::new(input, output);
+        while let Some(message) = wire.read()? {
+            let Some(method) = message
+                .get("method")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue; // a late answer to a request of ours: nobody is waiting for it any more
+            };
+            let params = message.get("params").cloned().unwrap_or(Value::Null);
+            let Some(id) = message.get("id").cloned() else {
+                // Other notifications (initialized, roots/list_changed, ...) need nothing done.
+                if method == "notifications/cancelled" {
+                    wire.cancel(&params);
+                }
+                continue;
+            };
+            let progress_token = params
+                .get("_meta")
+                .and_then(|m| m.get("progressToken"))
+                .cloned();
+            let outcome = {
+                let mut cx = Context {
+                    wire: &mut wire,
+                    request_id: id.clone(),
+                    progress_token,
+                };
+                self.handle(&method, &params, &mut cx)
+            };
+            let reply = match outcome {
+                Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+                Err(error) => json!({ "jsonrpc": "2.0", "id": id, "error": error.to_json() }),
+            };
+            // A cancelled request gets no answer.
+            if !wire.is_cancelled(&id) {
+                wire.send(&reply)?;
+            }
+            wire.forget(&id);
+        }
+        Ok(())
+    }
+
+    fn handle(&self, method: &str, params: &Value, cx: &mut Context) -> Result<Value> {
+        match method {
+            "initialize" => Ok(self.initialize(params, cx)),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(
+                json!({ "tools": self.tools.iter().map(|(t, _)| &t.definition).collect::<Vec<_>>() }),
+            ),
+            "tools/call" => {
+                let name = params["name"].as_str().unwrap_or_default();
+                let (_, handler) = self
+                    .tools
+                    .iter()
+                    .find(|(t, _)| t.name() == name)
+                    .ok_or_else(|| Error::invalid_params(format!("unknown tool: {name}")))?;
+                let args = Args(params["arguments"].as_object().cloned().unwrap_or_default());
+                handler(&args, cx).map(|r| r.to_json())
+            }
+            "resources/list" => Ok(
+                json!({ "resources": self.resources.iter().map(|(r, _)| &r.definition).collect::<Vec<_>>() }),
+            ),
+            "resources/templates/list" => Ok(json!({
+                "resourceTemplates": self.templates.iter().map(|(t, _)| &t.definition).collect::<Vec<_>>()
+            })),
+            "resources/read" => {
+                let uri = params["uri"]
+                    .as_str()
+                    .ok_or_else(|| Error::invalid_params("uri must be a string"))?;
+                if let Some((_, read)) = self.resources.iter().find(|(r, _)| r.uri() == uri) {
+                    return Ok(json!({ "contents": read(uri, cx)? }));
+                }
+                for (template, read) in &self.templates {
+                    if let Some(vars) = template.matches(uri) {
+                        return Ok(json!({ "contents": read(uri, &vars, cx)? }));
+                    }
+                }
+                Err(Error::resource_not_found(uri))
+            }
+            "resources/subscribe" | "resources/unsubscribe" => {
+                let uri = params["uri"]
+                    .as_str()
+                    .ok_or_else(|| Error::invalid_params("uri must be a string"))?;
+                if method == "resources/subscribe" {
+                    cx.wire.subscriptions.insert(uri.to_owned());
+                } else {
+                    cx.wire.subscriptions.remove(uri);
+                }
+                Ok(json!({}))
+            }
+            "prompts/list" => Ok(
+                json!({ "prompts": self.prompts.iter().map(|(p, _)| &p.definition).collect::<Vec<_>>() }),
+            ),
+            "prompts/get" => {
+                let name = params["name"].as_str().unwrap_or_default();
+                let (prompt, get) = self
+                    .prompts
+                    .iter()
+                    .find(|(p, _)| p.name() == name)
+                    .ok_or_else(|| Error::invalid_params(format!("unknown prompt: {name}")))?;
+                let args = params["arguments"].as_object().cloned().unwrap_or_default();
+                for declared in prompt.definition["arguments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let arg = declared["name"].as_str().unwrap_or_default();
+                    if declared["required"] == true && !args.contains_key(arg) {
+                        return Err(Error::invalid_params(format!("missing argument {arg:?}")));
+                    }
+                }
+                Ok(
+                    json!({ "description": prompt.definition["description"], "messages": get(&args, cx)? }),
+                )
+            }
+            "completion/complete" => {
+                let complete = self
+                    .completer
+                    .as_ref()
+                    .ok_or_else(|| Error::method_not_found(method))?;
+                let name = params["argument"]["name"].as_str().unwrap_or_default();
+                let value = params["argument"]["value"].as_str().unwrap_or_default();
+                let values = complete(&params["ref"], name, value)?;
+                Ok(
+                    json!({ "completion": { "values": values, "total": values.len(), "hasMore": false } }),
+                )
+            }
+            "logging/setLevel" => {
+                let level = params["level"].as_str().unwrap_or_default();
+                let rank = LEVELS
+                    .iter()
+                    .position(|l| *l == level)
+                    .ok_or_else(|| Error::invalid_params(format!("unknown log level {level:?}")))?;
+                cx.wire.log_level = Some(rank);
+                Ok(json!({}))
+            }
+            _ => Err(Error::method_not_found(method)),
+        }
+    }
+
+    fn initialize(&self, params: &Value, cx: &mut Context) -> Value {
+        cx.wire.client_capabilities = params["capabilities"].clone();
+        let asked = params["protocolVersion"].as_str().unwrap_or_default();
+        let version = PROTOCOL_VERSIONS
+            .iter()
+            .find(|v| **v == asked)
+            .unwrap_or(&PROTOCOL_VERSIONS[0]);
+        let mut capabilities = json!({ "logging": {} });
+        if !self.tools.is_empty() {
+            capabilities["tools"] = json!({});
+        }
+        if !self.resources.is_empty() || !self.templates.is_empty() {
+            capabilities["resources"] = json!({ "subscribe": true });
+        }
+        if !self.prompts.is_empty() {
+            capabilities["prompts"] = json!({});
+        }
+        if self.completer.is_some() {
+            capabilities["completions"] = json!({});
+        }
+        let mut result = json!({
+            "protocolVersion": version,
+            "capabilities": capabilities,
+            "serverInfo": { "name": self.name, "version": self.version },
+        });
+        if let Some(instructions) = &self.instructions {
+            result["instructions"] = json!(instructions);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(server: Server, input: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        server.run_with(input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn echo() -> Server {
+        Server::new("t", "1").tool(
+            Tool::new("echo", "e").param("text", "string", "t", true),
+            |args, cx| {
+                cx.progress(1.0, Some(1.0), None)?;
+                Ok(ToolResult::text(args.str("text")?))
+            },
+        )
+    }
+
+    #[test]
+    fn negotiates_and_calls_tools() {
+        let out = serve(
+            echo(),
+            concat!(
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#,
+                "\n",
+                r#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"1999-01-01"}}"#,
+                "\nnot json\n",
+                r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},"_meta":{"progressToken":"p"}}}"#,
+                "\n",
+                r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#,
+                "\n",
+                r#"{"jsonrpc":"2.0","id":5,"method":"nope"}"#,
+                "\n"
+            ),
+        );
+        assert_eq!(out[0]["result"]["protocolVersion"], "2025-06-18");
+        assert_eq!(out[1]["result"]["protocolVersion"], PROTOCOL_VERSIONS[0]);
+        assert_eq!(out[2]["error"]["code"], -32700);
+        assert_eq!(out[3]["method"], "notifications/progress");
+        assert_eq!(out[3]["params"]["progressToken"], "p");
+        assert_eq!(out[4]["result"]["content"][0]["text"], "hi");
+        assert_eq!(out[5]["error"]["code"], -32602);
+        assert_eq!(out[6]["error"]["code"], -32601);
+    }
+
+    #[test]
+    fn a_request_to_the_client_blocks_until_its_answer_and_defers_the_rest() {
+        let server = Server::new("t", "1").tool(Tool::new("ask", "a"), |_, cx| {
+            let answer = cx.sample("q", 5)?;
+            Ok(ToolResult::text(
+                answer["content"]["text"].as_str().unwrap_or_default(),
+            ))
+        });
+        let out = serve(
+            server,
+            concat!(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ask"}}"#,
+                "\n",
+                r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#,
+                "\n",
+                r#"{"jsonrpc":"2.0","id":"guest-0","result":{"content":{"type":"text","text":"sampled"}}}"#,
+                "\n"
+            ),
+        );
+        assert_eq!(out[0]["method"], "sampling/createMessage");
+        assert_eq!(out[1]["id"], 1);
+        assert_eq!(out[1]["result"]["content"][0]["text"], "sampled");
+        assert_eq!(
+            out[2]["id"], 2,
+            "the ping read meanwhile is answered afterwards"
+        );
+    }
+}

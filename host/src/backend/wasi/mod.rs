@@ -1,0 +1,465 @@
+//! The WASI backend: MCP servers compiled to `wasm32-wasip1` modules or `wasm32-wasip2` components, run inside
+//! catwalk under wasmtime, deny-by-default.
+//!
+//! Three scopes, kept apart:
+//! - per process, [`WasiRuntime`]: the `Engine` (async, epoch interruption from a ticker thread, pooling
+//!   allocator with explicit totals), the linkers, and the compile cache (content-addressed, on disk);
+//! - per tenant, [`WasiServer`]: the validated [`GuestPolicy`] and the pre-instantiated module or component
+//!   (imports resolved once, so unknown imports are refused at load, not at the first session);
+//! - per session, [`WasiServer::launch`]: one `Store` with its WASI context, memory limits, CPU budget and
+//!   stdio, running on a tokio task as an [`Instance`] like any other backend's.
+
+pub mod policy;
+mod stdio;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+use super::{Instance, LaunchError, ServerEvent};
+pub use policy::GuestPolicy;
+use stdio::{Budget, GuestStderr, GuestStdin, GuestStdout};
+
+/// How often the engine's epoch advances: the granularity of CPU accounting and of yielding to other tenants.
+const TICK: Duration = Duration::from_millis(2);
+
+/// Why a module cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum WasiError {
+    #[error("{0}: not a WebAssembly module or component")]
+    NotWasm(String),
+    #[error("{what}: {source:#}")]
+    Wasmtime {
+        what: String,
+        source: wasmtime::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// Sizes of the instance pool, shared by every tenant of the process.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize {
+    /// Instances alive at once (one per WASI session).
+    pub instances: u32,
+    /// The largest linear memory any tenant may be granted.
+    pub max_memory_bytes: usize,
+}
+
+/// The per-process WASI runtime.
+pub struct WasiRuntime {
+    engine: Engine,
+    p1_linker: Linker<P1Guest>,
+    p2_linker: wasmtime::component::Linker<P2Guest>,
+    cache_dir: PathBuf,
+    compiled: Mutex<HashMap<String, Compiled>>,
+}
+
+impl std::fmt::Debug for WasiRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasiRuntime")
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+enum Compiled {
+    Module(Module),
+    Component(Component),
+}
+
+impl WasiRuntime {
+    /// The engine and its epoch ticker. `cache_dir` holds compiled artifacts (it must not be writable by
+    /// tenants: catwalk loads native code from it).
+    pub fn new(cache_dir: PathBuf, pool: PoolSize) -> Result<Arc<Self>, WasiError> {
+        let wasmtime_err = |what: &str| {
+            let what = what.to_owned();
+            move |source| WasiError::Wasmtime { what, source }
+        };
+        let mut pooling = PoolingAllocationConfig::default();
+        // Totals set here, not left to defaults: they bound the address space and slots catwalk reserves.
+        // A component instance holds at most a few core instances (the adapter and the program).
+        pooling
+            .total_core_instances(pool.instances.saturating_mul(4))
+            .total_component_instances(pool.instances)
+            .total_memories(pool.instances.saturating_mul(2))
+            .total_tables(pool.instances.saturating_mul(4))
+            .total_stacks(pool.instances)
+            .max_memory_size(pool.max_memory_bytes);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .wasm_component_model(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
+            // Each memory reserves only what it may grow to (bounds checks replace a 4 GiB guard region), so
+            // thousands of instances fit in the address space.
+            .memory_reservation(pool.max_memory_bytes as u64)
+            .memory_guard_size(64 << 10)
+            .memory_reservation_for_growth(0)
+            .max_wasm_stack(1 << 20)
+            .async_stack_size(2 << 20);
+        let engine = Engine::new(&config).map_err(wasmtime_err("configuring wasmtime"))?;
+
+        let mut p1_linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, |guest: &mut P1Guest| {
+            &mut guest.wasi
+        })
+        .map_err(wasmtime_err("linking WASIp1"))?;
+        let mut p2_linker = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut p2_linker)
+            .map_err(wasmtime_err("linking WASIp2"))?;
+
+        std::fs::create_dir_all(&cache_dir).map_err(|source| WasiError::Io {
+            what: format!("creating {}", cache_dir.display()),
+            source,
+        })?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("catwalk-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .map_err(|source| WasiError::Io {
+                what: "starting the epoch ticker".into(),
+                source,
+            })?;
+        Ok(Arc::new(Self {
+            engine,
+            p1_linker,
+            p2_linker,
+            cache_dir,
+            compiled: Mutex::default(),
+        }))
+    }
+
+    /// Compiles `wasm` (or loads it from the cache): compiled once per content hash, per process and on disk.
+    fn load(&self, name: &str, wasm: &[u8]) -> Result<Compiled, WasiError> {
+        let component = match wasm.get(..8) {
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => false,
+            Some([0, b'a', b's', b'm', 0x0d, 0, 1, 0]) => true,
+            _ => return Err(WasiError::NotWasm(name.to_owned())),
+        };
+        let digest: String = Sha256::digest(wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if let Some(compiled) = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&digest)
+        {
+            return Ok(compiled.clone());
+        }
+        let path = self.cache_dir.join(format!(
+            "{digest}.{}",
+            if component { "ccwasm" } else { "cwasm" }
+        ));
+        let compiled = match self.deserialize(&path, component) {
+            Some(compiled) => compiled,
+            None => {
+                let wasmtime_err = |source| WasiError::Wasmtime {
+                    what: format!("compiling {name}"),
+                    source,
+                };
+                let artifact = if component {
+                    self.engine
+                        .precompile_component(wasm)
+                        .map_err(wasmtime_err)?
+                } else {
+                    self.engine.precompile_module(wasm).map_err(wasmtime_err)?
+                };
+                let io_err = |source| WasiError::Io {
+                    what: format!("caching {}", path.display()),
+                    source,
+                };
+                let temp = path.with_extension(format!("tmp{}", std::process::id()));
+                std::fs::write(&temp, &artifact).map_err(io_err)?;
+                std::fs::rename(&temp, &path).map_err(io_err)?;
+                self.deserialize(&path, component)
+                    .ok_or_else(|| WasiError::Io {
+                        what: format!("loading {}", path.display()),
+                        source: std::io::Error::other(
+                            "the artifact just written could not be loaded",
+                        ),
+                    })?
+            }
+        };
+        self.compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Loads a precompiled artifact from the cache; `None` if absent or not loadable by this engine.
+    #[allow(unsafe_code)]
+    fn deserialize(&self, path: &Path, component: bool) -> Option<Compiled> {
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: loading a precompiled artifact runs native code from it, so the file must come from
+        // `Engine::precompile_*`. catwalk reads only files it wrote itself into its own state directory (not
+        // writable by tenants), named by the SHA-256 of the wasm they were compiled from, and written to a
+        // temporary name then renamed, so no torn file is ever read. wasmtime also checks the artifact's
+        // header against this engine's version and settings, and refuses a mismatch (then we recompile).
+        let loaded = unsafe {
+            if component {
+                Component::deserialize_file(&self.engine, path).map(Compiled::Component)
+            } else {
+                Module::deserialize_file(&self.engine, path).map(Compiled::Module)
+            }
+        };
+        match loaded {
+            Ok(compiled) => Some(compiled),
+            Err(e) => {
+                tracing::info!(path = %path.display(), "recompiling a cached artifact this engine refused: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Store data of a WASIp1 guest.
+struct P1Guest {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+/// Store data of a WASIp2 guest.
+struct P2Guest {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for P2Guest {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+enum Pre {
+    P1(InstancePre<P1Guest>),
+    P2(CommandPre<P2Guest>),
+}
+
+/// One tenant's WASI server: its policy and its pre-instantiated program.
+pub struct WasiServer {
+    runtime: Arc<WasiRuntime>,
+    pre: Pre,
+    policy: GuestPolicy,
+    name: String,
+}
+
+impl std::fmt::Debug for WasiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasiServer")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasiServer {
+    /// Compiles (or loads) `wasm` and resolves its imports against WASI: an import catwalk does not provide
+    /// is refused here, at load, with the import named.
+    pub fn new(
+        runtime: Arc<WasiRuntime>,
+        name: &str,
+        wasm: &[u8],
+        policy: GuestPolicy,
+    ) -> Result<Self, WasiError> {
+        let link_err = |source| WasiError::Wasmtime {
+            what: format!("{name} cannot run under catwalk"),
+            source,
+        };
+        let pre = match runtime.load(name, wasm)? {
+            Compiled::Module(module) => Pre::P1(
+                runtime
+                    .p1_linker
+                    .instantiate_pre(&module)
+                    .map_err(link_err)?,
+            ),
+            Compiled::Component(component) => {
+                let pre = runtime
+                    .p2_linker
+                    .instantiate_pre(&component)
+                    .map_err(link_err)?;
+                Pre::P2(CommandPre::new(pre).map_err(link_err)?)
+            }
+        };
+        Ok(Self {
+            runtime,
+            pre,
+            policy,
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.pre {
+            Pre::P1(_) => "wasm32-wasip1 module",
+            Pre::P2(_) => "wasm32-wasip2 component",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts one instance for a session: its own store, WASI context and limits, on a tokio task.
+    pub fn launch(&self, tag: Arc<str>) -> Result<Instance, LaunchError> {
+        let (to_server, messages) = mpsc::channel::<Bytes>(64);
+        let (events, from_server) = mpsc::channel::<ServerEvent>(256);
+        let stop = CancellationToken::new();
+        let budget = Budget::new();
+        let mut builder = self
+            .policy
+            .builder(&self.name)
+            .map_err(|e| LaunchError::Wasi(format!("{e:#}")))?;
+        builder
+            .stdin(GuestStdin::new(messages, budget.clone()))
+            .stdout(GuestStdout::new(
+                events.clone(),
+                self.policy.max_message_bytes,
+            ))
+            .stderr(GuestStderr::new(tag.clone(), self.policy.max_log_bytes));
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.policy.max_memory_bytes)
+            .trap_on_grow_failure(true)
+            .build();
+        let engine = &self.runtime.engine;
+        let cpu = self.policy.cpu_budget;
+        let run: std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<()>> + Send>> =
+            match &self.pre {
+                Pre::P1(pre) => {
+                    let mut store = Store::new(
+                        engine,
+                        P1Guest {
+                            wasi: builder.build_p1(),
+                            limits,
+                        },
+                    );
+                    store.limiter(|guest| &mut guest.limits);
+                    meter(&mut store, budget, cpu);
+                    let pre = pre.clone();
+                    Box::pin(async move {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        start.call_async(&mut store, ()).await
+                    })
+                }
+                Pre::P2(pre) => {
+                    let data = P2Guest {
+                        ctx: builder.build(),
+                        table: ResourceTable::new(),
+                        limits,
+                    };
+                    let mut store = Store::new(engine, data);
+                    store.limiter(|guest| &mut guest.limits);
+                    meter(&mut store, budget, cpu);
+                    let pre = pre.clone();
+                    Box::pin(async move {
+                        let command = pre.instantiate_async(&mut store).await?;
+                        command
+                            .wasi_cli_run()
+                            .call_run(&mut store)
+                            .await?
+                            .map_err(|()| {
+                                wasmtime::format_err!("the component's run returned an error")
+                            })
+                    })
+                }
+            };
+        let guest_stop = stop.clone();
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            let reason = tokio::select! {
+                outcome = run => describe(outcome, cpu),
+                () = guest_stop.cancelled() => "was stopped".to_owned(),
+            };
+            tracing::debug!(session = %tag, guest = %name, "guest ended: {reason}");
+            let _ = events.send(ServerEvent::Exited { reason }).await;
+        });
+        Ok(Instance {
+            to_server,
+            from_server,
+            stop,
+        })
+    }
+}
+
+/// CPU accounting: every epoch tick the guest is running, charge the time it ran; past its budget for the
+/// current message it traps, otherwise it yields to tokio so a spinning guest cannot starve other tenants.
+fn meter<T: Send>(store: &mut Store<T>, budget: Arc<Budget>, cpu: Duration) {
+    budget.restart();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if budget.charge() > cpu {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        let budget = budget.clone();
+        // tokio's own yield, not wasmtime's: it lets every other ready task run before this guest resumes.
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                budget.resume();
+            }),
+        ))
+    });
+}
+
+/// How a guest ended, in words for its session's pending requests.
+fn describe(outcome: wasmtime::Result<()>, cpu: Duration) -> String {
+    let Err(error) = outcome else {
+        return "exited".to_owned();
+    };
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return format!("exited with status {}", exit.0);
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!("used more than its CPU budget of {cpu:?} on one request"),
+        Some(Trap::StackOverflow) => "overflowed its stack".to_owned(),
+        Some(trap) => format!("trapped: {trap}"),
+        // The root cause says what happened (e.g. a memory limit); the outer layers say where.
+        None => {
+            let cause = error.root_cause().to_string();
+            format!(
+                "failed: {}",
+                cause
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            )
+        }
+    }
+}

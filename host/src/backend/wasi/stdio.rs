@@ -1,0 +1,328 @@
+//! A guest's stdio, as catwalk gives it: stdin is the session's messages (and nothing else), stdout is cut into
+//! lines that become the session's messages, stderr goes to the log. No host stream is ever inherited.
+//!
+//! A guest blocked reading stdin is a suspended future: it holds no thread and burns no CPU. Reading a new
+//! message also starts a new CPU budget (see [`Budget`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
+use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+use crate::backend::ServerEvent;
+
+/// Execution time a guest has used on its current message.
+///
+/// The epoch callback adds the time since the guest last resumed; reading a new message starts afresh. Time
+/// spent blocked (waiting for input, or yielded to other tenants) is not counted.
+#[derive(Debug)]
+pub struct Budget {
+    base: Instant,
+    used_nanos: AtomicU64,
+    resumed_at: AtomicU64,
+}
+
+impl Budget {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            base: Instant::now(),
+            used_nanos: AtomicU64::new(0),
+            resumed_at: AtomicU64::new(0),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    /// A new message: nothing used yet, running from now.
+    pub fn restart(&self) {
+        self.used_nanos.store(0, Ordering::Relaxed);
+        self.resumed_at.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Charges the time since the guest resumed; returns the total used on this message.
+    pub fn charge(&self) -> std::time::Duration {
+        let now = self.now();
+        let ran = now.saturating_sub(self.resumed_at.swap(now, Ordering::Relaxed));
+        std::time::Duration::from_nanos(self.used_nanos.fetch_add(ran, Ordering::Relaxed) + ran)
+    }
+
+    /// The guest runs again (after a yield).
+    pub fn resume(&self) {
+        self.resumed_at.store(self.now(), Ordering::Relaxed);
+    }
+}
+
+/// stdin: the session's messages, each followed by a newline.
+#[derive(Clone)]
+pub struct GuestStdin(Arc<tokio::sync::Mutex<StdinState>>);
+
+struct StdinState {
+    messages: mpsc::Receiver<Bytes>,
+    pending: Bytes,
+    closed: bool,
+    budget: Arc<Budget>,
+}
+
+impl GuestStdin {
+    pub fn new(messages: mpsc::Receiver<Bytes>, budget: Arc<Budget>) -> Self {
+        Self(Arc::new(tokio::sync::Mutex::new(StdinState {
+            messages,
+            pending: Bytes::new(),
+            closed: false,
+            budget,
+        })))
+    }
+}
+
+impl StdinState {
+    fn take(&mut self, message: Bytes) {
+        let mut line = BytesMut::with_capacity(message.len() + 1);
+        line.extend_from_slice(&message);
+        line.extend_from_slice(b"\n");
+        self.pending = line.freeze();
+        self.budget.restart();
+    }
+}
+
+impl IsTerminal for GuestStdin {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdinStream for GuestStdin {
+    fn p2_stream(&self) -> Box<dyn InputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
+        // Only WASIp3 guests use this; catwalk serves p1 modules and p2 components.
+        Box::new(tokio::io::empty())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestStdin {
+    async fn ready(&mut self) {
+        let mut state = self.0.lock().await;
+        if !state.pending.is_empty() || state.closed {
+            return;
+        }
+        match state.messages.recv().await {
+            Some(message) => state.take(message),
+            None => state.closed = true,
+        }
+    }
+}
+
+impl InputStream for GuestStdin {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        // Guests are single-threaded: the lock is only ever held by `ready`, which has returned by now.
+        let Ok(mut state) = self.0.try_lock() else {
+            return Ok(Bytes::new());
+        };
+        if state.pending.is_empty() {
+            match state.messages.try_recv() {
+                Ok(message) => state.take(message),
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(Bytes::new()),
+                Err(mpsc::error::TryRecvError::Disconnected) => state.closed = true,
+            }
+        }
+        if state.pending.is_empty() && state.closed {
+            return Err(StreamError::Closed);
+        }
+        let n = size.min(state.pending.len());
+        Ok(state.pending.split_to(n))
+    }
+}
+
+/// stdout: complete lines become session messages; a line over the limit ends the guest.
+#[derive(Clone)]
+pub struct GuestStdout(Arc<std::sync::Mutex<LineSink>>);
+
+struct LineSink {
+    line: BytesMut,
+    max: usize,
+    events: mpsc::Sender<ServerEvent>,
+}
+
+impl GuestStdout {
+    pub fn new(events: mpsc::Sender<ServerEvent>, max: usize) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(LineSink {
+            line: BytesMut::new(),
+            max,
+            events,
+        })))
+    }
+}
+
+impl IsTerminal for GuestStdout {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestStdout {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(tokio::io::sink())
+    }
+}
+
+/// Bytes the guest may hand over at once; it waits (suspended) when the session is behind.
+const WRITE_PERMIT: usize = 64 * 1024;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestStdout {
+    async fn ready(&mut self) {
+        let events = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .events
+            .clone();
+        // The guest is this channel's only sender, so capacity seen here is still there for its write.
+        if let Ok(permit) = events.reserve().await {
+            drop(permit);
+        }
+    }
+}
+
+impl OutputStream for GuestStdout {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let mut sink = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rest = &bytes[..];
+        while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
+            sink.line.extend_from_slice(&rest[..newline]);
+            rest = &rest[newline + 1..];
+            let mut line = std::mem::take(&mut sink.line);
+            if line.last() == Some(&b'\r') {
+                line.truncate(line.len() - 1);
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if line.len() > sink.max {
+                return Err(StreamError::trap(
+                    "the guest wrote a line over the message size limit",
+                ));
+            }
+            // Capacity was checked by `check_write`; a full queue here means the session is gone.
+            if sink
+                .events
+                .try_send(ServerEvent::Message(line.freeze()))
+                .is_err()
+            {
+                return Err(StreamError::Closed);
+            }
+        }
+        sink.line.extend_from_slice(rest);
+        if sink.line.len() > sink.max {
+            return Err(StreamError::trap(
+                "the guest wrote a line over the message size limit",
+            ));
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        let sink = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sink.events.is_closed() {
+            return Err(StreamError::Closed);
+        }
+        // One message per write at most is queued, so room for one is room enough.
+        Ok(if sink.events.capacity() > 0 {
+            WRITE_PERMIT
+        } else {
+            0
+        })
+    }
+}
+
+/// stderr: lines to catwalk's log, tagged with the session, until the log allowance is spent.
+#[derive(Clone)]
+pub struct GuestStderr(Arc<std::sync::Mutex<LogSink>>);
+
+struct LogSink {
+    tag: Arc<str>,
+    line: Vec<u8>,
+    left: usize,
+}
+
+/// The longest stderr line logged whole.
+const LOG_LINE_CAP: usize = 8 * 1024;
+
+impl GuestStderr {
+    pub fn new(tag: Arc<str>, allowance: usize) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(LogSink {
+            tag,
+            line: Vec::new(),
+            left: allowance,
+        })))
+    }
+}
+
+impl IsTerminal for GuestStderr {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestStderr {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(tokio::io::sink())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestStderr {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for GuestStderr {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let mut sink = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if sink.left == 0 {
+            return Ok(());
+        }
+        let take = bytes.len().min(sink.left);
+        sink.left -= take;
+        for &b in &bytes[..take] {
+            if b == b'\n' {
+                let line = std::mem::take(&mut sink.line);
+                tracing::info!(session = %sink.tag, "guest stderr: {}", String::from_utf8_lossy(&line));
+            } else if sink.line.len() < LOG_LINE_CAP {
+                sink.line.push(b);
+            }
+        }
+        if sink.left == 0 {
+            tracing::warn!(session = %sink.tag, "guest stderr allowance spent; further output is dropped");
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(WRITE_PERMIT)
+    }
+}

@@ -1,0 +1,235 @@
+//! The WASI backend: guests written with catwalk-guest, served sandboxed, and guests that attack the sandbox.
+//! The guests are built for wasm by the test command (`bash tests/run.sh`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::support::{Catwalk, Client};
+
+/// A guest built for `target` (`wasm32-wasip1` or `wasm32-wasip2`) in this build's target dir.
+fn guest(target: &str, name: &str) -> String {
+    let exe = std::env::current_exe().expect("test executable");
+    let target_dir: PathBuf = exe.ancestors().nth(3).expect("target dir").into();
+    let path = target_dir
+        .join(target)
+        .join("debug")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --target {target} -p {name}",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+async fn serve(wasm: &str, flags: &[&str], host_env: &[(&str, &str)]) -> Result<Catwalk> {
+    let mut all = vec!["--wasm", wasm];
+    all.extend_from_slice(flags);
+    Catwalk::start_without_command(&all, host_env).await
+}
+
+#[tokio::test]
+async fn guests_serve_over_http_as_p1_modules_and_p2_components() -> Result<()> {
+    for target in ["wasm32-wasip1", "wasm32-wasip2"] {
+        let cw = serve(&guest(target, "catwalk-conformance-guest"), &[], &[]).await?;
+        let mut client = Client::new(cw.mcp());
+        let init = client.initialize("2025-11-25").await?;
+        assert_eq!(
+            init["result"]["serverInfo"]["name"], "catwalk-conformance-guest",
+            "{target}"
+        );
+        assert_eq!(
+            client
+                .call_text(json!(1), "echo", json!({"message": target}))
+                .await?,
+            format!("Echo: {target}")
+        );
+        let answer = client
+            .post(&json!({"jsonrpc":"2.0","id":2,"method":"tools/call",
+                "params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":1}}}))
+            .await?;
+        let progress = answer
+            .messages
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .count();
+        assert_eq!(progress, 3, "{target}: {:?}", answer.messages);
+        client
+            .http
+            .delete(cw.mcp())
+            .header("mcp-session-id", client.session.as_ref().unwrap())
+            .send()
+            .await?;
+        assert_eq!(
+            client
+                .post(&json!({"jsonrpc":"2.0","id":3,"method":"ping"}))
+                .await?
+                .status,
+            404
+        );
+        cw.stop().await?;
+    }
+    Ok(())
+}
+
+async fn hostile(flags: &[&str], host_env: &[(&str, &str)]) -> Result<(Catwalk, Client)> {
+    let cw = serve(
+        &guest("wasm32-wasip1", "catwalk-hostile-guest"),
+        flags,
+        host_env,
+    )
+    .await?;
+    let mut client = Client::new(cw.mcp());
+    client.initialize("2025-11-25").await?;
+    Ok((cw, client))
+}
+
+/// A tool result's text and whether it is an error.
+async fn attempt(client: &Client, tool: &str, arguments: Value) -> Result<(String, bool)> {
+    let response = client.call(json!(tool), tool, arguments).await?;
+    let text = response["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((text, response["result"]["isError"] == true))
+}
+
+#[tokio::test]
+async fn the_sandbox_denies_what_was_not_granted() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("catwalk-wasi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("ok.txt"), "granted")?;
+    let _ = std::fs::remove_file(dir.join("link"));
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("link"))?;
+    let grant = format!("{}::/data", dir.display());
+    let (cw, client) = hostile(
+        &[
+            "--dir",
+            &grant,
+            "--env",
+            "GRANTED=yes",
+            "--env",
+            "FROM_HOST",
+        ],
+        &[("FROM_HOST", "by-name"), ("CANARY_SECRET", "canary-9d2f")],
+    )
+    .await?;
+
+    assert_eq!(
+        attempt(&client, "read_file", json!({"path": "/data/ok.txt"})).await?,
+        ("READ 7 bytes".into(), false)
+    );
+    for path in [
+        "/etc/passwd",
+        "/",
+        "/data/../etc/passwd",
+        "/data/../../etc/passwd",
+        "/data/link",
+        "/proc/self/environ",
+    ] {
+        let (text, error) = attempt(&client, "read_file", json!({"path": path})).await?;
+        assert!(error && text.starts_with("denied"), "{path}: {text}");
+    }
+    let (text, error) = attempt(&client, "write_file", json!({"path": "/data/ok.txt"})).await?;
+    assert!(error, "read-only grant written: {text}");
+    assert_eq!(std::fs::read_to_string(dir.join("ok.txt"))?, "granted");
+
+    assert_eq!(
+        attempt(&client, "env", json!({"name": "GRANTED"})).await?,
+        ("SET yes".into(), false)
+    );
+    assert_eq!(
+        attempt(&client, "env", json!({"name": "FROM_HOST"})).await?,
+        ("SET by-name".into(), false)
+    );
+    for name in ["CANARY_SECRET", "PATH", "HOME"] {
+        assert_eq!(
+            attempt(&client, "env", json!({"name": name})).await?,
+            ("absent".into(), true),
+            "{name}"
+        );
+    }
+    cw.stop().await?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_spinning_guest_is_stopped_at_its_budget_while_another_keeps_answering() -> Result<()> {
+    let (cw, spinner) = hostile(&["--cpu-budget", "400ms"], &[]).await?;
+    let mut other = Client::new(cw.mcp());
+    other.initialize("2025-11-25").await?;
+    let spin = tokio::spawn(async move { spinner.call(json!("s"), "spin", json!({})).await });
+    // While the spinner runs, the other tenant's guest keeps answering.
+    let mut answered = 0;
+    while !spin.is_finished() {
+        let echo = attempt(&other, "echo", json!({"message": "alive"})).await?;
+        assert_eq!(echo, ("alive".into(), false));
+        answered += 1;
+    }
+    let response = spin.await??;
+    assert_eq!(response["error"]["code"], -32000, "{response}");
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CPU budget"),
+        "{response}"
+    );
+    assert!(
+        answered > 0,
+        "the other guest answered while the spinner ran"
+    );
+    // An idle guest is not charged for the time it waits for input.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        attempt(&other, "echo", json!({"message": "still"})).await?,
+        ("still".into(), false)
+    );
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn memory_bombs_deep_recursion_and_floods_end_only_their_own_session() -> Result<()> {
+    let flags = ["--memory", "32MiB", "--max-message-bytes", "1MiB"];
+    for (tool, args, expect) in [
+        ("alloc", json!({"mib": 200}), "memory"),
+        ("recurse", json!({}), "stack"),
+        ("flood", json!({}), "line over the message size limit"),
+    ] {
+        let (cw, client) = hostile(&flags, &[]).await?;
+        let response = client.call(json!(tool), tool, args).await?;
+        assert_eq!(response["error"]["code"], -32000, "{tool}: {response}");
+        let message = response["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expect), "{tool}: {message}");
+        assert_eq!(
+            client
+                .post(&json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
+                .await?
+                .status,
+            404,
+            "{tool}"
+        );
+        // catwalk itself is unharmed: a new session works.
+        let (_, fresh) = (0, {
+            let mut c = Client::new(cw.mcp());
+            c.initialize("2025-11-25").await?;
+            c
+        });
+        assert_eq!(
+            attempt(&fresh, "echo", json!({"message": "ok"})).await?,
+            ("ok".into(), false),
+            "{tool}"
+        );
+        // Within the cap, allocation works.
+        assert_eq!(
+            attempt(&fresh, "alloc", json!({"mib": 8})).await?.0,
+            "ALLOCATED 8 MiB"
+        );
+        cw.stop().await?;
+    }
+    Ok(())
+}

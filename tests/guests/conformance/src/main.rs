@@ -1,0 +1,208 @@
+//! The surface `@modelcontextprotocol/conformance server --suite all` tests, as a WASI guest written with
+//! catwalk-guest (the same names as the npm fixture in tests/fixtures/conformance-server).
+//!
+//!   cargo build --target wasm32-wasip1 -p catwalk-conformance-guest      (or wasm32-wasip2)
+//!   catwalk serve --wasm target/wasm32-wasip1/debug/catwalk-conformance-guest.wasm
+use catwalk_guest::{Prompt, Resource, ResourceTemplate, Server, Tool, ToolResult, Value, json};
+
+/// A 1x1 red PNG and a tiny silent WAV.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+const WAV: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=";
+
+/// Waits without spinning: a blocking sleep is a WASI poll on the clock, which suspends the guest.
+fn pause() {
+    std::thread::sleep(std::time::Duration::from_millis(50));
+}
+
+fn text(t: &str) -> Value {
+    json!({ "type": "text", "text": t })
+}
+
+fn elicited(result: &Value) -> ToolResult {
+    ToolResult::text(format!(
+        "Elicitation completed: action={}, content={}",
+        result["action"].as_str().unwrap_or("unknown"),
+        result.get("content").cloned().unwrap_or(json!({}))
+    ))
+}
+
+fn main() -> std::io::Result<()> {
+    Server::new("catwalk-conformance-guest", "0.1.0")
+        .tool(Tool::new("test_simple_text", "Returns simple text"), |_, _| {
+            Ok(ToolResult::text("This is a simple text response for testing."))
+        })
+        .tool(Tool::new("test_image_content", "Returns an image"), |_, _| {
+            Ok(ToolResult::content(vec![json!({ "type": "image", "data": PNG, "mimeType": "image/png" })]))
+        })
+        .tool(Tool::new("test_audio_content", "Returns audio"), |_, _| {
+            Ok(ToolResult::content(vec![json!({ "type": "audio", "data": WAV, "mimeType": "audio/wav" })]))
+        })
+        .tool(Tool::new("test_embedded_resource", "Returns an embedded resource"), |_, _| {
+            Ok(ToolResult::content(vec![json!({ "type": "resource", "resource": {
+                "uri": "test://embedded-resource", "mimeType": "text/plain",
+                "text": "This is an embedded resource content." } })]))
+        })
+        .tool(Tool::new("test_multiple_content_types", "Returns text, image and resource"), |_, _| {
+            Ok(ToolResult::content(vec![
+                text("Multiple content types test:"),
+                json!({ "type": "image", "data": PNG, "mimeType": "image/png" }),
+                json!({ "type": "resource", "resource": { "uri": "test://mixed-content-resource",
+                    "mimeType": "application/json", "text": "{\"test\":\"data\",\"value\":123}" } }),
+            ]))
+        })
+        .tool(Tool::new("test_tool_with_logging", "Logs three messages while running"), |_, cx| {
+            cx.log("info", json!("Tool execution started"))?;
+            pause();
+            cx.log("info", json!("Tool processing data"))?;
+            pause();
+            cx.log("info", json!("Tool execution completed"))?;
+            Ok(ToolResult::text("Tool with logging executed successfully"))
+        })
+        .tool(Tool::new("test_tool_with_progress", "Reports progress 0, 50, 100"), |_, cx| {
+            for progress in [0.0, 50.0, 100.0] {
+                cx.progress(progress, Some(100.0), None)?;
+                if progress < 100.0 {
+                    pause();
+                }
+            }
+            Ok(ToolResult::text("Tool with progress executed successfully"))
+        })
+        .tool(Tool::new("test_error_handling", "Always fails"), |_, _| {
+            Ok(ToolResult::error("This tool intentionally returns an error for testing"))
+        })
+        .tool(
+            Tool::new("test_sampling", "Asks the client's LLM").param("prompt", "string", "The prompt", true),
+            |args, cx| {
+                let result = cx.sample(args.str("prompt")?, 100)?;
+                let reply = result["content"]["text"].as_str().map_or_else(|| result["content"].to_string(), str::to_owned);
+                Ok(ToolResult::text(format!("LLM response: {reply}")))
+            },
+        )
+        .tool(
+            Tool::new("test_elicitation", "Asks the user").param("message", "string", "The message", true),
+            |args, cx| {
+                let result = cx.elicit(args.str("message")?, json!({
+                    "type": "object",
+                    "properties": {
+                        "username": { "type": "string", "description": "User's response" },
+                        "email": { "type": "string", "description": "User's email address" },
+                    },
+                    "required": ["username", "email"],
+                }))?;
+                Ok(ToolResult::text(format!(
+                    "User response: action={}, content={}",
+                    result["action"].as_str().unwrap_or("unknown"),
+                    result.get("content").cloned().unwrap_or(json!({}))
+                )))
+            },
+        )
+        .tool(Tool::new("test_elicitation_sep1034_defaults", "Elicitation with defaults"), |_, cx| {
+            let result = cx.elicit("Please review and update the form fields with defaults", json!({
+                "type": "object",
+                "properties": {
+                    "name": { "type": "string", "description": "User name", "default": "John Doe" },
+                    "age": { "type": "integer", "description": "User age", "default": 30 },
+                    "score": { "type": "number", "description": "User score", "default": 95.5 },
+                    "status": { "type": "string", "description": "User status",
+                        "enum": ["active", "inactive", "pending"], "default": "active" },
+                    "verified": { "type": "boolean", "description": "Verification status", "default": true },
+                },
+            }))?;
+            Ok(elicited(&result))
+        })
+        .tool(Tool::new("test_elicitation_sep1330_enums", "Elicitation with every enum form"), |_, cx| {
+            let result = cx.elicit("Please choose among the options", json!({
+                "type": "object",
+                "properties": {
+                    "untitledSingle": { "type": "string", "enum": ["option1", "option2", "option3"] },
+                    "titledSingle": { "type": "string", "oneOf": [
+                        { "const": "value1", "title": "First Option" },
+                        { "const": "value2", "title": "Second Option" },
+                        { "const": "value3", "title": "Third Option" }] },
+                    "legacyEnum": { "type": "string", "enum": ["opt1", "opt2", "opt3"],
+                        "enumNames": ["Option One", "Option Two", "Option Three"] },
+                    "untitledMulti": { "type": "array", "items": { "type": "string",
+                        "enum": ["option1", "option2", "option3"] } },
+                    "titledMulti": { "type": "array", "items": { "anyOf": [
+                        { "const": "value1", "title": "First Choice" },
+                        { "const": "value2", "title": "Second Choice" },
+                        { "const": "value3", "title": "Third Choice" }] } },
+                },
+            }))?;
+            Ok(elicited(&result))
+        })
+        .tool(
+            Tool::with_schema("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features", json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "$defs": { "address": { "type": "object", "properties": {
+                    "street": { "type": "string" }, "city": { "type": "string" } } } },
+                "properties": { "name": { "type": "string" }, "address": { "$ref": "#/$defs/address" } },
+                "additionalProperties": false,
+            })),
+            |args, _| Ok(ToolResult::text(format!("Received: {}", Value::Object(args.0.clone())))),
+        )
+        .tool(Tool::new("test_reconnection", "Takes a moment, then answers"), |_, _| {
+            pause();
+            Ok(ToolResult::text("Reconnection test completed successfully"))
+        })
+        .tool(Tool::new("echo", "Echoes its message").param("message", "string", "The message", true), |args, _| {
+            Ok(ToolResult::text(format!("Echo: {}", args.str("message")?)))
+        })
+        .resource(
+            Resource::new("test://static-text", "static-text", "A static text resource", "text/plain"),
+            |uri, _| Ok(vec![json!({ "uri": uri, "mimeType": "text/plain",
+                "text": "This is the content of the static text resource." })]),
+        )
+        .resource(
+            Resource::new("test://static-binary", "static-binary", "A static binary resource", "image/png"),
+            |uri, _| Ok(vec![json!({ "uri": uri, "mimeType": "image/png", "blob": PNG })]),
+        )
+        .resource(
+            Resource::new("test://watched-resource", "watched-resource", "A resource to subscribe to", "text/plain"),
+            |uri, _| Ok(vec![json!({ "uri": uri, "mimeType": "text/plain", "text": "Watched." })]),
+        )
+        .template(
+            ResourceTemplate::new("test://template/{id}/data", "template-data", "Data for an id", "application/json"),
+            |uri, vars, _| {
+                let id = vars["id"].as_str().unwrap_or_default();
+                let data = json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") });
+                Ok(vec![json!({ "uri": uri, "mimeType": "application/json", "text": data.to_string() })])
+            },
+        )
+        .prompt(Prompt::new("test_simple_prompt", "A prompt without arguments"), |_, _| {
+            Ok(vec![json!({ "role": "user", "content": text("This is a simple prompt for testing.") })])
+        })
+        .prompt(
+            Prompt::new("test_prompt_with_arguments", "A prompt with two arguments")
+                .arg("arg1", "First test argument", true)
+                .arg("arg2", "Second test argument", true),
+            |args, _| {
+                let (a, b) = (args["arg1"].as_str().unwrap_or_default(), args["arg2"].as_str().unwrap_or_default());
+                Ok(vec![json!({ "role": "user", "content": text(&format!("Prompt with arguments: arg1='{a}', arg2='{b}'")) })])
+            },
+        )
+        .prompt(
+            Prompt::new("test_prompt_with_embedded_resource", "A prompt embedding a resource")
+                .arg("resourceUri", "URI of the resource to embed", true),
+            |args, _| {
+                Ok(vec![
+                    json!({ "role": "user", "content": { "type": "resource", "resource": {
+                        "uri": args["resourceUri"], "mimeType": "text/plain",
+                        "text": "Embedded resource content for testing." } } }),
+                    json!({ "role": "user", "content": text("Please process the embedded resource above.") }),
+                ])
+            },
+        )
+        .prompt(Prompt::new("test_prompt_with_image", "A prompt with an image"), |_, _| {
+            Ok(vec![
+                json!({ "role": "user", "content": { "type": "image", "data": PNG, "mimeType": "image/png" } }),
+                json!({ "role": "user", "content": text("Please analyze the image above.") }),
+            ])
+        })
+        .completion(|_reference, _argument, value| {
+            let values = ["paris", "park", "party", "london", "lisbon"];
+            Ok(values.iter().filter(|v| v.starts_with(value)).map(|v| (*v).to_owned()).collect())
+        })
+        .run()
+}
