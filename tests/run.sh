@@ -18,8 +18,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== WASI guests (the conformance fixture and a hostile guest, built for both WASI targets)"
-cargo build --target wasm32-wasip1 -p catwalk-conformance-guest -p catwalk-hostile-guest
-cargo build --target wasm32-wasip2 -p catwalk-conformance-guest
+cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest -p catwalk-hostile-guest
+cargo build --release --target wasm32-wasip2 -p catwalk-conformance-guest -p catwalk-hostile-guest
 cargo build --target wasm32-wasip1 -p catwalk-guest --examples
 
 echo "== Rust unit and end-to-end tests"

@@ -35,7 +35,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve one MCP server: an npm package, or any stdio command after `--`.
+    /// Serve one MCP server: an npm package, a WASI module, or any stdio command after `--`; with nothing
+    /// configured, a demo WASI server built into catwalk.
     ///
     /// Examples:
     ///   MCP_PACKAGE=@modelcontextprotocol/server-everything catwalk serve
@@ -175,6 +176,10 @@ pub enum Server {
         path: PathBuf,
         policy: GuestPolicy,
     },
+    /// Nothing configured: the demo WASI server embedded in the binary.
+    Demo {
+        policy: GuestPolicy,
+    },
 }
 
 /// The validated configuration of one `catwalk serve`.
@@ -197,10 +202,6 @@ pub struct Config {
 /// Why the flags cannot make a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "nothing to serve: set MCP_PACKAGE (or --package), CATWALK_WASM (or --wasm), or give a command after `--`"
-    )]
-    NothingToServe,
     #[error("give one server: --package, --wasm, or a command after `--`")]
     BothServers,
     #[error("--{flag}: {problem}")]
@@ -258,14 +259,7 @@ impl ServeArgs {
                     });
                 }
             }
-            let policy = GuestPolicy {
-                env: given.clone(),
-                dirs: self.dirs.clone(),
-                max_memory_bytes: self.memory,
-                cpu_budget: self.cpu_budget,
-                max_message_bytes: self.max_message_bytes,
-                max_log_bytes: self.max_log_bytes,
-            };
+            let policy = self.guest_policy(given.clone());
             return self.finish(Server::Wasm { path, policy }, host_env, given);
         }
         if !self.dirs.is_empty() {
@@ -288,9 +282,22 @@ impl ServeArgs {
                 args: self.command[1..].to_vec(),
                 ..empty_spec()
             }),
-            (None, true) => return Err(ConfigError::NothingToServe),
+            (None, true) => Server::Demo {
+                policy: self.guest_policy(given.clone()),
+            },
         };
         self.finish(server, host_env, given)
+    }
+
+    fn guest_policy(&self, env: Vec<(String, String)>) -> GuestPolicy {
+        GuestPolicy {
+            env,
+            dirs: self.dirs.clone(),
+            max_memory_bytes: self.memory,
+            cpu_budget: self.cpu_budget,
+            max_message_bytes: self.max_message_bytes,
+            max_log_bytes: self.max_log_bytes,
+        }
     }
 
     fn finish(
@@ -353,7 +360,7 @@ impl ServeArgs {
         };
         let spec = match &server {
             Server::Command(cmd) => cmd.clone(),
-            Server::Package(_) | Server::Wasm { .. } => empty_spec(),
+            Server::Package(_) | Server::Wasm { .. } | Server::Demo { .. } => empty_spec(),
         };
         let spec = ProcessSpec {
             env,
@@ -505,8 +512,8 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("--max-sessions"));
         assert!(matches!(
-            args(&[]).into_config(vec![]),
-            Err(ConfigError::NothingToServe)
+            args(&[]).into_config(vec![]).unwrap().server,
+            Server::Demo { .. }
         ));
         assert!(matches!(
             args(&["--package", "p", "--", "x"]).into_config(vec![]),

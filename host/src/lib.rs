@@ -40,7 +40,24 @@ pub async fn run(
     backend::process::reaper::start();
     let launcher = match &config.server {
         Server::Wasm { path, policy } => {
-            Launcher::Wasi(wasi_server(&config, path, policy.clone()).await?)
+            let wasm = tokio::fs::read(path).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+            })?;
+            let name = path
+                .file_name()
+                .map_or_else(|| "guest".into(), |n| n.to_string_lossy().into_owned());
+            Launcher::Wasi(wasi_server(&config, name, wasm, policy.clone()).await?)
+        }
+        Server::Demo { policy } => {
+            if DEMO_GUEST.is_empty() {
+                return Err(std::io::Error::other(
+                    "nothing to serve, and this build has no demo guest (rustup target add wasm32-wasip1, then \
+                     rebuild): set MCP_PACKAGE, --wasm, or give a command after --",
+                ));
+            }
+            tracing::info!("nothing configured: serving the built-in demo WASI server");
+            let wasm = DEMO_GUEST.to_vec();
+            Launcher::Wasi(wasi_server(&config, "catwalk-demo".into(), wasm, policy.clone()).await?)
         }
         Server::Package(_) | Server::Command(_) => {
             let source = Arc::new(match &config.server {
@@ -99,18 +116,17 @@ pub async fn run(
     Ok(())
 }
 
-/// Reads, compiles (or loads from the cache) and links a WASI server, off the async threads.
+/// The demo WASI server (`catwalk-guest`'s `echo` example), served when nothing is configured. Empty when the
+/// build had no wasm32-wasip1 target.
+const DEMO_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo.wasm"));
+
+/// Compiles (or loads from the cache) and links a WASI server, off the async threads.
 async fn wasi_server(
     config: &Config,
-    path: &std::path::Path,
+    name: String,
+    wasm: Vec<u8>,
     policy: backend::wasi::GuestPolicy,
 ) -> std::io::Result<Arc<backend::wasi::WasiServer>> {
-    let wasm = tokio::fs::read(path).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
-    })?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "guest".to_owned(), |n| n.to_string_lossy().into_owned());
     let pool = backend::wasi::PoolSize {
         instances: u32::try_from(config.max_sessions).unwrap_or(u32::MAX),
         max_memory_bytes: policy.max_memory_bytes,

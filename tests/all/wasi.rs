@@ -15,11 +15,11 @@ fn guest(target: &str, name: &str) -> String {
     let target_dir: PathBuf = exe.ancestors().nth(3).expect("target dir").into();
     let path = target_dir
         .join(target)
-        .join("debug")
+        .join("release")
         .join(format!("{name}.wasm"));
     assert!(
         path.exists(),
-        "{} is missing: cargo build --target {target} -p {name}",
+        "{} is missing: cargo build --release --target {target} -p {name}",
         path.display()
     );
     path.display().to_string()
@@ -76,12 +76,15 @@ async fn guests_serve_over_http_as_p1_modules_and_p2_components() -> Result<()> 
 }
 
 async fn hostile(flags: &[&str], host_env: &[(&str, &str)]) -> Result<(Catwalk, Client)> {
-    let cw = serve(
-        &guest("wasm32-wasip1", "catwalk-hostile-guest"),
-        flags,
-        host_env,
-    )
-    .await?;
+    hostile_on("wasm32-wasip1", flags, host_env).await
+}
+
+async fn hostile_on(
+    target: &str,
+    flags: &[&str],
+    host_env: &[(&str, &str)],
+) -> Result<(Catwalk, Client)> {
+    let cw = serve(&guest(target, "catwalk-hostile-guest"), flags, host_env).await?;
     let mut client = Client::new(cw.mcp());
     client.initialize("2025-11-25").await?;
     Ok((cw, client))
@@ -231,5 +234,88 @@ async fn memory_bombs_deep_recursion_and_floods_end_only_their_own_session() -> 
         );
         cw.stop().await?;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_nothing_configured_the_built_in_demo_guest_is_served() -> Result<()> {
+    let cw = Catwalk::start_without_command(&[], &[]).await?;
+    let mut client = Client::new(cw.mcp());
+    let init = client.initialize("2025-11-25").await?;
+    assert_eq!(init["result"]["serverInfo"]["name"], "catwalk-echo");
+    assert_eq!(
+        client
+            .call_text(json!(1), "echo", json!({"text": "demo"}))
+            .await?,
+        "demo"
+    );
+    let readyz: Value = reqwest::get(format!("{}/readyz", cw.base))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(readyz["detail"], "catwalk-demo (wasm32-wasip1 module)");
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn read_only_grants_refuse_truncate_rename_and_hard_links() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("catwalk-wasi-ro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("keep.txt"), "unchanged")?;
+    let before = std::fs::metadata(dir.join("keep.txt"))?.modified()?;
+    let grant = format!("{}::/data", dir.display());
+    let (cw, client) = hostile(&["--dir", &grant], &[]).await?;
+    let attempts = [
+        ("truncate", json!({"path": "/data/keep.txt"})),
+        (
+            "rename",
+            json!({"from": "/data/keep.txt", "to": "/data/moved.txt"}),
+        ),
+        (
+            "hard_link",
+            json!({"from": "/data/keep.txt", "to": "/data/linked.txt"}),
+        ),
+        ("write_file", json!({"path": "/data/new.txt"})),
+    ];
+    for (tool, args) in attempts {
+        let (text, error) = attempt(&client, tool, args).await?;
+        assert!(error && text.starts_with("denied"), "{tool}: {text}");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("keep.txt"))?, "unchanged");
+    assert_eq!(std::fs::metadata(dir.join("keep.txt"))?.modified()?, before);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    assert_eq!(names, ["keep.txt"]);
+    cw.stop().await?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn guests_cannot_open_sockets_or_resolve_names() -> Result<()> {
+    // A listener the guest would reach if sockets were open to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let target = listener.local_addr()?.to_string();
+    for triple in ["wasm32-wasip1", "wasm32-wasip2"] {
+        let (cw, client) = hostile_on(triple, &[], &[]).await?;
+        for addr in [
+            target.as_str(),
+            "169.254.169.254:80",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            let (text, error) = attempt(&client, "connect", json!({"addr": addr})).await?;
+            assert!(
+                error && text.starts_with("denied"),
+                "{triple} {addr}: {text}"
+            );
+        }
+        let (text, error) = attempt(&client, "resolve", json!({"name": "localhost"})).await?;
+        assert!(error && text.starts_with("denied"), "{triple}: {text}");
+        cw.stop().await?;
+    }
+    assert!(listener.accept().is_err(), "no connection arrived");
     Ok(())
 }

@@ -24,7 +24,7 @@ function runSuite(url) {
 
 // The same surface as a WASI guest written with catwalk-guest, built by tests/run.sh for both WASI targets.
 const target = path.resolve(path.dirname(process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk")), "..");
-const guest = (triple) => path.join(target, triple, "debug/catwalk-conformance-guest.wasm");
+const guest = (triple) => path.join(target, triple, "release/catwalk-conformance-guest.wasm");
 
 const servers = {
   "npm fixture, per-session mode": ["--mode", "per-session", "--package", fixtureDir],

@@ -1,8 +1,8 @@
 //! The surface `@modelcontextprotocol/conformance server --suite all` tests, as a WASI guest written with
 //! catwalk-guest (the same names as the npm fixture in tests/fixtures/conformance-server).
 //!
-//!   cargo build --target wasm32-wasip1 -p catwalk-conformance-guest      (or wasm32-wasip2)
-//!   catwalk serve --wasm target/wasm32-wasip1/debug/catwalk-conformance-guest.wasm
+//!   cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest      (or wasm32-wasip2)
+//!   catwalk serve --wasm target/wasm32-wasip1/release/catwalk-conformance-guest.wasm
 use catwalk_guest::{Prompt, Resource, ResourceTemplate, Server, Tool, ToolResult, Value, json};
 
 /// A 1x1 red PNG and a tiny silent WAV.

@@ -1,6 +1,6 @@
 //! A guest that attacks its sandbox: each tool is one attack, and answers with what it managed to do.
 //!
-//!   cargo build --target wasm32-wasip1 -p catwalk-hostile-guest
+//!   cargo build --release --target wasm32-wasip1 -p catwalk-hostile-guest
 use std::io::Write;
 
 use catwalk_guest::{Server, Tool, ToolResult, json};
@@ -26,6 +26,67 @@ fn main() -> std::io::Result<()> {
             |args, _| {
                 Ok(match std::fs::write(args.str("path")?, b"pwned") {
                     Ok(()) => ToolResult::text("WROTE"),
+                    Err(e) => ToolResult::error(format!("denied: {e}")),
+                })
+            },
+        )
+        .tool(
+            Tool::new("truncate", "Tries to truncate a file").param("path", "string", "p", true),
+            |args, _| {
+                let opened = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(args.str("path")?);
+                Ok(match opened {
+                    Ok(_) => ToolResult::text("TRUNCATED"),
+                    Err(e) => ToolResult::error(format!("denied: {e}")),
+                })
+            },
+        )
+        .tool(
+            Tool::new("rename", "Tries to rename a file")
+                .param("from", "string", "f", true)
+                .param("to", "string", "t", true),
+            |args, _| {
+                Ok(match std::fs::rename(args.str("from")?, args.str("to")?) {
+                    Ok(()) => ToolResult::text("RENAMED"),
+                    Err(e) => ToolResult::error(format!("denied: {e}")),
+                })
+            },
+        )
+        .tool(
+            Tool::new("hard_link", "Tries to hard-link a file")
+                .param("from", "string", "f", true)
+                .param("to", "string", "t", true),
+            |args, _| {
+                Ok(
+                    match std::fs::hard_link(args.str("from")?, args.str("to")?) {
+                        Ok(()) => ToolResult::text("LINKED"),
+                        Err(e) => ToolResult::error(format!("denied: {e}")),
+                    },
+                )
+            },
+        )
+        .tool(
+            Tool::new("connect", "Tries to open a TCP connection").param(
+                "addr",
+                "string",
+                "host:port",
+                true,
+            ),
+            |args, _| {
+                Ok(match std::net::TcpStream::connect(args.str("addr")?) {
+                    Ok(_) => ToolResult::text("CONNECTED"),
+                    Err(e) => ToolResult::error(format!("denied: {e}")),
+                })
+            },
+        )
+        .tool(
+            Tool::new("resolve", "Tries to look a name up").param("name", "string", "n", true),
+            |args, _| {
+                use std::net::ToSocketAddrs;
+                Ok(match (args.str("name")?, 80).to_socket_addrs() {
+                    Ok(addrs) => ToolResult::text(format!("RESOLVED {}", addrs.count())),
                     Err(e) => ToolResult::error(format!("denied: {e}")),
                 })
             },
