@@ -5,13 +5,11 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::support::{Catwalk, Client, alive, echo_server, eventually, fixture};
+use crate::support::{Catwalk, Client, alive, connected, echo_server, eventually, fixture};
 
 #[tokio::test]
 async fn a_crash_mid_request_answers_with_an_error_and_the_session_ends() -> Result<()> {
-    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&[], &fixture()).await?;
     let pid: i32 = client
         .call_text(json!(1), "pid", json!({}))
         .await?
@@ -38,9 +36,7 @@ async fn a_crash_mid_request_answers_with_an_error_and_the_session_ends() -> Res
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_and_is_told_so() -> Result<()> {
-    let cw = Catwalk::start(&["--request-timeout", "700ms"], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&["--request-timeout", "700ms"], &fixture()).await?;
     let response = client.call(json!("h"), "hang", json!({})).await?;
     assert_eq!(response["error"]["code"], -32001, "{response}");
     // The session is still usable afterwards.
@@ -55,9 +51,7 @@ async fn a_server_that_never_answers_times_out_and_is_told_so() -> Result<()> {
 
 #[tokio::test]
 async fn garbage_and_oversized_lines_are_dropped_and_the_session_goes_on() -> Result<()> {
-    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&[], &fixture()).await?;
     // A non-JSON line and a 10 MiB notification (over the 4 MiB limit) on stdout, then a real answer.
     let text = client
         .call_text(json!(1), "garbage", json!({"bytes": 10 * 1024 * 1024}))
@@ -74,9 +68,7 @@ async fn garbage_and_oversized_lines_are_dropped_and_the_session_goes_on() -> Re
 
 #[tokio::test]
 async fn an_oversized_response_fails_exactly_its_request() -> Result<()> {
-    let cw = Catwalk::start(&["--max-message-bytes", "2000"], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&["--max-message-bytes", "2000"], &fixture()).await?;
     let response = client
         .call(json!("big"), "big_answer", json!({"bytes": 5000}))
         .await?;
@@ -139,9 +131,7 @@ async fn the_session_cap_answers_503_and_frees_places() -> Result<()> {
 
 #[tokio::test]
 async fn idle_sessions_are_reaped_with_their_server() -> Result<()> {
-    let cw = Catwalk::start(&["--session-ttl", "300ms"], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&["--session-ttl", "300ms"], &fixture()).await?;
     let pid: i32 = client
         .call_text(json!(1), "pid", json!({}))
         .await?
@@ -160,9 +150,7 @@ async fn idle_sessions_are_reaped_with_their_server() -> Result<()> {
 #[tokio::test]
 async fn delete_stops_the_server_and_the_grandchildren_it_started_in_their_own_session()
 -> Result<()> {
-    let cw = Catwalk::start(&["--stop-grace", "300ms"], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&["--stop-grace", "300ms"], &fixture()).await?;
     let pid: i32 = client
         .call_text(json!(1), "pid", json!({}))
         .await?
@@ -189,9 +177,7 @@ async fn delete_stops_the_server_and_the_grandchildren_it_started_in_their_own_s
 
 #[tokio::test]
 async fn orphans_left_by_a_crashed_server_are_reaped_not_left_as_zombies() -> Result<()> {
-    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&[], &fixture()).await?;
     let orphan: i32 = client
         .call_text(json!(1), "spawn_grandchild", json!({"seconds": 1}))
         .await?
@@ -206,9 +192,7 @@ async fn orphans_left_by_a_crashed_server_are_reaped_not_left_as_zombies() -> Re
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish_then_stops_every_server() -> Result<()> {
-    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&[], &fixture()).await?;
     let pid: i32 = client
         .call_text(json!(1), "pid", json!({}))
         .await?

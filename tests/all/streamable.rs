@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::support::{ACCEPT_BOTH, Catwalk, Client, fixture, parse_sse, read_answer};
+use crate::support::{ACCEPT_BOTH, Catwalk, Client, connected, fixture, parse_sse, read_answer};
 
 #[tokio::test]
 async fn a_session_lives_from_initialize_to_delete_then_404() -> Result<()> {
@@ -280,9 +280,7 @@ async fn notifications_get_202_and_batches_are_answered_in_one_stream() -> Resul
 
 #[tokio::test]
 async fn progress_and_logging_arrive_on_the_request_stream_before_the_answer() -> Result<()> {
-    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&[], &fixture()).await?;
     let answer = client
         .post(&json!({"jsonrpc":"2.0","id":5,"method":"tools/call",
             "params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p-1"}}}))
@@ -327,9 +325,7 @@ async fn progress_and_logging_arrive_on_the_request_stream_before_the_answer() -
 
 #[tokio::test]
 async fn a_dropped_stream_resumes_with_last_event_id() -> Result<()> {
-    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&[], &fixture()).await?;
     // Read only the priming event, then drop the connection while the tool is still running.
     let mut response = client
         .request(&json!({"jsonrpc":"2.0","id":9,"method":"tools/call",
@@ -387,9 +383,7 @@ async fn a_dropped_stream_resumes_with_last_event_id() -> Result<()> {
 
 #[tokio::test]
 async fn the_get_stream_is_one_per_session() -> Result<()> {
-    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
+    let (cw, client) = connected(&[], &fixture()).await?;
     let get = || {
         client
             .http

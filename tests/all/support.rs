@@ -96,6 +96,14 @@ impl Drop for Catwalk {
     }
 }
 
+/// catwalk serving `server` with `flags`, and a client with an initialized 2025-11-25 session.
+pub async fn connected(flags: &[&str], server: &[String]) -> Result<(Catwalk, Client)> {
+    let cw = Catwalk::start(flags, server, &[]).await?;
+    let mut client = Client::new(cw.mcp());
+    client.initialize("2025-11-25").await?;
+    Ok((cw, client))
+}
+
 /// A Streamable HTTP client for one session.
 pub struct Client {
     pub http: reqwest::Client,
