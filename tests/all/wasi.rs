@@ -75,19 +75,30 @@ async fn guests_serve_over_http_as_p1_modules_and_p2_components() -> Result<()> 
     Ok(())
 }
 
-async fn hostile(flags: &[&str], host_env: &[(&str, &str)]) -> Result<(Catwalk, Client)> {
-    hostile_on("wasm32-wasip1", flags, host_env).await
-}
-
+/// catwalk serving the hostile guest `catwalk-hostile-<attack>` built for `target`, and a session on it.
 async fn hostile_on(
+    attack: &str,
     target: &str,
     flags: &[&str],
     host_env: &[(&str, &str)],
 ) -> Result<(Catwalk, Client)> {
-    let cw = serve(&guest(target, "catwalk-hostile-guest"), flags, host_env).await?;
+    let cw = serve(
+        &guest(target, &format!("catwalk-hostile-{attack}")),
+        flags,
+        host_env,
+    )
+    .await?;
     let mut client = Client::new(cw.mcp());
     client.initialize("2025-11-25").await?;
     Ok((cw, client))
+}
+
+async fn hostile(
+    attack: &str,
+    flags: &[&str],
+    host_env: &[(&str, &str)],
+) -> Result<(Catwalk, Client)> {
+    hostile_on(attack, "wasm32-wasip1", flags, host_env).await
 }
 
 /// A tool result's text and whether it is an error.
@@ -100,77 +111,165 @@ async fn attempt(client: &Client, tool: &str, arguments: Value) -> Result<(Strin
     Ok((text, response["result"]["isError"] == true))
 }
 
-#[tokio::test]
-async fn the_sandbox_denies_what_was_not_granted() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("catwalk-wasi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("ok.txt"), "granted")?;
-    let _ = std::fs::remove_file(dir.join("link"));
-    std::os::unix::fs::symlink("/etc/passwd", dir.join("link"))?;
-    let grant = format!("{}::/data", dir.display());
-    let (cw, client) = hostile(
-        &[
-            "--dir",
-            &grant,
-            "--env",
-            "GRANTED=yes",
-            "--env",
-            "FROM_HOST",
-        ],
-        &[("FROM_HOST", "by-name"), ("CANARY_SECRET", "canary-9d2f")],
-    )
-    .await?;
+/// A scratch directory for grants, removed at the end.
+struct Scratch(PathBuf);
 
-    assert_eq!(
-        attempt(&client, "read_file", json!({"path": "/data/ok.txt"})).await?,
-        ("READ 7 bytes".into(), false)
-    );
-    for path in [
+impl Scratch {
+    fn new(name: &str) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("catwalk-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+
+    fn grant(&self, guest: &str) -> String {
+        format!("{}::{guest}", self.0.display())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn paths_outside_the_grants_cannot_be_read() -> Result<()> {
+    let dir = Scratch::new("fs-read")?;
+    std::fs::write(dir.0.join("ok.txt"), "granted")?;
+    std::os::unix::fs::symlink("/etc/passwd", dir.0.join("link"))?;
+    std::os::unix::fs::symlink("/etc", dir.0.join("etc-dir"))?;
+    let (cw, client) = hostile("fs-read", &["--dir", &dir.grant("/data")], &[]).await?;
+    let read = |path: &'static str| attempt(&client, "read_file", json!({ "path": path }));
+    assert_eq!(read("/data/ok.txt").await?, ("READ 7 bytes".into(), false));
+    let escapes = [
         "/etc/passwd",
         "/",
+        "/proc/self/environ",
         "/data/../etc/passwd",
         "/data/../../etc/passwd",
+        "../etc/passwd",
         "/data/link",
-        "/proc/self/environ",
-    ] {
-        let (text, error) = attempt(&client, "read_file", json!({"path": path})).await?;
+        "/data/etc-dir/passwd",
+        "/data/etc-dir/",
+        "/data/etc-dir",
+    ];
+    for path in escapes {
+        let (text, error) = read(path).await?;
         assert!(error && text.starts_with("denied"), "{path}: {text}");
     }
-    let (text, error) = attempt(&client, "write_file", json!({"path": "/data/ok.txt"})).await?;
-    assert!(error, "read-only grant written: {text}");
-    assert_eq!(std::fs::read_to_string(dir.join("ok.txt"))?, "granted");
+    cw.stop().await
+}
 
-    assert_eq!(
-        attempt(&client, "env", json!({"name": "GRANTED"})).await?,
-        ("SET yes".into(), false)
-    );
-    assert_eq!(
-        attempt(&client, "env", json!({"name": "FROM_HOST"})).await?,
-        ("SET by-name".into(), false)
-    );
-    for name in ["CANARY_SECRET", "PATH", "HOME"] {
-        assert_eq!(
-            attempt(&client, "env", json!({"name": name})).await?,
-            ("absent".into(), true),
-            "{name}"
-        );
+#[tokio::test]
+async fn read_only_grants_refuse_writes_truncation_renames_and_hard_links() -> Result<()> {
+    let dir = Scratch::new("fs-write")?;
+    std::fs::write(dir.0.join("keep.txt"), "unchanged")?;
+    let before = std::fs::metadata(dir.0.join("keep.txt"))?.modified()?;
+    let (cw, client) = hostile("fs-write", &["--dir", &dir.grant("/data")], &[]).await?;
+    let attempts = [
+        ("write_file", json!({"path": "/data/keep.txt"})),
+        ("write_file", json!({"path": "/data/new.txt"})),
+        ("truncate", json!({"path": "/data/keep.txt"})),
+        (
+            "rename",
+            json!({"from": "/data/keep.txt", "to": "/data/moved.txt"}),
+        ),
+        (
+            "hard_link",
+            json!({"from": "/data/keep.txt", "to": "/data/linked.txt"}),
+        ),
+    ];
+    for (tool, args) in attempts {
+        let (text, error) = attempt(&client, tool, args.clone()).await?;
+        assert!(error && text.starts_with("denied"), "{tool} {args}: {text}");
     }
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("keep.txt"))?,
+        "unchanged"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.0.join("keep.txt"))?.modified()?,
+        before
+    );
+    let names: Vec<_> = std::fs::read_dir(&dir.0)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(names, ["keep.txt"]);
     cw.stop().await?;
-    std::fs::remove_dir_all(&dir)?;
+
+    // The same grant made writable does allow writes: the denials above were the grant's doing.
+    let (cw, client) = hostile(
+        "fs-write",
+        &["--dir", &format!("{}:rw", dir.grant("/data"))],
+        &[],
+    )
+    .await?;
+    assert_eq!(
+        attempt(&client, "write_file", json!({"path": "/data/new.txt"})).await?,
+        ("WROTE".into(), false)
+    );
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn only_granted_env_vars_are_visible() -> Result<()> {
+    let host = [("FROM_HOST", "by-name"), ("CANARY_SECRET", "canary-9d2f")];
+    let (cw, client) = hostile(
+        "env",
+        &["--env", "GRANTED=yes", "--env", "FROM_HOST"],
+        &host,
+    )
+    .await?;
+    let env = |name: &'static str| attempt(&client, "env", json!({ "name": name }));
+    assert_eq!(env("GRANTED").await?, ("SET yes".into(), false));
+    assert_eq!(env("FROM_HOST").await?, ("SET by-name".into(), false));
+    for name in ["CANARY_SECRET", "PATH", "HOME"] {
+        assert_eq!(env(name).await?, ("absent".into(), true), "{name}");
+    }
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn guests_cannot_open_sockets_or_resolve_names() -> Result<()> {
+    // A listener the guest would reach if sockets were open to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let target = listener.local_addr()?.to_string();
+    for triple in ["wasm32-wasip1", "wasm32-wasip2"] {
+        let (cw, client) = hostile_on("net", triple, &[], &[]).await?;
+        for addr in [
+            target.as_str(),
+            "169.254.169.254:80",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            let (text, error) = attempt(&client, "connect", json!({"addr": addr})).await?;
+            assert!(
+                error && text.starts_with("denied"),
+                "{triple} {addr}: {text}"
+            );
+        }
+        let (text, error) = attempt(&client, "resolve", json!({"name": "localhost"})).await?;
+        assert!(error && text.starts_with("denied"), "{triple}: {text}");
+        cw.stop().await?;
+    }
+    assert!(listener.accept().is_err(), "no connection arrived");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_spinning_guest_is_stopped_at_its_budget_while_another_keeps_answering() -> Result<()> {
-    let (cw, spinner) = hostile(&["--cpu-budget", "400ms"], &[]).await?;
+    let (cw, spinner) = hostile("spin", &["--cpu-budget", "400ms"], &[]).await?;
     let mut other = Client::new(cw.mcp());
     other.initialize("2025-11-25").await?;
     let spin = tokio::spawn(async move { spinner.call(json!("s"), "spin", json!({})).await });
     // While the spinner runs, the other tenant's guest keeps answering.
     let mut answered = 0;
     while !spin.is_finished() {
-        let echo = attempt(&other, "echo", json!({"message": "alive"})).await?;
-        assert_eq!(echo, ("alive".into(), false));
+        assert_eq!(
+            attempt(&other, "echo", json!({"message": "alive"})).await?,
+            ("alive".into(), false)
+        );
         answered += 1;
     }
     let response = spin.await??;
@@ -198,12 +297,17 @@ async fn a_spinning_guest_is_stopped_at_its_budget_while_another_keeps_answering
 #[tokio::test]
 async fn memory_bombs_deep_recursion_and_floods_end_only_their_own_session() -> Result<()> {
     let flags = ["--memory", "32MiB", "--max-message-bytes", "1MiB"];
-    for (tool, args, expect) in [
-        ("alloc", json!({"mib": 200}), "memory"),
-        ("recurse", json!({}), "stack"),
-        ("flood", json!({}), "line over the message size limit"),
+    for (attack, tool, args, expect) in [
+        ("memory", "alloc", json!({"mib": 200}), "memory"),
+        ("recursion", "recurse", json!({}), "stack"),
+        (
+            "flood",
+            "flood",
+            json!({}),
+            "line over the message size limit",
+        ),
     ] {
-        let (cw, client) = hostile(&flags, &[]).await?;
+        let (cw, client) = hostile(attack, &flags, &[]).await?;
         let response = client.call(json!(tool), tool, args).await?;
         assert_eq!(response["error"]["code"], -32000, "{tool}: {response}");
         let message = response["error"]["message"].as_str().unwrap_or_default();
@@ -216,22 +320,24 @@ async fn memory_bombs_deep_recursion_and_floods_end_only_their_own_session() -> 
             404,
             "{tool}"
         );
-        // catwalk itself is unharmed: a new session works.
-        let (_, fresh) = (0, {
-            let mut c = Client::new(cw.mcp());
-            c.initialize("2025-11-25").await?;
-            c
-        });
+        // catwalk itself is unharmed: a new session on the same guest answers.
+        let mut fresh = Client::new(cw.mcp());
+        fresh.initialize("2025-11-25").await?;
+        let pong = fresh
+            .post(&json!({"jsonrpc":"2.0","id":2,"method":"ping"}))
+            .await?;
         assert_eq!(
-            attempt(&fresh, "echo", json!({"message": "ok"})).await?,
-            ("ok".into(), false),
+            pong.response(&json!(2)).map(|r| r["result"].clone()),
+            Some(json!({})),
             "{tool}"
         );
-        // Within the cap, allocation works.
-        assert_eq!(
-            attempt(&fresh, "alloc", json!({"mib": 8})).await?.0,
-            "ALLOCATED 8 MiB"
-        );
+        if attack == "memory" {
+            assert_eq!(
+                attempt(&fresh, "alloc", json!({"mib": 8})).await?.0,
+                "ALLOCATED 8 MiB",
+                "within the cap"
+            );
+        }
         cw.stop().await?;
     }
     Ok(())
@@ -255,67 +361,4 @@ async fn with_nothing_configured_the_built_in_demo_guest_is_served() -> Result<(
         .await?;
     assert_eq!(readyz["detail"], "catwalk-demo (wasm32-wasip1 module)");
     cw.stop().await
-}
-
-#[tokio::test]
-async fn read_only_grants_refuse_truncate_rename_and_hard_links() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("catwalk-wasi-ro-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("keep.txt"), "unchanged")?;
-    let before = std::fs::metadata(dir.join("keep.txt"))?.modified()?;
-    let grant = format!("{}::/data", dir.display());
-    let (cw, client) = hostile(&["--dir", &grant], &[]).await?;
-    let attempts = [
-        ("truncate", json!({"path": "/data/keep.txt"})),
-        (
-            "rename",
-            json!({"from": "/data/keep.txt", "to": "/data/moved.txt"}),
-        ),
-        (
-            "hard_link",
-            json!({"from": "/data/keep.txt", "to": "/data/linked.txt"}),
-        ),
-        ("write_file", json!({"path": "/data/new.txt"})),
-    ];
-    for (tool, args) in attempts {
-        let (text, error) = attempt(&client, tool, args).await?;
-        assert!(error && text.starts_with("denied"), "{tool}: {text}");
-    }
-    assert_eq!(std::fs::read_to_string(dir.join("keep.txt"))?, "unchanged");
-    assert_eq!(std::fs::metadata(dir.join("keep.txt"))?.modified()?, before);
-    let mut names: Vec<_> = std::fs::read_dir(&dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()?;
-    names.sort();
-    assert_eq!(names, ["keep.txt"]);
-    cw.stop().await?;
-    std::fs::remove_dir_all(&dir)?;
-    Ok(())
-}
-
-#[tokio::test]
-async fn guests_cannot_open_sockets_or_resolve_names() -> Result<()> {
-    // A listener the guest would reach if sockets were open to it.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let target = listener.local_addr()?.to_string();
-    for triple in ["wasm32-wasip1", "wasm32-wasip2"] {
-        let (cw, client) = hostile_on(triple, &[], &[]).await?;
-        for addr in [
-            target.as_str(),
-            "169.254.169.254:80",
-            "[::ffff:127.0.0.1]:80",
-        ] {
-            let (text, error) = attempt(&client, "connect", json!({"addr": addr})).await?;
-            assert!(
-                error && text.starts_with("denied"),
-                "{triple} {addr}: {text}"
-            );
-        }
-        let (text, error) = attempt(&client, "resolve", json!({"name": "localhost"})).await?;
-        assert!(error && text.starts_with("denied"), "{triple}: {text}");
-        cw.stop().await?;
-    }
-    assert!(listener.accept().is_err(), "no connection arrived");
-    Ok(())
 }
