@@ -108,11 +108,7 @@ pub async fn run(
     }
     // Give the stopped servers their stop sequence before the process (and its runtime) goes.
     // (WASI instances are tasks of this runtime: ending their sessions already stopped them.)
-    shutdown::wait_for_children(
-        registry,
-        config.spec.stop_grace * 2 + Duration::from_secs(1),
-    )
-    .await;
+    shutdown::wait_for_children(config.spec.stop_grace * 2 + Duration::from_secs(1)).await;
     Ok(())
 }
 

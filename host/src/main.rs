@@ -42,6 +42,6 @@ fn main() -> anyhow::Result<()> {
         });
         catwalk::run(listener, config, shutdown)
             .await
-            .context("serving failed")
+            .context("catwalk stopped")
     })
 }

@@ -42,10 +42,9 @@ pub async fn drain(
 }
 
 /// Waits (bounded) for stopped sessions' servers to finish their stop sequence.
-pub async fn wait_for_children(registry: Arc<Registry>, timeout: Duration) {
+pub async fn wait_for_children(timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline && crate::backend::process::reaper::running() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    drop(registry);
 }

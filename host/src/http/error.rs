@@ -59,7 +59,6 @@ impl HttpError {
         match self {
             HttpError::Rpc { code, .. } => *code,
             HttpError::Unavailable(_) => code::UNAVAILABLE,
-            HttpError::UnknownSession => code::INVALID_REQUEST,
             _ => code::INVALID_REQUEST,
         }
     }

@@ -298,14 +298,6 @@ impl Session {
         Some(rx)
     }
 
-    /// Whether the standalone (GET) stream has a reader now.
-    pub fn has_live_streams(&self) -> bool {
-        self.lock()
-            .streams
-            .values()
-            .any(|s| s.live.as_ref().is_some_and(|tx| !tx.is_closed()))
-    }
-
     fn route_from_server(&self, bytes: Bytes) {
         let msg = match jsonrpc::peek(one_line(bytes)) {
             Ok(msg) => msg,

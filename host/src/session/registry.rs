@@ -33,6 +33,13 @@ impl SessionId {
     }
 }
 
+// Lookups by the header's `&str`, without building an id per request.
+impl std::borrow::Borrow<str> for SessionId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -77,11 +84,10 @@ impl Registry {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let id = SessionId(id.into());
         self.sessions
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
+            .get(id)
             .cloned()
     }
 
