@@ -262,6 +262,7 @@ async fn a_spinning_guest_is_stopped_at_its_budget_while_another_keeps_answering
     let (cw, spinner) = hostile("spin", &["--cpu-budget", "400ms"], &[]).await?;
     let mut other = Client::new(cw.mcp());
     other.initialize("2025-11-25").await?;
+    let background_before = background_cpu();
     let spin = tokio::spawn(async move { spinner.call(json!("s"), "spin", json!({})).await });
     // While the spinner runs, the other tenant's guest keeps answering.
     let mut answered = 0;
@@ -284,6 +285,12 @@ async fn a_spinning_guest_is_stopped_at_its_budget_while_another_keeps_answering
     assert!(
         answered > 0,
         "the other guest answered while the spinner ran"
+    );
+    // Past its foreground slice the spinner ran on the lowest-priority threads: nearly all of its 400 ms.
+    let spun = background_cpu() - background_before;
+    assert!(
+        spun >= Duration::from_millis(250),
+        "CPU on background threads while spinning: {spun:?}"
     );
     // An idle guest is not charged for the time it waits for input.
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -361,4 +368,27 @@ async fn with_nothing_configured_the_built_in_demo_guest_is_served() -> Result<(
         .await?;
     assert_eq!(readyz["detail"], "catwalk-demo (wasm32-wasip1 module)");
     cw.stop().await
+}
+
+/// CPU used so far by this process's background-lane threads (all of them run at nice 19, which is checked).
+fn background_cpu() -> Duration {
+    let ticks_per_second = rustix::param::clock_ticks_per_second();
+    let mut ticks = 0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc is mounted") {
+        let Ok(stat) = std::fs::read_to_string(task.expect("a task entry").path().join("stat"))
+        else {
+            continue; // the thread ended
+        };
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("catwalk-guest-b") {
+            continue;
+        }
+        // Fields after the name, from the state (field 3): utime is field 14, stime 15, nice 19.
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        assert_eq!(fields[16], "19", "a background thread's nice value");
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    Duration::from_millis(ticks * 1000 / ticks_per_second)
 }

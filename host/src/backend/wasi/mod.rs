@@ -9,6 +9,7 @@
 //! - per session, [`WasiServer::launch`]: one `Store` with its WASI context, memory limits, CPU budget and
 //!   stdio, running on a tokio task as an [`Instance`] like any other backend's.
 
+mod cpu;
 pub mod policy;
 mod stdio;
 
@@ -31,13 +32,9 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::{Instance, LaunchError, ServerEvent};
+use cpu::{Budget, Lanes};
 pub use policy::GuestPolicy;
-use stdio::{Budget, GuestStderr, GuestStdin, GuestStdout};
-
-/// How often the engine's epoch advances: the granularity of CPU accounting and of yielding to other tenants.
-/// A spinning guest runs at most this long before other tasks get the thread, so it bounds the latency a spinner
-/// adds to every scheduling hop of another tenant's request (2 ms measured +100% on p99; see bench/wasi.mjs).
-const TICK: Duration = Duration::from_micros(250);
+use stdio::{GuestStderr, GuestStdin, GuestStdout};
 
 /// Why a module cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +69,7 @@ pub struct WasiRuntime {
     p2_linker: wasmtime::component::Linker<P2Guest>,
     cache_dir: PathBuf,
     compiled: Mutex<HashMap<String, Compiled>>,
+    lanes: Lanes,
 }
 
 impl std::fmt::Debug for WasiRuntime {
@@ -133,26 +131,17 @@ impl WasiRuntime {
             what: format!("creating {}", cache_dir.display()),
             source,
         })?;
-        let ticker = engine.weak();
-        std::thread::Builder::new()
-            .name("catwalk-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = ticker.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                }
-            })
-            .map_err(|source| WasiError::Io {
-                what: "starting the epoch ticker".into(),
-                source,
-            })?;
+        let lanes = Lanes::new(&engine).map_err(|source| WasiError::Io {
+            what: "starting the guest scheduler's threads".into(),
+            source,
+        })?;
         Ok(Arc::new(Self {
             engine,
             p1_linker,
             p2_linker,
             cache_dir,
             compiled: Mutex::default(),
+            lanes,
         }))
     }
 
@@ -368,7 +357,7 @@ impl WasiServer {
                         },
                     );
                     store.limiter(|guest| &mut guest.limits);
-                    meter(&mut store, budget, cpu);
+                    meter(&mut store, budget.clone(), cpu);
                     let pre = pre.clone();
                     Box::pin(async move {
                         let instance = pre.instantiate_async(&mut store).await?;
@@ -384,7 +373,7 @@ impl WasiServer {
                     };
                     let mut store = Store::new(engine, data);
                     store.limiter(|guest| &mut guest.limits);
-                    meter(&mut store, budget, cpu);
+                    meter(&mut store, budget.clone(), cpu);
                     let pre = pre.clone();
                     Box::pin(async move {
                         let command = pre.instantiate_async(&mut store).await?;
@@ -400,9 +389,10 @@ impl WasiServer {
             };
         let guest_stop = stop.clone();
         let name = self.name.clone();
+        let runtime = self.runtime.clone();
         tokio::spawn(async move {
             let reason = tokio::select! {
-                outcome = run => describe(outcome, cpu),
+                outcome = runtime.lanes.drive(run, budget.clone()) => describe(outcome, cpu, budget.used()),
                 () = guest_stop.cancelled() => "was stopped".to_owned(),
             };
             tracing::debug!(session = %tag, guest = %name, "guest ended: {reason}");
@@ -416,10 +406,10 @@ impl WasiServer {
     }
 }
 
-/// CPU accounting: every epoch tick the guest is running, charge the time it ran; past its budget for the
-/// current message it traps, otherwise it yields to tokio so a spinning guest cannot starve other tenants.
+/// CPU accounting: every epoch tick the guest is running, charge the CPU it used; past its budget for the
+/// current message it traps, otherwise it yields to tokio so a spinning guest cannot starve other tenants (and,
+/// past its foreground slice, moves to the background lane: see [`cpu`]).
 fn meter<T: Send>(store: &mut Store<T>, budget: Arc<Budget>, cpu: Duration) {
-    budget.restart();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         if budget.charge() > cpu {
@@ -438,7 +428,7 @@ fn meter<T: Send>(store: &mut Store<T>, budget: Arc<Budget>, cpu: Duration) {
 }
 
 /// How a guest ended, in words for its session's pending requests.
-fn describe(outcome: wasmtime::Result<()>, cpu: Duration) -> String {
+fn describe(outcome: wasmtime::Result<()>, cpu: Duration, used: Duration) -> String {
     let Err(error) = outcome else {
         return "exited".to_owned();
     };
@@ -446,7 +436,9 @@ fn describe(outcome: wasmtime::Result<()>, cpu: Duration) -> String {
         return format!("exited with status {}", exit.0);
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => format!("used more than its CPU budget of {cpu:?} on one request"),
+        Some(Trap::Interrupt) => {
+            format!("used {used:.4?} of CPU on one request, past its CPU budget of {cpu:?}")
+        }
         Some(Trap::StackOverflow) => "overflowed its stack".to_owned(),
         Some(trap) => format!("trapped: {trap}"),
         // The root cause says what happened (e.g. a memory limit); the outer layers say where.

@@ -2,61 +2,17 @@
 //! lines that become the session's messages, stderr goes to the log. No host stream is ever inherited.
 //!
 //! A guest blocked reading stdin is a suspended future: it holds no thread and burns no CPU. Reading a new
-//! message also starts a new CPU budget (see [`Budget`]).
+//! message also starts a new CPU budget (see [`Budget`](super::cpu::Budget)).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
+use super::cpu::Budget;
 use crate::backend::ServerEvent;
-
-/// Execution time a guest has used on its current message.
-///
-/// The epoch callback adds the time since the guest last resumed; reading a new message starts afresh. Time
-/// spent blocked (waiting for input, or yielded to other tenants) is not counted.
-#[derive(Debug)]
-pub struct Budget {
-    base: Instant,
-    used_nanos: AtomicU64,
-    resumed_at: AtomicU64,
-}
-
-impl Budget {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self {
-            base: Instant::now(),
-            used_nanos: AtomicU64::new(0),
-            resumed_at: AtomicU64::new(0),
-        })
-    }
-
-    fn now(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
-
-    /// A new message: nothing used yet, running from now.
-    pub fn restart(&self) {
-        self.used_nanos.store(0, Ordering::Relaxed);
-        self.resumed_at.store(self.now(), Ordering::Relaxed);
-    }
-
-    /// Charges the time since the guest resumed; returns the total used on this message.
-    pub fn charge(&self) -> std::time::Duration {
-        let now = self.now();
-        let ran = now.saturating_sub(self.resumed_at.swap(now, Ordering::Relaxed));
-        std::time::Duration::from_nanos(self.used_nanos.fetch_add(ran, Ordering::Relaxed) + ran)
-    }
-
-    /// The guest runs again (after a yield).
-    pub fn resume(&self) {
-        self.resumed_at.store(self.now(), Ordering::Relaxed);
-    }
-}
 
 /// stdin: the session's messages, each followed by a newline.
 #[derive(Clone)]

@@ -1,0 +1,236 @@
+//! A release `catwalk` process on 127.0.0.1, and a minimal Streamable HTTP client for it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+/// A running catwalk, stopped (SIGTERM, then waited for) on [`Catwalk::stop`] or killed on drop.
+pub struct Catwalk {
+    child: tokio::process::Child,
+    pub base: String,
+    pub pid: i32,
+}
+
+impl Catwalk {
+    pub async fn start(bin: &Path, state_dir: &Path, args: &[&str]) -> Result<Self> {
+        // A free port, released just before catwalk binds it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = tokio::process::Command::new(bin)
+            .arg("serve")
+            .args(["--port", &port.to_string()])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child.id().context("catwalk exited at once")? as i32;
+        let catwalk = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            pid,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = http.get(format!("{}/readyz", catwalk.base)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Ok(catwalk);
+            }
+            if Instant::now() > deadline {
+                bail!("catwalk did not become ready within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        kill(Pid::from_raw(self.pid), Signal::SIGTERM)?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
+    /// CPU time catwalk has used (user + system), from `/proc`.
+    pub fn cpu(&self) -> Duration {
+        cpu_of(&format!("/proc/{}/stat", self.pid))
+    }
+
+    /// CPU time used by catwalk's threads whose name starts with `prefix`.
+    pub fn thread_cpu(&self, prefix: &str) -> Duration {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Duration::ZERO;
+        };
+        tasks
+            .flatten()
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.starts_with(prefix))
+            })
+            .map(|task| cpu_of(&task.path().join("stat").to_string_lossy()))
+            .sum()
+    }
+
+    /// RSS of catwalk and every process below it, in KiB.
+    pub fn tree_rss_kib(&self) -> u64 {
+        let mut tree = vec![self.pid];
+        let mut i = 0;
+        while let Some(&parent) = tree.get(i) {
+            // Each thread lists the children it spawned.
+            let tasks = std::fs::read_dir(format!("/proc/{parent}/task"))
+                .into_iter()
+                .flatten();
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                tree.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<i32>().ok()),
+                );
+            }
+            i += 1;
+        }
+        tree.iter().map(|&pid| status_kib(pid, "VmRSS")).sum()
+    }
+
+    /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        status_kib(self.pid, field)
+    }
+}
+
+fn status_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system time from a `/proc/.../stat` file.
+fn cpu_of(stat: &str) -> Duration {
+    let stat = std::fs::read_to_string(stat).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, tail)| tail.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 1000 / rustix::param::clock_ticks_per_second())
+}
+
+/// One MCP session over Streamable HTTP (2025-11-25).
+#[derive(Clone)]
+pub struct Session {
+    http: reqwest::Client,
+    base: String,
+    url: String,
+    id: String,
+}
+
+impl Session {
+    pub async fn open(http: &reqwest::Client, base: &str) -> Result<Self> {
+        let url = format!("{base}/mcp");
+        let response = http
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "catwalk-bench", "version": "0"}}}),
+            )
+            .send()
+            .await?;
+        let id = response
+            .headers()
+            .get("mcp-session-id")
+            .context("no session id on the initialize response")?
+            .to_str()?
+            .to_owned();
+        body(response).await?;
+        let session = Self {
+            http: http.clone(),
+            base: base.to_owned(),
+            url,
+            id,
+        };
+        session
+            .post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await?;
+        Ok(session)
+    }
+
+    /// A new session of the same server.
+    pub async fn reopen(&self) -> Result<Self> {
+        Self::open(&self.http, &self.base).await
+    }
+
+    /// Calls a tool; the JSON-RPC response (a result or an error).
+    pub async fn call(&self, id: u64, tool: &str, arguments: Value) -> Result<Value> {
+        self.post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}))
+            .await
+    }
+
+    async fn post(&self, message: Value) -> Result<Value> {
+        let response = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&message)
+            .send()
+            .await?;
+        body(response).await
+    }
+}
+
+/// A response body: JSON, the last `data:` of an SSE stream, or null for 202.
+async fn body(response: reqwest::Response) -> Result<Value> {
+    let status = response.status();
+    let sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {text}");
+    }
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    if !sse {
+        return Ok(serde_json::from_str(&text)?);
+    }
+    let data = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .rfind(|data| !data.is_empty())
+        .context("an SSE answer without data")?;
+    Ok(serde_json::from_str(data)?)
+}
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR`, or `target/` of the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    )
+}

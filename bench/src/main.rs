@@ -1,0 +1,104 @@
+//! `catwalk-bench`: measurements of catwalk that a test must not make (timings on a shared, noisy machine).
+//!
+//!   cargo build --release -p catwalk -p catwalk-bench && cargo build --release -p catwalk-guest --example echo
+//!   cargo build --release --target wasm32-wasip1 -p catwalk-hostile-spin -p catwalk-hostile-memory
+//!   target/release/catwalk-bench sessions
+//!   target/release/catwalk-bench isolation
+//!   target/release/catwalk-bench memory
+
+mod client;
+mod stats;
+mod wasi;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of catwalk")]
+struct Cli {
+    /// The catwalk binary (default: the release build in the target dir).
+    #[arg(long, global = true)]
+    catwalk: Option<PathBuf>,
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// The built-in demo guest against the same server native: session start, tools/call, RSS per session.
+    Sessions {
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
+    },
+    /// Another session's echo latency alone and beside guests spinning on their CPU budget.
+    Isolation {
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
+        #[arg(long, default_value_t = 2)]
+        spinners: usize,
+    },
+    /// catwalk's RSS while guests allocate until refused at their memory cap.
+    Memory {
+        #[arg(long, default_value_t = 16)]
+        sessions: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let target = client::target_dir();
+    let catwalk = cli
+        .catwalk
+        .unwrap_or_else(|| target.join("release/catwalk"));
+    let state_dir = target.join("bench-state");
+    let guest =
+        |name: &str| target.join(format!("wasm32-wasip1/release/catwalk-hostile-{name}.wasm"));
+    // The measuring client on one thread, so that it takes as little of the machine as it can.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.bench {
+            Bench::Isolation {
+                rounds,
+                calls,
+                spinners,
+            } => {
+                wasi::isolation(wasi::IsolationArgs {
+                    catwalk: &catwalk,
+                    state_dir: &state_dir,
+                    spin_guest: &guest("spin"),
+                    rounds,
+                    calls,
+                    spinners,
+                })
+                .await
+            }
+            Bench::Sessions { sessions, calls } => {
+                wasi::sessions(wasi::SessionsArgs {
+                    catwalk: &catwalk,
+                    state_dir: &state_dir,
+                    native_echo: &target.join("release/examples/echo"),
+                    sessions,
+                    calls,
+                })
+                .await
+            }
+            Bench::Memory { sessions } => {
+                wasi::memory(wasi::MemoryArgs {
+                    catwalk: &catwalk,
+                    state_dir: &state_dir,
+                    memory_guest: &guest("memory"),
+                    sessions,
+                })
+                .await
+            }
+        }
+    })
+}
