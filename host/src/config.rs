@@ -21,6 +21,7 @@ use crate::backend::process::ProcessSpec;
 use crate::backend::wasi::GuestPolicy;
 use crate::http::guard::OriginPolicy;
 use crate::session::Limits;
+use crate::tenants::file::TenantSpec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -149,6 +150,15 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_MAX_LOG_BYTES", default_value = "1MiB", value_parser = crate::backend::wasi::policy::parse_size)]
     pub max_log_bytes: usize,
 
+    /// A tenants file: many tenants on this machine, each on `/t/{id}/mcp` with its own server, env, grants,
+    /// limits and tokens (see `tenants::file` for the schema). Not with a single server's flags.
+    #[arg(long, env = "CATWALK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Turns on the admin API (`/admin/tenants`): the hex SHA-256 of its bearer token.
+    #[arg(long, env = "CATWALK_ADMIN_TOKEN_SHA256", value_name = "HEX")]
+    pub admin_token_sha256: Option<String>,
+
     /// The stdio server command and its arguments (instead of `--package`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -197,6 +207,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub drain_timeout: Duration,
     pub log_format: LogFormat,
+    /// Tenants from a tenants file; `None` in the single-tenant flow (`server` above).
+    pub tenants: Option<Vec<TenantSpec>>,
+    /// SHA-256 of the admin API's token; `None`: no admin API.
+    pub admin_token: Option<[u8; 32]>,
+    /// What a guest gets by default (memory, CPU budget, caps); a tenant's limits override it.
+    pub guest: GuestPolicy,
 }
 
 /// Why the flags cannot make a configuration.
@@ -206,6 +222,12 @@ pub enum ConfigError {
     BothServers,
     #[error("--{flag}: {problem}")]
     Invalid { flag: &'static str, problem: String },
+    #[error("--config: {0}")]
+    Tenants(#[from] crate::tenants::file::FileError),
+    #[error(
+        "--config serves tenants from a file: give their servers there, not --package, --wasm or a command"
+    )]
+    ConfigAndServer,
 }
 
 /// Variables that configure catwalk itself and never reach a server.
@@ -216,6 +238,16 @@ fn is_catwalk_own(name: &str) -> bool {
 impl ServeArgs {
     /// Validates the flags against catwalk's own environment `host_env`.
     pub fn into_config(self, host_env: Vec<(OsString, OsString)>) -> Result<Config, ConfigError> {
+        if let Some(path) = self.config.clone() {
+            if self.package.is_some() || self.wasm.is_some() || !self.command.is_empty() {
+                return Err(ConfigError::ConfigAndServer);
+            }
+            let tenants = crate::tenants::file::read(&path)?;
+            let policy = self.guest_policy(Vec::new());
+            let mut config = self.finish(Server::Demo { policy }, host_env, Vec::new())?;
+            config.tenants = Some(tenants);
+            return Ok(config);
+        }
         let get = |name: &str| {
             host_env
                 .iter()
@@ -306,6 +338,17 @@ impl ServeArgs {
         host_env: Vec<(OsString, OsString)>,
         given: Vec<(String, String)>,
     ) -> Result<Config, ConfigError> {
+        let admin_token = self
+            .admin_token_sha256
+            .as_deref()
+            .map(|hex| {
+                crate::tenants::file::parse_sha256(hex).ok_or(ConfigError::Invalid {
+                    flag: "admin-token-sha256",
+                    problem: "must be 64 hex digits".into(),
+                })
+            })
+            .transpose()?;
+        let guest = self.guest_policy(Vec::new());
         let positive = |flag: &'static str, v: usize| {
             if v == 0 {
                 Err(ConfigError::Invalid {
@@ -369,6 +412,9 @@ impl ServeArgs {
             ..spec
         };
         Ok(Config {
+            tenants: None,
+            admin_token,
+            guest,
             addr: SocketAddr::new(self.bind, self.port),
             mode: self.mode,
             server,

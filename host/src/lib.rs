@@ -10,6 +10,8 @@
 //! - [`backend`]: server instances behind sessions — a supervised process per session, an npm package
 //!   installed once, or one process shared by every session.
 //! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation.
+//! - [`tenants`]: who is served: one tenant on `/mcp`, or many from a tenants file on `/t/{id}/mcp`, each with
+//!   its own server, env, grants, limits and tokens; the admin API changes them at runtime.
 //! - [`shutdown`]: SIGTERM/SIGINT, then a bounded drain.
 
 pub mod backend;
@@ -18,6 +20,7 @@ pub mod http;
 pub mod jsonrpc;
 pub mod session;
 pub mod shutdown;
+pub mod tenants;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +33,7 @@ use backend::npm::CommandSource;
 use backend::shared::SharedServer;
 use config::{Config, Mode, Server};
 use session::Registry;
+use tenants::Tenants;
 
 /// Serves `config` on `listener` until `shutdown` is cancelled, then drains and stops every server.
 pub async fn run(
@@ -38,7 +42,87 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     backend::process::reaper::start();
-    let launcher = match &config.server {
+    let registry = Registry::new(config.max_sessions);
+    let sweep_every = (config.limits.request_timeout / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    registry.spawn_sweeper(sweep_every, shutdown.clone());
+    let max_guest_memory = config
+        .tenants
+        .iter()
+        .flatten()
+        .filter_map(|t| t.memory)
+        .chain([config.guest.max_memory_bytes])
+        .max()
+        .unwrap_or(config.guest.max_memory_bytes);
+    let path = config
+        .spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or_else(|| "/usr/local/bin:/usr/bin:/bin".into(), |(_, v)| v.clone());
+    let host = tenants::Host::new(
+        config.state_dir.clone(),
+        registry.clone(),
+        shutdown.clone(),
+        config.limits.clone(),
+        config.max_body_bytes,
+        config.spec.clone(),
+        path,
+        config.guest.clone(),
+        max_guest_memory,
+    );
+    let tenants = Tenants::new(host, config.tenants.is_some());
+    match &config.tenants {
+        Some(specs) => {
+            for spec in specs {
+                let app = tenants
+                    .host
+                    .build(spec)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("tenant {:?}: {e}", spec.id)))?;
+                tenants.insert(app).await;
+            }
+            tracing::info!(tenants = specs.len(), "serving tenants on /t/{{id}}/mcp");
+        }
+        None => {
+            let launcher = single_launcher(&config, &tenants.host, &shutdown).await?;
+            let app = tenants.host.app("", launcher, Vec::new(), None, None);
+            tenants.insert(app).await;
+        }
+    }
+
+    let router = http::router(
+        tenants.clone(),
+        Arc::new(config.origin_policy.clone()),
+        config.admin_token,
+    );
+    tracing::info!(addr = %listener.local_addr()?, mode = ?config.mode, "catwalk is serving");
+
+    let drained = CancellationToken::new();
+    tokio::spawn(shutdown::drain(
+        registry.clone(),
+        shutdown.clone(),
+        drained.clone(),
+        config.drain_timeout,
+    ));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(drained.clone().cancelled_owned())
+        .await?;
+    registry.end_all("catwalk is shutting down");
+    tenants.stop_all().await;
+    // Give the stopped servers their stop sequence before the process (and its runtime) goes.
+    // (WASI instances are tasks of this runtime: ending their sessions already stopped them.)
+    shutdown::wait_for_children(config.spec.stop_grace * 2 + Duration::from_secs(1)).await;
+    Ok(())
+}
+
+/// The single tenant's server: `--wasm`, the demo guest, a package or a command.
+async fn single_launcher(
+    config: &Config,
+    host: &tenants::Host,
+    shutdown: &CancellationToken,
+) -> std::io::Result<Launcher> {
+    Ok(match &config.server {
         Server::Wasm { path, policy } => {
             let wasm = tokio::fs::read(path).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
@@ -46,7 +130,7 @@ pub async fn run(
             let name = path
                 .file_name()
                 .map_or_else(|| "guest".into(), |n| n.to_string_lossy().into_owned());
-            Launcher::Wasi(wasi_server(&config, name, wasm, policy.clone()).await?)
+            Launcher::Wasi(host.wasi_server(name, wasm, policy.clone()).await?)
         }
         Server::Demo { policy } => {
             if DEMO_GUEST.is_empty() {
@@ -57,7 +141,10 @@ pub async fn run(
             }
             tracing::info!("nothing configured: serving the built-in demo WASI server");
             let wasm = DEMO_GUEST.to_vec();
-            Launcher::Wasi(wasi_server(&config, "catwalk-demo".into(), wasm, policy.clone()).await?)
+            Launcher::Wasi(
+                host.wasi_server("catwalk-demo".into(), wasm, policy.clone())
+                    .await?,
+            )
         }
         Server::Package(_) | Server::Command(_) => {
             let source = Arc::new(match &config.server {
@@ -74,71 +161,9 @@ pub async fn run(
                 Mode::Shared => Launcher::Shared(SharedServer::start(source, shutdown.clone())),
             }
         }
-    };
-
-    let registry = Registry::new(config.max_sessions);
-    let sweep_every = (config.limits.request_timeout / 4)
-        .clamp(Duration::from_millis(50), Duration::from_secs(1));
-    registry.spawn_sweeper(sweep_every, shutdown.clone());
-    let app = Arc::new(http::App {
-        registry: registry.clone(),
-        launcher: launcher.clone(),
-        limits: Arc::new(config.limits.clone()),
-        max_body_bytes: config.max_body_bytes,
-        keep_alive: Duration::from_secs(15),
-        json_window: Duration::from_millis(50),
-        shutdown: shutdown.clone(),
-    });
-    let router = http::router(app, Arc::new(config.origin_policy.clone()));
-    tracing::info!(addr = %listener.local_addr()?, mode = ?config.mode, "catwalk is serving");
-
-    let drained = CancellationToken::new();
-    tokio::spawn(shutdown::drain(
-        registry.clone(),
-        shutdown.clone(),
-        drained.clone(),
-        config.drain_timeout,
-    ));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(drained.clone().cancelled_owned())
-        .await?;
-    registry.end_all("catwalk is shutting down");
-    if let Launcher::Shared(server) = &launcher {
-        server.stop().await;
-    }
-    // Give the stopped servers their stop sequence before the process (and its runtime) goes.
-    // (WASI instances are tasks of this runtime: ending their sessions already stopped them.)
-    shutdown::wait_for_children(config.spec.stop_grace * 2 + Duration::from_secs(1)).await;
-    Ok(())
+    })
 }
 
 /// The demo WASI server (`catwalk-guest`'s `echo` example), served when nothing is configured. Empty when the
 /// build had no wasm32-wasip1 target.
 const DEMO_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo.wasm"));
-
-/// Compiles (or loads from the cache) and links a WASI server, off the async threads.
-async fn wasi_server(
-    config: &Config,
-    name: String,
-    wasm: Vec<u8>,
-    policy: backend::wasi::GuestPolicy,
-) -> std::io::Result<Arc<backend::wasi::WasiServer>> {
-    let pool = backend::wasi::PoolSize {
-        instances: u32::try_from(config.max_sessions).unwrap_or(u32::MAX),
-        max_memory_bytes: policy.max_memory_bytes,
-    };
-    let cache_dir = config.state_dir.join("wasm");
-    let server = tokio::task::spawn_blocking(move || {
-        let runtime = backend::wasi::WasiRuntime::new(cache_dir, pool)?;
-        backend::wasi::WasiServer::new(runtime, &name, &wasm, policy)
-    })
-    .await
-    .map_err(std::io::Error::other)?
-    .map_err(std::io::Error::other)?;
-    tracing::info!(
-        guest = server.name(),
-        kind = server.kind(),
-        "WASI server ready"
-    );
-    Ok(Arc::new(server))
-}

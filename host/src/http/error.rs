@@ -36,6 +36,13 @@ pub enum HttpError {
     Unavailable(String),
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("no such tenant on this machine")]
+    UnknownTenant,
+    /// No valid bearer token; the metadata URL tells the client where to get one.
+    #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
+    Unauthorized { resource_metadata: String },
+    #[error("{0}")]
+    NotFound(&'static str),
 }
 
 impl HttpError {
@@ -45,7 +52,10 @@ impl HttpError {
             | HttpError::MissingSession
             | HttpError::UnsupportedVersion(_) => StatusCode::BAD_REQUEST,
             HttpError::Rpc { status, .. } => *status,
-            HttpError::UnknownSession => StatusCode::NOT_FOUND,
+            HttpError::UnknownSession | HttpError::UnknownTenant | HttpError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            HttpError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             HttpError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,6 +101,17 @@ impl IntoResponse for HttpError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let HttpError::Unauthorized { resource_metadata } = &self
+            && let Ok(value) = HeaderValue::from_str(&if resource_metadata.is_empty() {
+                "Bearer".to_owned()
+            } else {
+                format!("Bearer resource_metadata=\"{resource_metadata}\"")
+            })
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
         response
     }
 }

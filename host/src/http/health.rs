@@ -9,18 +9,40 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::App;
+use crate::tenants::Tenants;
 
 pub async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let sessions = app.registry.len();
-    let readiness = if app.shutdown.is_cancelled() {
-        Err("shutting down".to_owned())
-    } else {
-        app.launcher.readiness().await
+pub async fn readyz(State(tenants): State<Arc<Tenants>>) -> Response {
+    let sessions = tenants.host.registry.len();
+    if tenants.host.shutdown.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "detail": "shutting down", "sessions": sessions })),
+        )
+            .into_response();
+    }
+    if tenants.multi {
+        // A machine of many tenants is ready when it serves; each tenant says how its server is.
+        let mut each = serde_json::Map::new();
+        for app in tenants.list() {
+            let (ready, detail) = match app.launcher.readiness().await {
+                Ok(detail) => (true, detail),
+                Err(detail) => (false, detail),
+            };
+            each.insert(
+                app.tenant.to_string(),
+                json!({ "ready": ready, "detail": detail }),
+            );
+        }
+        return Json(json!({ "ready": true, "sessions": sessions, "tenants": each }))
+            .into_response();
+    }
+    let readiness = match tenants.get("") {
+        Some(app) => app.launcher.readiness().await,
+        None => Err("no server configured".to_owned()),
     };
     match readiness {
         Ok(detail) => {

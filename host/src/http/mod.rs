@@ -6,6 +6,8 @@
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`error`]: every error answer catwalk writes.
 
+pub mod admin;
+pub mod auth;
 pub mod error;
 pub mod events;
 pub mod guard;
@@ -20,19 +22,27 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Launcher;
-use crate::session::{Limits, Registry, Session, SessionId, Transport};
+use crate::session::{Limits, Owner, Registry, Session, SessionId, Transport};
+use crate::tenants::Tenants;
 use error::HttpError;
 
 /// The protocol revisions catwalk serves over the 2025-era transports.
 pub const SUPPORTED_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
-/// What every handler shares.
+/// One tenant, as the front end serves it.
 #[derive(Debug)]
 pub struct App {
+    /// The tenant's id (empty in the single-tenant flow).
+    pub tenant: Arc<str>,
     pub registry: Arc<Registry>,
+    /// The tenant's own session cap and its size, under catwalk's.
+    pub places: Option<(Arc<Semaphore>, usize)>,
+    /// SHA-256 of each bearer token that may use this tenant; empty: no token needed.
+    pub tokens: Vec<[u8; 32]>,
     pub launcher: Launcher,
     pub limits: Arc<Limits>,
     pub max_body_bytes: usize,
@@ -43,43 +53,101 @@ pub struct App {
     pub shutdown: CancellationToken,
 }
 
-/// The router for one server: MCP endpoints behind the Origin/Host guard, health endpoints beside.
-pub fn router(app: Arc<App>, policy: Arc<guard::OriginPolicy>) -> Router {
-    let mcp = Router::new()
-        .route(
-            "/mcp",
-            post(streamable::post)
-                .get(streamable::get)
-                .delete(streamable::delete),
-        )
-        .route("/sse", get(sse::connect))
-        .route("/message", post(sse::message))
-        .route("/messages", post(sse::message))
-        .layer(axum::middleware::from_fn_with_state(
-            policy,
-            guard::validate,
-        ))
-        .layer(DefaultBodyLimit::max(app.max_body_bytes));
-    Router::new()
-        .merge(mcp)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .with_state(app)
+/// A request's tenant and the token it presented (its SHA-256): set by [`auth::scope`] before any handler runs.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub app: Arc<App>,
+    pub token: Option<[u8; 32]>,
 }
 
-/// Starts a server instance and a session on it, within the session cap.
-async fn create_session(app: &Arc<App>, transport: Transport) -> Result<Arc<Session>, HttpError> {
+impl Scope {
+    fn owner(&self) -> Owner {
+        Owner {
+            tenant: self.app.tenant.clone(),
+            token: self.token,
+        }
+    }
+
+    /// Whether `session` belongs to this caller: same tenant, same token.
+    fn owns(&self, session: &Session) -> bool {
+        session.owner == self.owner()
+    }
+}
+
+/// Everything catwalk serves: every tenant's MCP endpoints (behind the Origin/Host guard and the tenant's
+/// authentication), protected-resource metadata, the admin API when configured, and health endpoints.
+pub fn router(
+    tenants: Arc<Tenants>,
+    policy: Arc<guard::OriginPolicy>,
+    admin: Option<[u8; 32]>,
+) -> Router {
+    let mcp = |prefix: &str| {
+        Router::new()
+            .route(
+                &format!("{prefix}/mcp"),
+                post(streamable::post)
+                    .get(streamable::get)
+                    .delete(streamable::delete),
+            )
+            .route(&format!("{prefix}/sse"), get(sse::connect))
+            .route(&format!("{prefix}/message"), post(sse::message))
+            .route(&format!("{prefix}/messages"), post(sse::message))
+    };
+    let endpoints = if tenants.multi {
+        mcp("/t/{tenant}")
+    } else {
+        mcp("")
+    }
+    .route_layer(axum::middleware::from_fn_with_state(
+        tenants.clone(),
+        auth::scope,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        policy,
+        guard::validate,
+    ))
+    .layer(DefaultBodyLimit::max(tenants.host.max_body_bytes));
+    let mut router = Router::new()
+        .merge(endpoints)
+        .route(
+            "/.well-known/oauth-protected-resource/t/{tenant}/mcp",
+            get(auth::metadata),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    if let Some(token) = admin {
+        router = router.merge(admin::router(token));
+    }
+    router.with_state(tenants)
+}
+
+/// Starts a server instance and a session on it, within catwalk's session cap and the tenant's.
+async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Session>, HttpError> {
+    let app = &scope.app;
     if app.shutdown.is_cancelled() {
         return Err(HttpError::Unavailable("catwalk is shutting down".into()));
     }
-    let permit = app.registry.reserve().ok_or_else(|| {
+    let mut permits = Vec::with_capacity(2);
+    if let Some((places, max)) = &app.places {
+        permits.push(places.clone().try_acquire_owned().map_err(|_| {
+            HttpError::Unavailable(format!(
+                "this tenant has its maximum of {max} sessions open; try again later"
+            ))
+        })?);
+    }
+    permits.push(app.registry.reserve().ok_or_else(|| {
         HttpError::Unavailable(format!(
             "catwalk is serving its maximum of {} sessions; try again later",
             app.registry.max_sessions()
         ))
-    })?;
+    })?);
     let id = SessionId::generate();
-    let instance = app.launcher.launch(id.as_str().into()).await.map_err(|e| {
+    // The log's name for the instance: the session, after its tenant's id if it has one.
+    let tag: Arc<str> = match &*app.tenant {
+        "" => id.as_str().into(),
+        tenant => format!("{tenant}/{id}").into(),
+    };
+    let instance = app.launcher.launch(tag).await.map_err(|e| {
         tracing::error!(session = %id, "could not start a server instance: {e}");
         HttpError::rpc(
             axum::http::StatusCode::BAD_GATEWAY,
@@ -91,9 +159,10 @@ async fn create_session(app: &Arc<App>, transport: Transport) -> Result<Arc<Sess
     let session = Session::start(
         id,
         transport,
+        scope.owner(),
         instance,
         app.limits.clone(),
-        permit,
+        permits,
         app.registry.clone(),
     );
     app.registry.insert(session.clone());

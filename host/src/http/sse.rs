@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, Query, State};
+use axum::extract::{OriginalUri, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
@@ -14,15 +15,16 @@ use serde::Deserialize;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::HttpError;
-use super::{App, create_session, events};
+use super::{Scope, create_session, events};
 use crate::jsonrpc::{self, Kind};
 use crate::session::{Registry, STANDALONE, Session, Transport};
 
 pub async fn connect(
-    State(app): State<Arc<App>>,
+    Extension(scope): Extension<Scope>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, HttpError> {
-    let session = create_session(&app, Transport::LegacySse).await?;
+    let app = &scope.app;
+    let session = create_session(&scope, Transport::LegacySse).await?;
     session.touch();
     let live = session
         .attach(STANDALONE, None)
@@ -54,17 +56,18 @@ pub struct MessageQuery {
 }
 
 pub async fn message(
-    State(app): State<Arc<App>>,
+    Extension(scope): Extension<Scope>,
     Query(query): Query<MessageQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let id = query.session_id.ok_or(HttpError::BadRequest(
         "missing sessionId query parameter".into(),
     ))?;
+    let app = &scope.app;
     let session = app
         .registry
         .get(&id)
-        .filter(|s| !s.is_ended() && s.transport == Transport::LegacySse)
+        .filter(|s| !s.is_ended() && s.transport == Transport::LegacySse && scope.owns(s))
         .ok_or(HttpError::UnknownSession)?;
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => HttpError::TooLarge(app.max_body_bytes),

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,17 +18,18 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::HttpError;
-use super::{App, accepts, check_version, create_session, events};
+use super::{App, Scope, accepts, check_version, create_session, events};
 use crate::jsonrpc::{self, Kind, Peeked, code};
 use crate::session::{Delivery, STANDALONE, SendError, Session, StreamId, Transport};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
 pub async fn post(
-    State(app): State<Arc<App>>,
+    Extension(scope): Extension<Scope>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
+    let app = &scope.app;
     if !accepts(&headers, &["application/json", "text/event-stream"]) {
         return Err(HttpError::NotAcceptable(
             "both application/json and text/event-stream",
@@ -68,15 +69,15 @@ pub async fn post(
             ));
         }
         if let Some(id) = session_id(&headers)? {
-            return Err(match app.registry.get(id) {
+            return Err(match find(&scope, id).ok() {
                 Some(_) => HttpError::BadRequest("this session is already initialized".into()),
                 None => HttpError::UnknownSession,
             });
         }
-        create_session(&app, Transport::Streamable).await?
+        create_session(&scope, Transport::Streamable).await?
     } else {
         let id = session_id(&headers)?.ok_or(HttpError::MissingSession)?;
-        find(&app, id)?
+        find(&scope, id)?
     };
     session.touch();
 
@@ -114,7 +115,7 @@ pub async fn post(
             .and_then(|m| jsonrpc::requested_version(&m.bytes)),
         false => session.version(),
     };
-    let mut response = answer(&app, version, stream_id, live, !batch).await;
+    let mut response = answer(app, version, stream_id, live, !batch).await;
     if initialize {
         let id = HeaderValue::from_str(session.id.as_str()).expect("session ids are visible ASCII");
         response.headers_mut().insert(SESSION_HEADER, id);
@@ -122,13 +123,17 @@ pub async fn post(
     Ok(response)
 }
 
-pub async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, HttpError> {
+pub async fn get(
+    Extension(scope): Extension<Scope>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let app = &scope.app;
     if !accepts(&headers, &["text/event-stream"]) {
         return Err(HttpError::NotAcceptable("text/event-stream"));
     }
     let id = session_id(&headers)?.ok_or(HttpError::MissingSession)?;
     check_version(&headers)?;
-    let session = find(&app, id)?;
+    let session = find(&scope, id)?;
     session.touch();
     let resume = headers
         .get("last-event-id")
@@ -157,15 +162,16 @@ pub async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Resp
             (STANDALONE, live)
         }
     };
-    Ok(sse_response(&app, stream_id, None, live, StreamKind::Get))
+    Ok(sse_response(app, stream_id, None, live, StreamKind::Get))
 }
 
 pub async fn delete(
-    State(app): State<Arc<App>>,
+    Extension(scope): Extension<Scope>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let app = &scope.app;
     let id = session_id(&headers)?.ok_or(HttpError::MissingSession)?;
-    let session = find(&app, id)?;
+    let session = find(&scope, id)?;
     session.end("the client ended the session");
     app.registry.remove(&session.id);
     Ok(StatusCode::OK.into_response())
@@ -178,10 +184,13 @@ fn session_id(headers: &HeaderMap) -> Result<Option<&str>, HttpError> {
     }
 }
 
-fn find(app: &App, id: &str) -> Result<Arc<Session>, HttpError> {
-    app.registry
+/// The caller's live Streamable HTTP session `id`: another tenant's or another token's is unknown.
+fn find(scope: &Scope, id: &str) -> Result<Arc<Session>, HttpError> {
+    scope
+        .app
+        .registry
         .get(id)
-        .filter(|s| !s.is_ended() && s.transport == Transport::Streamable)
+        .filter(|s| !s.is_ended() && s.transport == Transport::Streamable && scope.owns(s))
         .ok_or(HttpError::UnknownSession)
 }
 

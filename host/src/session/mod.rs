@@ -74,10 +74,19 @@ pub enum SendError {
     DuplicateId(IdKey),
 }
 
+/// Who a session belongs to: its tenant, and the token (its SHA-256) that opened it. A session is found only
+/// by its owner: on another tenant's route, or with another token, it does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub tenant: Arc<str>,
+    pub token: Option<[u8; 32]>,
+}
+
 /// One MCP session.
 pub struct Session {
     pub id: SessionId,
     pub transport: Transport,
+    pub owner: Owner,
     to_server: mpsc::Sender<Bytes>,
     state: Mutex<State>,
     limits: Arc<Limits>,
@@ -107,8 +116,8 @@ struct State {
     /// The negotiated protocol version, from the initialize response.
     version: Option<String>,
     end_reason: Option<String>,
-    /// Released when the session ends, freeing a place under the session cap.
-    permit: Option<OwnedSemaphorePermit>,
+    /// Released when the session ends, freeing a place under the session caps (catwalk's and its tenant's).
+    permits: Vec<OwnedSemaphorePermit>,
 }
 
 struct Pending {
@@ -128,9 +137,10 @@ impl Session {
     pub fn start(
         id: SessionId,
         transport: Transport,
+        owner: Owner,
         instance: Instance,
         limits: Arc<Limits>,
-        permit: OwnedSemaphorePermit,
+        permits: Vec<OwnedSemaphorePermit>,
         registry: Arc<Registry>,
     ) -> Arc<Session> {
         let Instance {
@@ -143,6 +153,7 @@ impl Session {
         let session = Arc::new(Session {
             id,
             transport,
+            owner,
             to_server,
             state: Mutex::new(State {
                 pending: HashMap::new(),
@@ -153,7 +164,7 @@ impl Session {
                 next_request_seq: 0,
                 version: None,
                 end_reason: None,
-                permit: Some(permit),
+                permits,
             }),
             limits,
             last_active: AtomicU64::new(0),
@@ -436,7 +447,7 @@ impl Session {
             stream.live = None;
             stream.finished = true;
         }
-        st.permit = None;
+        st.permits.clear();
         drop(st);
         tracing::debug!(session = %self.id, "session ended: {reason}");
         self.ended.cancel();

@@ -122,6 +122,33 @@ impl Registry {
         }
     }
 
+    /// Ends every session of `tenant`; returns how many there were.
+    pub fn end_tenant(&self, tenant: &str, reason: &str) -> usize {
+        let ended: Vec<Arc<Session>> = {
+            let mut sessions = self.write();
+            let ids: Vec<SessionId> = sessions
+                .iter()
+                .filter(|(_, s)| &*s.owner.tenant == tenant)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        for session in &ended {
+            session.end(reason);
+        }
+        ended.len()
+    }
+
+    /// How many sessions `tenant` has open.
+    pub fn count_tenant(&self, tenant: &str) -> usize {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| &*s.owner.tenant == tenant)
+            .count()
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionId, Arc<Session>>> {
         self.sessions.write().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,0 +1,427 @@
+//! The tenants file (`catwalk serve --config tenants.toml`) and the admin API's tenant bodies: one schema, read
+//! into [`TenantDef`] and validated into a [`TenantSpec`]. Errors name the tenant and the field, never a value
+//! (env values and token hashes are secrets, or close enough).
+//!
+//! ```toml
+//! [[tenant]]
+//! id = "acme"                                  # [A-Za-z0-9_-], at most 64
+//! package = "@modelcontextprotocol/server-everything"   # or: command = ["node", "server.js"]
+//! # or a WASI module: wasm = "/srv/acme.wasm", or pinned: wasm = { url = "https://...", sha256 = "<hex>" }
+//! mode = "per-session"                         # npm/command only: or "shared"
+//! env = { GITHUB_TOKEN = "..." }               # the tenant's variables: its server gets these and nothing else
+//! dirs = ["/srv/acme/data::/data:rw"]          # WASI only: HOST::GUEST[:ro|:rw]
+//! token_sha256 = ["<hex of SHA-256(token)>"]   # bearer tokens that may use it; none: no token needed
+//! [tenant.limits]
+//! memory = "64MiB"                             # WASI linear memory per instance
+//! cpu_budget = "1s"                            # WASI CPU per request
+//! max_sessions = 32
+//! request_timeout = "5m"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::backend::wasi::policy::{DirGrant, parse_dir, parse_size};
+use crate::config::{Mode, parse_duration};
+
+/// The whole file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantsFile {
+    #[serde(default)]
+    pub tenant: Vec<TenantDef>,
+}
+
+/// One tenant, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDef {
+    pub id: String,
+    pub package: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub wasm: Option<ModuleDef>,
+    pub mode: Option<String>,
+    // Values stay `toml::Value` until validated, so that a wrong type is reported without its value.
+    #[serde(default)]
+    pub env: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub dirs: Vec<String>,
+    #[serde(default)]
+    pub token_sha256: Vec<String>,
+    #[serde(default)]
+    pub limits: LimitsDef,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum ModuleDef {
+    Path(PathBuf),
+    Pinned {
+        path: Option<PathBuf>,
+        url: Option<String>,
+        sha256: Option<String>,
+    },
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsDef {
+    pub memory: Option<String>,
+    pub cpu_budget: Option<String>,
+    pub max_sessions: Option<usize>,
+    pub request_timeout: Option<String>,
+}
+
+/// Where a WASI module comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// A local file, optionally pinned.
+    File {
+        path: PathBuf,
+        sha256: Option<[u8; 32]>,
+    },
+    /// A URL, always pinned.
+    Url { url: String, sha256: [u8; 32] },
+}
+
+/// What a tenant runs.
+#[derive(Debug, Clone)]
+pub enum TenantServer {
+    Package(String),
+    Command(Vec<String>),
+    Wasm(ModuleSource),
+}
+
+/// One tenant, validated.
+#[derive(Clone)]
+pub struct TenantSpec {
+    pub id: String,
+    pub server: TenantServer,
+    pub mode: Mode,
+    pub env: Vec<(String, String)>,
+    pub dirs: Vec<DirGrant>,
+    pub tokens: Vec<[u8; 32]>,
+    pub memory: Option<usize>,
+    pub cpu_budget: Option<Duration>,
+    pub max_sessions: Option<usize>,
+    pub request_timeout: Option<Duration>,
+}
+
+// By hand: the env values must not reach a log through `{:?}`.
+impl std::fmt::Debug for TenantSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantSpec")
+            .field("id", &self.id)
+            .field("server", &self.server)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A tenant that cannot be served, by tenant and field.
+#[derive(Debug, thiserror::Error)]
+#[error("tenant {tenant:?}: {field}: {problem}")]
+pub struct TenantError {
+    pub tenant: String,
+    pub field: &'static str,
+    pub problem: String,
+}
+
+/// A tenants file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The parser's message and position only: its usual snippet of the offending line could show a secret.
+    #[error("{path}, line {line}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Tenant { path: String, source: TenantError },
+    #[error("{path}: tenant {0:?} appears twice", .id)]
+    Duplicate { path: String, id: String },
+}
+
+/// Reads and validates a tenants file.
+pub fn read(path: &std::path::Path) -> Result<Vec<TenantSpec>, FileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let file: TenantsFile = toml::from_str(&text).map_err(|e| FileError::Syntax {
+        path: shown.clone(),
+        line: e
+            .span()
+            .map_or(0, |span| text[..span.start].lines().count().max(1)),
+        message: e.message().to_owned(),
+    })?;
+    let mut specs: Vec<TenantSpec> = Vec::new();
+    for def in file.tenant {
+        let spec = def.validate().map_err(|source| FileError::Tenant {
+            path: shown.clone(),
+            source,
+        })?;
+        if specs.iter().any(|s| s.id == spec.id) {
+            return Err(FileError::Duplicate {
+                path: shown,
+                id: spec.id,
+            });
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+impl TenantDef {
+    pub fn validate(self) -> Result<TenantSpec, TenantError> {
+        let id = self.id.clone();
+        let fail = |field: &'static str, problem: String| TenantError {
+            tenant: id.clone(),
+            field,
+            problem,
+        };
+        if !valid_id(&self.id) {
+            return Err(fail(
+                "id",
+                "must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'".into(),
+            ));
+        }
+        let server = match (self.package, self.command, self.wasm) {
+            (Some(package), None, None) if !package.trim().is_empty() => {
+                TenantServer::Package(package.trim().to_owned())
+            }
+            (None, Some(command), None) if command.first().is_some_and(|c| !c.is_empty()) => {
+                TenantServer::Command(command)
+            }
+            (None, None, Some(module)) => TenantServer::Wasm(module_source(module, &fail)?),
+            (None, None, None) => {
+                return Err(fail(
+                    "server",
+                    "give one of package, command or wasm".into(),
+                ));
+            }
+            _ => {
+                return Err(fail(
+                    "server",
+                    "give exactly one of package, command or wasm, not empty".into(),
+                ));
+            }
+        };
+        let wasm = matches!(server, TenantServer::Wasm(_));
+        let mode = match self.mode.as_deref() {
+            None | Some("per-session") => Mode::PerSession,
+            Some("shared") if !wasm => Mode::Shared,
+            Some("shared") => {
+                return Err(fail(
+                    "mode",
+                    "a WASI tenant always has an instance per session".into(),
+                ));
+            }
+            Some(_) => return Err(fail("mode", "must be \"per-session\" or \"shared\"".into())),
+        };
+        let mut env = Vec::new();
+        for (key, value) in self.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(fail("env", format!("{key:?} is not a variable name")));
+            }
+            match value {
+                toml::Value::String(value) if !value.contains('\0') => env.push((key, value)),
+                _ => return Err(fail("env", format!("the value of {key} must be a string"))),
+            }
+        }
+        let mut dirs = Vec::new();
+        for dir in &self.dirs {
+            if !wasm {
+                return Err(fail(
+                    "dirs",
+                    "only a WASI tenant takes directory grants".into(),
+                ));
+            }
+            let grant = parse_dir(dir).map_err(|e| fail("dirs", format!("{dir}: {e}")))?;
+            if !grant.host.is_dir() {
+                return Err(fail(
+                    "dirs",
+                    format!("{} is not a directory", grant.host.display()),
+                ));
+            }
+            dirs.push(grant);
+        }
+        let tokens = self
+            .token_sha256
+            .iter()
+            .enumerate()
+            .map(|(i, hex)| {
+                parse_sha256(hex).ok_or_else(|| {
+                    fail(
+                        "token_sha256",
+                        format!("entry {} is not 64 hex digits", i + 1),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let limits = self.limits;
+        let memory = limits
+            .memory
+            .map(|m| parse_size(&m).map_err(|e| fail("limits.memory", e)))
+            .transpose()?;
+        if memory.is_some_and(|m| m < (64 << 10)) {
+            return Err(fail("limits.memory", "must be at least 64KiB".into()));
+        }
+        let cpu_budget = limits
+            .cpu_budget
+            .map(|d| parse_duration(&d).map_err(|e| fail("limits.cpu_budget", e)))
+            .transpose()?;
+        let request_timeout = limits
+            .request_timeout
+            .map(|d| parse_duration(&d).map_err(|e| fail("limits.request_timeout", e)))
+            .transpose()?;
+        for (field, d) in [
+            ("limits.cpu_budget", cpu_budget),
+            ("limits.request_timeout", request_timeout),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(fail(field, "must be greater than 0".into()));
+            }
+        }
+        if limits.max_sessions == Some(0) {
+            return Err(fail("limits.max_sessions", "must be greater than 0".into()));
+        }
+        Ok(TenantSpec {
+            id: self.id,
+            server,
+            mode,
+            env,
+            dirs,
+            tokens,
+            memory,
+            cpu_budget,
+            max_sessions: limits.max_sessions,
+            request_timeout,
+        })
+    }
+}
+
+fn module_source(
+    module: ModuleDef,
+    fail: &impl Fn(&'static str, String) -> TenantError,
+) -> Result<ModuleSource, TenantError> {
+    let digest = |hex: Option<String>| {
+        hex.map(|hex| {
+            parse_sha256(&hex).ok_or_else(|| fail("wasm.sha256", "must be 64 hex digits".into()))
+        })
+        .transpose()
+    };
+    match module {
+        ModuleDef::Path(path) => Ok(ModuleSource::File { path, sha256: None }),
+        ModuleDef::Pinned {
+            path: Some(path),
+            url: None,
+            sha256,
+        } => Ok(ModuleSource::File {
+            path,
+            sha256: digest(sha256)?,
+        }),
+        ModuleDef::Pinned {
+            path: None,
+            url: Some(url),
+            sha256,
+        } => {
+            let sha256 = digest(sha256)?.ok_or_else(|| {
+                fail(
+                    "wasm.sha256",
+                    "a module fetched from a URL must be pinned by its SHA-256".into(),
+                )
+            })?;
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| fail("wasm.url", format!("not a URL: {e}")))?;
+            let loopback = parsed
+                .host_str()
+                .is_some_and(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"));
+            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                return Err(fail(
+                    "wasm.url",
+                    "must be https:// (plain http only to a loopback address)".into(),
+                ));
+            }
+            Ok(ModuleSource::Url { url, sha256 })
+        }
+        ModuleDef::Pinned { .. } => Err(fail(
+            "wasm",
+            "give a path, or a path or url table with sha256".into(),
+        )),
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// 64 hex digits into 32 bytes.
+pub fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(toml: &str) -> Result<TenantSpec, TenantError> {
+        let file: TenantsFile = toml::from_str(toml).unwrap();
+        file.tenant.into_iter().next().unwrap().validate()
+    }
+
+    #[test]
+    fn errors_name_tenant_and_field_but_not_values() {
+        let e = def("[[tenant]]\nid = \"a\"\npackage = \"p\"\nenv = { K = 5 }").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tenant \"a\": env: the value of K must be a string"
+        );
+        let e = def("[[tenant]]\nid = \"a\"\ntoken_sha256 = [\"secretish\"]\npackage = \"p\"")
+            .unwrap_err();
+        assert!(!e.to_string().contains("secretish"), "{e}");
+        let e = def("[[tenant]]\nid = \"a b\"\npackage = \"p\"").unwrap_err();
+        assert!(e.to_string().contains("id:"), "{e}");
+        let e = def("[[tenant]]\nid = \"a\"\nwasm = { url = \"http://example.com/x.wasm\", sha256 = \"00\" }")
+            .unwrap_err();
+        assert!(e.to_string().contains("wasm.sha256"), "{e}");
+        let e = def("[[tenant]]\nid = \"a\"\npackage = \"p\"\ncommand = [\"x\"]").unwrap_err();
+        assert!(e.to_string().contains("server"), "{e}");
+    }
+
+    #[test]
+    fn a_full_tenant_validates() {
+        let zero = "0".repeat(64);
+        let spec = def(&format!(
+            "[[tenant]]\nid = \"acme\"\nwasm = {{ url = \"https://example.com/m.wasm\", sha256 = \"{zero}\" }}\n\
+             env = {{ K = \"v\" }}\ntoken_sha256 = [\"{zero}\"]\n[tenant.limits]\nmemory = \"32MiB\"\nmax_sessions = 3"
+        ))
+        .unwrap();
+        assert_eq!(spec.memory, Some(32 << 20));
+        assert_eq!(spec.max_sessions, Some(3));
+        assert_eq!(spec.tokens, vec![[0u8; 32]]);
+        assert!(!format!("{spec:?}").contains("\"v\""));
+    }
+}
