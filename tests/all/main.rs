@@ -8,4 +8,5 @@ mod legacy_sse;
 mod shared;
 mod streamable;
 mod support;
+mod tenants;
 mod wasi;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{Catwalk, Client};
 
 /// A guest built for `target` (`wasm32-wasip1` or `wasm32-wasip2`) in this build's target dir.
-fn guest(target: &str, name: &str) -> String {
+pub fn guest(target: &str, name: &str) -> String {
     let exe = std::env::current_exe().expect("test executable");
     let target_dir: PathBuf = exe.ancestors().nth(3).expect("target dir").into();
     let path = target_dir

@@ -1,0 +1,423 @@
+//! Many tenants on one catwalk: routes, tokens, sessions that belong to their tenant and token, env that stays
+//! with its tenant, the admin API, and modules fetched by URL, pinned and cached.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::{Catwalk, Client, fixture};
+use crate::wasi::guest;
+
+const CANARY: &str = "canary-5be1d0c7";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A client for `url` that sends `token` as its bearer (if any).
+fn client(url: String, token: Option<&str>) -> Client {
+    let mut client = Client::new(url);
+    if let Some(token) = token {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+        client.http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("a client");
+    }
+    client
+}
+
+fn write_config(dir: &Path, toml: &str) -> Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("tenants.toml");
+    std::fs::write(&path, toml)?;
+    Ok(path.display().to_string())
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("catwalk-tenants-{name}-{}", std::process::id()))
+}
+
+/// `wasm` with a custom section of fresh bytes: the same module, a digest no earlier run has cached.
+fn unique(mut wasm: Vec<u8>) -> Vec<u8> {
+    let nonce = Sha256::digest(format!("{:?}", std::time::SystemTime::now()));
+    // Section id 0 (custom), size, name length, name "nonce", then 16 bytes.
+    wasm.extend_from_slice(&[0, 1 + 5 + 16, 5]);
+    wasm.extend_from_slice(b"nonce");
+    wasm.extend_from_slice(&nonce[..16]);
+    wasm
+}
+
+fn toml_list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+#[tokio::test]
+async fn each_tenant_is_reachable_only_on_its_route_with_its_token() -> Result<()> {
+    let dir = scratch("routes");
+    let (private_a, private_b) = (dir.join("a-data"), dir.join("b-data"));
+    for (d, secret) in [(&private_a, "a's file"), (&private_b, "b's file")] {
+        std::fs::create_dir_all(d)?;
+        std::fs::write(d.join("secret.txt"), secret)?;
+    }
+    let token = "t0ken-of-locked";
+    let other_token = "second-t0ken-of-locked";
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[tenant]]\nid = \"node\"\ncommand = {}\nenv = {{ CANARY = \"{CANARY}\" }}\n\n\
+             [[tenant]]\nid = \"guest-a\"\nwasm = \"{}\"\ndirs = [\"{}::/data\"]\n\n\
+             [[tenant]]\nid = \"guest-b\"\nwasm = \"{}\"\ndirs = [\"{}::/data\"]\n\n\
+             [[tenant]]\nid = \"locked\"\ncommand = {}\ntoken_sha256 = [\"{}\", \"{}\"]\n",
+            toml_list(&fixture()),
+            guest("wasm32-wasip1", "catwalk-hostile-fs-read"),
+            private_a.display(),
+            guest("wasm32-wasip1", "catwalk-hostile-env"),
+            private_b.display(),
+            toml_list(&fixture()),
+            sha256_hex(token.as_bytes()),
+            sha256_hex(other_token.as_bytes()),
+        ),
+    )?;
+    let cw = Catwalk::start_without_command(
+        &["--config", &config],
+        &[("CATWALK_TEST_HOST_SECRET", CANARY)],
+    )
+    .await?;
+    let route = |tenant: &str| format!("{}/t/{tenant}/mcp", cw.base);
+
+    // The node tenant gets its own env, and nothing of catwalk's.
+    let mut node = client(route("node"), None);
+    node.initialize("2025-11-25").await?;
+    let names: Vec<String> =
+        serde_json::from_str(&node.call_text(json!(1), "echo_env", json!({})).await?)?;
+    assert!(names.contains(&"CANARY".to_owned()), "{names:?}");
+    assert!(
+        !names.contains(&"CATWALK_TEST_HOST_SECRET".to_owned()),
+        "{names:?}"
+    );
+
+    // Guest A reads its own grant but not B's directory; guest B does not see A's... or the node tenant's env.
+    let mut guest_a = client(route("guest-a"), None);
+    guest_a.initialize("2025-11-25").await?;
+    let own = guest_a
+        .call(json!(1), "read_file", json!({"path": "/data/secret.txt"}))
+        .await?;
+    assert_eq!(own["result"]["content"][0]["text"], "READ 8 bytes", "{own}");
+    let other = guest_a
+        .call(
+            json!(2),
+            "read_file",
+            json!({"path": private_b.join("secret.txt")}),
+        )
+        .await?;
+    assert_eq!(other["result"]["isError"], true, "{other}");
+    let mut guest_b = client(route("guest-b"), None);
+    guest_b.initialize("2025-11-25").await?;
+    for name in ["CANARY", "CATWALK_TEST_HOST_SECRET"] {
+        let answer = guest_b.call(json!(1), "env", json!({"name": name})).await?;
+        assert_eq!(answer["result"]["content"][0]["text"], "absent", "{answer}");
+    }
+
+    // A session exists only on its own tenant's route.
+    let mut stolen = client(route("guest-a"), None);
+    stolen.session = node.session.clone();
+    let answer = stolen
+        .post(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+        .await?;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+
+    // The locked tenant: no token, a wrong one, or one in the query string are refused.
+    let anonymous = client(route("locked"), None);
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    for attempt in [&anonymous, &client(route("locked"), Some("guess"))] {
+        let answer = attempt.post(&init).await?;
+        assert_eq!(answer.status, 401, "{}", answer.text);
+        let challenge = answer.headers["www-authenticate"].to_str()?;
+        assert!(
+            challenge.starts_with("Bearer resource_metadata=\"http://")
+                && challenge.ends_with("/.well-known/oauth-protected-resource/t/locked/mcp\""),
+            "{challenge}"
+        );
+        assert_eq!(answer.messages[0]["error"]["code"], -32600);
+    }
+    let in_query = client(format!("{}?access_token={token}", route("locked")), None)
+        .post(&init)
+        .await?;
+    assert_eq!(in_query.status, 400, "{}", in_query.text);
+    let metadata: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-protected-resource/t/locked/mcp",
+        cw.base
+    ))
+    .await?
+    .json()
+    .await?;
+    assert_eq!(metadata["resource"], route("locked"));
+
+    // With its token it works; the session is that token's: with the tenant's other token it does not exist.
+    let mut locked = client(route("locked"), Some(token));
+    locked.initialize("2025-11-25").await?;
+    assert_eq!(
+        locked
+            .call_text(json!(1), "test_simple_text", json!({}))
+            .await?,
+        "This is a simple text response for testing."
+    );
+    let mut other = client(route("locked"), Some(other_token));
+    other.session = locked.session.clone();
+    let answer = other
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await?;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+
+    // No tenant on /mcp, none by an unknown id; nothing said anywhere shows the canary.
+    for url in [cw.mcp(), route("nobody")] {
+        let answer = client(url, None).post(&init).await?;
+        assert_eq!(answer.status, 404, "{}", answer.text);
+        assert!(!answer.text.contains(CANARY));
+    }
+    let ready = reqwest::get(format!("{}/readyz", cw.base))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        ready.contains("\"guest-a\"") && !ready.contains(CANARY),
+        "{ready}"
+    );
+    cw.stop().await?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_tenants_file_fails_at_start_naming_tenant_and_field_without_secrets() -> Result<()> {
+    let dir = scratch("bad");
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[tenant]]\nid = \"acme\"\ncommand = [\"x\"]\nenv = {{ KEY = \"{CANARY}\" }}\n\
+             token_sha256 = [\"{CANARY}\"]\n"
+        ),
+    )?;
+    let error = Catwalk::start_without_command(&["--config", &config], &[])
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("tenant \"acme\": token_sha256"), "{error}");
+    assert!(!error.contains(CANARY), "{error}");
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+/// A file server on 127.0.0.1 for one module, counting its requests.
+async fn module_server(bytes: Vec<u8>) -> Result<(String, Arc<AtomicUsize>)> {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().route(
+        "/guest.wasm",
+        axum::routing::get(move || {
+            let bytes = bytes.clone();
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                bytes
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/guest.wasm", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, hits))
+}
+
+#[tokio::test]
+async fn the_admin_api_adds_replaces_and_removes_tenants_and_pins_fetched_modules() -> Result<()> {
+    let admin = "admin-t0ken";
+    let dir = scratch("admin");
+    let state = std::env::temp_dir().join("catwalk-test-state");
+    let config = write_config(&dir, "")?;
+    let cw = Catwalk::start_without_command(
+        &[
+            "--config",
+            &config,
+            "--admin-token-sha256",
+            &sha256_hex(admin.as_bytes()),
+        ],
+        &[],
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let tenant_url = |id: &str| format!("{}/admin/tenants/{id}", cw.base);
+    let put = |id: &str, body: Value, token: &str| {
+        http.put(tenant_url(id))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+
+    let conformance = unique(std::fs::read(guest(
+        "wasm32-wasip1",
+        "catwalk-conformance-guest",
+    ))?);
+    let (url, hits) = module_server(conformance.clone()).await?;
+    let pinned = |sha: String| json!({"id": "a", "wasm": {"url": url, "sha256": sha}});
+
+    // Refused: no admin token, a wrong digest, a body that is not a tenant, an id that differs from the URL.
+    assert_eq!(
+        put("a", pinned(sha256_hex(&conformance)), "wrong")
+            .await?
+            .status(),
+        401
+    );
+    let wrong = put("a", pinned(sha256_hex(b"other")), admin).await?;
+    assert_eq!(wrong.status(), 400);
+    assert!(wrong.text().await?.contains("SHA-256"));
+    let not_json = http
+        .put(tenant_url("a"))
+        .bearer_auth(admin)
+        .body(format!("{{\"id\": \"a\", \"env\": {{\"K\": \"{CANARY}\"}}"))
+        .send()
+        .await?;
+    assert_eq!(not_json.status(), 400);
+    assert!(!not_json.text().await?.contains(CANARY));
+    assert_eq!(
+        put("b", pinned(sha256_hex(&conformance)), admin)
+            .await?
+            .status(),
+        400
+    );
+
+    // Added from the URL with the right digest, then served.
+    assert_eq!(
+        put("a", pinned(sha256_hex(&conformance)), admin)
+            .await?
+            .status(),
+        201
+    );
+    let mut session = client(format!("{}/t/a/mcp", cw.base), None);
+    session.initialize("2025-11-25").await?;
+    assert_eq!(
+        session
+            .call_text(json!(1), "test_simple_text", json!({}))
+            .await?,
+        "This is a simple text response for testing."
+    );
+    // A second tenant with the same module is served from the cache: no further fetch.
+    let fetched = hits.load(Ordering::SeqCst);
+    let mut second = pinned(sha256_hex(&conformance));
+    second["id"] = json!("a2");
+    assert_eq!(put("a2", second, admin).await?.status(), 201);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        fetched,
+        "served from the cache"
+    );
+    assert!(
+        state
+            .join("modules")
+            .join(format!("{}.wasm", sha256_hex(&conformance)))
+            .exists()
+    );
+
+    // Replaced with another module: the open session ends, a new one sees the new server.
+    let env_guest = guest("wasm32-wasip1", "catwalk-hostile-env");
+    let replaced = put("a", json!({"id": "a", "wasm": env_guest}), admin).await?;
+    assert_eq!(replaced.status(), 200);
+    let answer = session
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await?;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+    let mut fresh = client(format!("{}/t/a/mcp", cw.base), None);
+    fresh.initialize("2025-11-25").await?;
+    let answer = fresh.call(json!(1), "env", json!({"name": "HOME"})).await?;
+    assert_eq!(answer["result"]["content"][0]["text"], "absent", "{answer}");
+
+    let list: Value = http
+        .get(format!("{}/admin/tenants", cw.base))
+        .bearer_auth(admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ids: Vec<&str> = list["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "a2"]);
+    assert_eq!(list["tenants"][0]["sessions"], 1);
+
+    // Removed: its session ends, its route is gone.
+    let removed = http
+        .delete(tenant_url("a"))
+        .bearer_auth(admin)
+        .send()
+        .await?;
+    assert_eq!(removed.status(), 204);
+    let answer = fresh
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await?;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+    let again = http
+        .delete(tenant_url("a"))
+        .bearer_auth(admin)
+        .send()
+        .await?;
+    assert_eq!(again.status(), 404);
+    cw.stop().await?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tenant_session_cap_holds_while_others_still_get_sessions() -> Result<()> {
+    let dir = scratch("caps");
+    let demo = guest("wasm32-wasip1", "catwalk-hostile-env");
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[tenant]]\nid = \"small\"\nwasm = \"{demo}\"\n[tenant.limits]\nmax_sessions = 2\n\n\
+             [[tenant]]\nid = \"other\"\nwasm = \"{demo}\"\n"
+        ),
+    )?;
+    let cw = Catwalk::start_without_command(&["--config", &config], &[]).await?;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut c = client(format!("{}/t/small/mcp", cw.base), None);
+        c.initialize("2025-11-25").await?;
+        open.push(c);
+    }
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let third = client(format!("{}/t/small/mcp", cw.base), None)
+        .post(&init)
+        .await?;
+    assert_eq!(third.status, 503, "{}", third.text);
+    let mut other = client(format!("{}/t/other/mcp", cw.base), None);
+    other.initialize("2025-11-25").await?;
+    cw.stop().await?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
