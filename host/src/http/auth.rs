@@ -23,9 +23,11 @@ pub async fn scope(
     mut request: Request,
     next: Next,
 ) -> Result<Response, HttpError> {
-    let query: Query<HashMap<String, String>> =
-        Query::try_from_uri(request.uri()).unwrap_or(Query(HashMap::new()));
-    if query.keys().any(|k| k.eq_ignore_ascii_case("access_token")) {
+    let token_in_query = request.uri().query().is_some_and(|_| {
+        Query::<HashMap<String, String>>::try_from_uri(request.uri())
+            .is_ok_and(|query| query.keys().any(|k| k.eq_ignore_ascii_case("access_token")))
+    });
+    if token_in_query {
         return Err(HttpError::BadRequest(
             "tokens are not accepted in the query string; send Authorization: Bearer <token>"
                 .into(),

@@ -49,30 +49,33 @@ pub async fn load(
             Ok(bytes)
         }
         ModuleSource::Url { url, sha256 } => {
+            // Shown in logs and errors without a query or credentials, which may carry a secret.
+            let shown = shown(url);
+            let url = url.as_str();
             let cached = cache_dir.join(format!("{}.wasm", hex(sha256)));
             if let Ok(bytes) = tokio::fs::read(&cached).await
-                && check(&bytes, sha256, url).is_ok()
+                && check(&bytes, sha256, &shown).is_ok()
             {
-                tracing::debug!(%url, "module from the cache");
+                tracing::debug!(url = %shown, "module from the cache");
                 return Ok(bytes);
             }
-            let bytes = fetch(http, url).await?;
-            check(&bytes, sha256, url)?;
+            let bytes = fetch(http, url, &shown).await?;
+            check(&bytes, sha256, &shown)?;
             store(cache_dir, &cached, &bytes)
                 .await
                 .map_err(|source| SourceError::Read {
                     path: cached.display().to_string(),
                     source,
                 })?;
-            tracing::info!(%url, bytes = bytes.len(), "module fetched and cached");
+            tracing::info!(url = %shown, bytes = bytes.len(), "module fetched and cached");
             Ok(bytes)
         }
     }
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, SourceError> {
+async fn fetch(http: &reqwest::Client, url: &str, shown: &str) -> Result<Vec<u8>, SourceError> {
     let fail = |problem: String| SourceError::Fetch {
-        url: url.to_owned(),
+        url: shown.to_owned(),
         problem,
     };
     let mut response = http
@@ -115,6 +118,19 @@ fn check(bytes: &[u8], expected: &[u8; 32], what: &str) -> Result<(), SourceErro
             expected: hex(expected),
             actual: hex(&actual),
         })
+    }
+}
+
+/// A URL without its user info and query.
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.to_string()
+        }
+        Err(_) => "<module URL>".to_owned(),
     }
 }
 

@@ -142,7 +142,8 @@ struct Ticker {
     foreground: AtomicUsize,
     background: AtomicUsize,
     stopped: AtomicBool,
-    thread: std::thread::Thread,
+    /// The ticker thread, set once it is spawned (no guest can run before that).
+    thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl Ticker {
@@ -156,8 +157,11 @@ impl Ticker {
         // The first foreground guest wakes a ticker that is parked or on the slow tick; background guests only
         // need it awake.
         let before = count.fetch_add(1, Ordering::AcqRel);
-        if before == 0 && (!background || self.foreground.load(Ordering::Acquire) == 0) {
-            self.thread.unpark();
+        if before == 0
+            && (!background || self.foreground.load(Ordering::Acquire) == 0)
+            && let Some(thread) = self.thread.get()
+        {
+            thread.unpark();
         }
         RunningGuard(count)
     }
@@ -217,23 +221,18 @@ impl Lanes {
             })
             .enable_all()
             .build()?;
-        let engine = engine.weak();
-        let (thread_tx, thread_rx) = std::sync::mpsc::sync_channel::<Arc<Ticker>>(1);
-        let handle = std::thread::Builder::new()
-            .name("catwalk-epoch".into())
-            .spawn(move || {
-                if let Ok(ticker) = thread_rx.recv() {
-                    ticker.run(&engine);
-                }
-            })?;
         let ticker = Arc::new(Ticker {
             foreground: AtomicUsize::new(0),
             background: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
-            thread: handle.thread().clone(),
+            thread: std::sync::OnceLock::new(),
         });
-        // The thread waits for its state; it cannot fail to receive it while `thread_rx` lives.
-        let _ = thread_tx.send(ticker.clone());
+        let engine = engine.weak();
+        let state = ticker.clone();
+        let handle = std::thread::Builder::new()
+            .name("catwalk-epoch".into())
+            .spawn(move || state.run(&engine))?;
+        let _ = ticker.thread.set(handle.thread().clone());
         Ok(Self {
             background: Some(background),
             ticker,
@@ -280,7 +279,9 @@ impl Lanes {
 impl Drop for Lanes {
     fn drop(&mut self) {
         self.ticker.stopped.store(true, Ordering::Release);
-        self.ticker.thread.unpark();
+        if let Some(thread) = self.ticker.thread.get() {
+            thread.unpark();
+        }
         if let Some(runtime) = self.background.take() {
             runtime.shutdown_background();
         }
