@@ -42,7 +42,10 @@ pub enum Command {
     /// Examples:
     ///   MCP_PACKAGE=@modelcontextprotocol/server-everything catwalk serve
     ///   catwalk serve --port 9000 -- python3 my_server.py
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Internal: confines a tenant's child (limits, Landlock, uid), then execs it. catwalk runs this itself.
+    #[command(hide = true)]
+    Confine(crate::confine::ConfineArgs),
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -159,6 +162,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_ADMIN_TOKEN_SHA256", value_name = "HEX")]
     pub admin_token_sha256: Option<String>,
 
+    /// The catwalk binary that confines tenants' children (`catwalk confine`); this binary by default.
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub helper: Option<PathBuf>,
+
     /// The stdio server command and its arguments (instead of `--package`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -213,6 +220,8 @@ pub struct Config {
     pub admin_token: Option<[u8; 32]>,
     /// What a guest gets by default (memory, CPU budget, caps); a tenant's limits override it.
     pub guest: GuestPolicy,
+    /// The binary that confines tenants' children (`catwalk confine`).
+    pub helper: PathBuf,
 }
 
 /// Why the flags cannot make a configuration.
@@ -411,7 +420,12 @@ impl ServeArgs {
             stop_grace: self.stop_grace,
             ..spec
         };
+        let helper = self
+            .helper
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| "catwalk".into());
         Ok(Config {
+            helper,
             tenants: None,
             admin_token,
             guest,
@@ -442,6 +456,7 @@ fn empty_spec() -> ProcessSpec {
         cwd: None,
         max_message_bytes: 4 << 20,
         stop_grace: Duration::from_secs(2),
+        confine: None,
     }
 }
 

@@ -15,9 +15,12 @@
 //! - [`shutdown`]: SIGTERM/SIGINT, then a bounded drain.
 
 pub mod backend;
+pub mod cli;
 pub mod config;
+pub mod confine;
 pub mod http;
 pub mod jsonrpc;
+pub mod metrics;
 pub mod session;
 pub mod shutdown;
 pub mod tenants;
@@ -60,7 +63,7 @@ pub async fn run(
         .iter()
         .find(|(k, _)| k == "PATH")
         .map_or_else(|| "/usr/local/bin:/usr/bin:/bin".into(), |(_, v)| v.clone());
-    let host = tenants::Host::new(
+    let mut host = tenants::Host::new(
         config.state_dir.clone(),
         registry.clone(),
         shutdown.clone(),
@@ -71,6 +74,9 @@ pub async fn run(
         config.guest.clone(),
         max_guest_memory,
     );
+    if config.tenants.is_some() {
+        host.confine_children(config.helper.clone()).await?;
+    }
     let tenants = Tenants::new(host, config.tenants.is_some());
     match &config.tenants {
         Some(specs) => {
@@ -158,7 +164,11 @@ async fn single_launcher(
             tokio::spawn(async move { prepare.prepare().await });
             match config.mode {
                 Mode::PerSession => Launcher::PerSession(source),
-                Mode::Shared => Launcher::Shared(SharedServer::start(source, shutdown.clone())),
+                Mode::Shared => Launcher::Shared(SharedServer::start(
+                    source,
+                    shutdown.clone(),
+                    host.metrics.tenant(""),
+                )),
             }
         }
     })

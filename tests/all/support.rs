@@ -21,6 +21,27 @@ pub fn fixture() -> Vec<String> {
     vec!["node".into(), path.display().to_string()]
 }
 
+/// catwalk's own binary, which confines tenants' children (`catwalk confine`).
+pub fn helper() -> String {
+    env!("CARGO_BIN_EXE_catwalk-under-test").into()
+}
+
+/// The dependency-free stdio server, copied into `dir/bin` so that any uid can run it: returns the command
+/// and the directory a tenant must be granted to read it.
+pub fn plain_server(dir: &std::path::Path) -> Result<(Vec<String>, String)> {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let path = bin.join("plain-server.mjs");
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/plain-server.mjs"),
+        &path,
+    )?;
+    Ok((
+        vec!["node".into(), path.display().to_string()],
+        bin.display().to_string(),
+    ))
+}
+
 /// The tiny Rust stdio server.
 pub fn echo_server() -> Vec<String> {
     vec![env!("CARGO_BIN_EXE_echo-server").into()]
@@ -56,6 +77,7 @@ impl Catwalk {
         argv.extend(flags);
         let state = std::env::temp_dir().join("catwalk-test-state");
         argv.extend(["--state-dir".into(), state.display().to_string()]);
+        argv.extend(["--helper".into(), helper()]);
         let args = ServeArgs::try_parse_from(argv)?;
         let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = ["PATH", "HOME"]
             .into_iter()

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::support::{Catwalk, Client, fixture};
+use crate::support::{Catwalk, Client, plain_server};
 use crate::wasi::guest;
 
 const CANARY: &str = "canary-5be1d0c7";
@@ -78,21 +78,22 @@ async fn each_tenant_is_reachable_only_on_its_route_with_its_token() -> Result<(
         std::fs::create_dir_all(d)?;
         std::fs::write(d.join("secret.txt"), secret)?;
     }
+    let (plain, plain_dir) = plain_server(&dir)?;
     let token = "t0ken-of-locked";
     let other_token = "second-t0ken-of-locked";
     let config = write_config(
         &dir,
         &format!(
-            "[[tenant]]\nid = \"node\"\ncommand = {}\nenv = {{ CANARY = \"{CANARY}\" }}\n\n\
+            "[[tenant]]\nid = \"node\"\ncommand = {}\ndirs = [\"{plain_dir}\"]\nenv = {{ CANARY = \"{CANARY}\" }}\n\n\
              [[tenant]]\nid = \"guest-a\"\nwasm = \"{}\"\ndirs = [\"{}::/data\"]\n\n\
              [[tenant]]\nid = \"guest-b\"\nwasm = \"{}\"\ndirs = [\"{}::/data\"]\n\n\
-             [[tenant]]\nid = \"locked\"\ncommand = {}\ntoken_sha256 = [\"{}\", \"{}\"]\n",
-            toml_list(&fixture()),
+             [[tenant]]\nid = \"locked\"\ncommand = {}\ndirs = [\"{plain_dir}\"]\ntoken_sha256 = [\"{}\", \"{}\"]\n",
+            toml_list(&plain),
             guest("wasm32-wasip1", "catwalk-hostile-fs-read"),
             private_a.display(),
             guest("wasm32-wasip1", "catwalk-hostile-env"),
             private_b.display(),
-            toml_list(&fixture()),
+            toml_list(&plain),
             sha256_hex(token.as_bytes()),
             sha256_hex(other_token.as_bytes()),
         ),
@@ -176,11 +177,11 @@ async fn each_tenant_is_reachable_only_on_its_route_with_its_token() -> Result<(
     // With its token it works; the session is that token's: with the tenant's other token it does not exist.
     let mut locked = client(route("locked"), Some(token));
     locked.initialize("2025-11-25").await?;
-    assert_eq!(
+    assert!(
         locked
-            .call_text(json!(1), "test_simple_text", json!({}))
-            .await?,
-        "This is a simple text response for testing."
+            .call_text(json!(1), "echo_env", json!({}))
+            .await?
+            .contains("PATH")
     );
     let mut other = client(route("locked"), Some(other_token));
     other.session = locked.session.clone();
@@ -195,6 +196,11 @@ async fn each_tenant_is_reachable_only_on_its_route_with_its_token() -> Result<(
         assert_eq!(answer.status, 404, "{}", answer.text);
         assert!(!answer.text.contains(CANARY));
     }
+    // Without an admin token, a machine of many tenants does not serve its metrics.
+    assert_eq!(
+        reqwest::get(format!("{}/metrics", cw.base)).await?.status(),
+        404
+    );
     let ready = reqwest::get(format!("{}/readyz", cw.base))
         .await?
         .text()
@@ -369,6 +375,26 @@ async fn the_admin_api_adds_replaces_and_removes_tenants_and_pins_fetched_module
     assert_eq!(ids, ["a", "a2"]);
     assert_eq!(list["tenants"][0]["sessions"], 1);
 
+    // Metrics need the admin token here; they count per tenant and show no tenant's env.
+    let metrics = format!("{}/metrics", cw.base);
+    assert_eq!(http.get(&metrics).send().await?.status(), 401);
+    let text = http
+        .get(&metrics)
+        .bearer_auth(admin)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(text.contains("catwalk_sessions{tenant=\"a\"} 1"), "{text}");
+    assert!(text.contains("catwalk_sessions{tenant=\"a2\"} 0"), "{text}");
+    assert!(
+        text.contains(
+            "catwalk_instance_starts_total{tenant=\"a\",backend=\"wasi\",outcome=\"ok\"} 2"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(CANARY));
+
     // Removed: its session ends, its route is gone.
     let removed = http
         .delete(tenant_url("a"))
@@ -417,6 +443,157 @@ async fn a_tenant_session_cap_holds_while_others_still_get_sessions() -> Result<
     assert_eq!(third.status, 503, "{}", third.text);
     let mut other = client(format!("{}/t/other/mcp", cw.base), None);
     other.initialize("2025-11-25").await?;
+    cw.stop().await?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+/// Whether this kernel enforces Landlock, asked of the kernel itself (not of catwalk).
+fn kernel_has_landlock() -> bool {
+    use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr};
+    Ruleset::default()
+        .handle_access(AccessFs::from_all(ABI::V1))
+        .and_then(|r| r.create())
+        .is_ok()
+}
+
+#[tokio::test]
+async fn children_of_different_tenants_cannot_read_or_signal_each_other() -> Result<()> {
+    let dir = scratch("confined");
+    let (plain, plain_dir) = plain_server(&dir)?;
+    // Readable by every uid, but granted to no tenant: only Landlock keeps it from them.
+    let ungranted = dir.join("ungranted.txt");
+    std::fs::write(&ungranted, "not granted")?;
+    let state = std::env::temp_dir().join("catwalk-test-state");
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[tenant]]\nid = \"alpha\"\ncommand = {cmd}\ndirs = [\"{plain_dir}\"]\n\
+             [tenant.limits]\nnofile = 512\n\n\
+             [[tenant]]\nid = \"beta\"\ncommand = {cmd}\ndirs = [\"{plain_dir}\"]\n",
+            cmd = toml_list(&plain),
+        ),
+    )?;
+    let cw = Catwalk::start_without_command(&["--config", &config], &[]).await?;
+    let ready: Value = reqwest::get(format!("{}/readyz", cw.base))
+        .await?
+        .json()
+        .await?;
+    let children = &ready["children"];
+    let root = rustix::process::geteuid().is_root();
+    assert_eq!(children["uid_per_tenant"], root, "{ready}");
+    let landlock = kernel_has_landlock();
+    assert_eq!(children["landlock"] != "none", landlock, "{ready}");
+
+    let mut alpha = client(format!("{}/t/alpha/mcp", cw.base), None);
+    let mut beta = client(format!("{}/t/beta/mcp", cw.base), None);
+    alpha.initialize("2025-11-25").await?;
+    beta.initialize("2025-11-25").await?;
+    async fn call(client: &Client, tool: &str, args: Value) -> Result<String> {
+        let answer = client.call(json!(tool), tool, args).await?;
+        Ok(answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+    let who = |text: String| -> Result<Value> { Ok(serde_json::from_str(&text)?) };
+    let a = who(call(&alpha, "whoami", json!({})).await?)?;
+    let b = who(call(&beta, "whoami", json!({})).await?)?;
+    let beta_work = state.join("tenants/beta/work");
+    assert_eq!(
+        a["cwd"],
+        state.join("tenants/alpha/work").display().to_string()
+    );
+    assert_eq!(b["cwd"], beta_work.display().to_string());
+    assert_eq!(
+        a["home"],
+        state.join("tenants/alpha/home").display().to_string()
+    );
+    assert_eq!(
+        a["tmpdir"],
+        state.join("tenants/alpha/tmp").display().to_string()
+    );
+
+    // Each writes in its own working dir.
+    let secret = beta_work.join("secret.txt");
+    assert_eq!(
+        call(
+            &beta,
+            "write_file",
+            json!({"path": secret, "text": "beta's"})
+        )
+        .await?,
+        "written"
+    );
+    assert_eq!(
+        call(&beta, "read_file", json!({"path": secret})).await?,
+        "beta's"
+    );
+    assert_eq!(
+        call(
+            &alpha,
+            "write_file",
+            json!({"path": state.join("tenants/alpha/work/mine.txt"), "text": "a"})
+        )
+        .await?,
+        "written"
+    );
+    // Open files are limited as the tenant asked (alpha) or by default (beta).
+    let limits = |text: String| {
+        text.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .map(|l| l.split_whitespace().nth(3).unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    let proc_limits = json!({"path": "/proc/self/limits"});
+    assert_eq!(
+        limits(call(&alpha, "read_file", proc_limits.clone()).await?),
+        "512"
+    );
+    assert_eq!(limits(call(&beta, "read_file", proc_limits).await?), "4096");
+
+    if root || landlock {
+        // Alpha cannot read beta's files, nor write into beta's dir.
+        let read = call(&alpha, "read_file", json!({"path": secret})).await?;
+        assert_eq!(read, "error: EACCES");
+        let write = call(
+            &alpha,
+            "write_file",
+            json!({"path": beta_work.join("x"), "text": "x"}),
+        )
+        .await?;
+        assert_eq!(write, "error: EACCES");
+    }
+    if landlock {
+        // What no grant names is out of reach, even where the file's mode would let anyone read it; and
+        // signals stay inside the child's own domain.
+        let read = call(&alpha, "read_file", json!({"path": ungranted})).await?;
+        assert_eq!(read, "error: EACCES");
+        let write = call(
+            &alpha,
+            "write_file",
+            json!({"path": dir.join("new.txt"), "text": "x"}),
+        )
+        .await?;
+        assert_eq!(write, "error: EACCES");
+    }
+    if root {
+        assert_ne!(a["uid"], 0);
+        assert_ne!(a["uid"], b["uid"]);
+        // catwalk's own environment (it holds every tenant's secrets) is closed to a tenant's uid.
+        let environ = json!({"path": format!("/proc/{}/environ", std::process::id())});
+        assert_eq!(call(&alpha, "read_file", environ).await?, "error: EACCES");
+    }
+    if root || landlock {
+        let signal = call(&alpha, "signal", json!({"pid": b["pid"]})).await?;
+        assert_eq!(signal, "error: EPERM");
+        let signal = call(&alpha, "signal", json!({"pid": std::process::id()})).await?;
+        assert_eq!(signal, "error: EPERM");
+    }
+    assert_eq!(
+        call(&alpha, "signal", json!({"pid": a["pid"]})).await?,
+        "sent"
+    );
     cw.stop().await?;
     std::fs::remove_dir_all(dir)?;
     Ok(())

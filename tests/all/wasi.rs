@@ -392,3 +392,90 @@ fn background_cpu() -> Duration {
     }
     Duration::from_millis(ticks * 1000 / ticks_per_second)
 }
+
+/// The value of the metric line that starts with `series` (name and labels, as rendered).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_instances_and_traps() -> Result<()> {
+    let (cw, spinner) = hostile("spin", &["--cpu-budget", "50ms"], &[]).await?;
+    let scrape = || async {
+        let response = reqwest::get(format!("{}/metrics", cw.base)).await?;
+        assert_eq!(response.status(), 200);
+        anyhow::Ok(response.text().await?)
+    };
+    let before = scrape().await?;
+    assert_eq!(
+        metric(&before, "catwalk_sessions{tenant=\"\"}"),
+        Some(1.0),
+        "{before}"
+    );
+    assert_eq!(
+        metric(
+            &before,
+            "catwalk_instance_starts_total{tenant=\"\",backend=\"wasi\",outcome=\"ok\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &before,
+            "catwalk_instance_exits_total{tenant=\"\",cause=\"trap\"}"
+        ),
+        None
+    );
+    let answered = metric(
+        &before,
+        "catwalk_http_requests_total{tenant=\"\",status=\"200\"}",
+    )
+    .unwrap_or_default();
+
+    // The spin goes past its budget: the guest traps, its session ends, and the trap is counted once.
+    let answer = spinner.call(json!("s"), "spin", json!({})).await?;
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("CPU budget")),
+        "{answer}"
+    );
+    let gone = spinner
+        .post(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await?;
+    assert_eq!(gone.status, 404);
+    let after = scrape().await?;
+    assert_eq!(
+        metric(
+            &after,
+            "catwalk_instance_exits_total{tenant=\"\",cause=\"trap\"}"
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(metric(&after, "catwalk_sessions{tenant=\"\"}"), Some(0.0));
+    assert_eq!(
+        metric(
+            &after,
+            "catwalk_http_requests_total{tenant=\"\",status=\"200\"}"
+        ),
+        Some(answered + 1.0)
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "catwalk_http_requests_total{tenant=\"\",status=\"404\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(
+        metric(
+            &after,
+            "catwalk_http_request_duration_seconds_count{tenant=\"\"}"
+        )
+        .is_some_and(|n| n >= answered + 2.0),
+        "{after}"
+    );
+    cw.stop().await
+}

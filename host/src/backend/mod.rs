@@ -76,6 +76,15 @@ impl Launcher {
         }
     }
 
+    /// The backend's name in metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Launcher::PerSession(_) => "process",
+            Launcher::Shared(_) => "shared",
+            Launcher::Wasi(_) => "wasi",
+        }
+    }
+
     /// Whether a new instance can be started now, and if not, why.
     pub async fn readiness(&self) -> Result<String, String> {
         match self {

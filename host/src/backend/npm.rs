@@ -140,21 +140,28 @@ async fn install(base: &ProcessSpec, spec: &str, dir: &Path) -> Result<PathBuf, 
         )
         .await?;
     }
-    let mut cmd = tokio::process::Command::new("npm");
-    cmd.args([
+    // A confined install runs as the tenant's uid: the tree it writes into is the tenant's.
+    if let Some(uid) = base.confine.as_ref().and_then(|c| c.args.uid) {
+        let parent = dir.parent().unwrap_or(dir);
+        for path in [parent, dir, &dir.join("package.json")] {
+            std::os::unix::fs::chown(path, Some(uid), Some(uid))?;
+        }
+    }
+    let args: Vec<OsString> = [
         "install",
         "--no-audit",
         "--no-fund",
         "--loglevel=error",
         "--prefix",
-    ])
-    .arg(dir)
-    .arg(spec)
-    .env_clear()
-    .envs(base.env.iter().map(|(k, v)| (k, v)))
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .chain([dir.as_os_str().to_owned(), spec.into()])
+    .collect();
+    let mut cmd = base.command(&"npm".into(), &args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let child = reaper::spawn(&mut cmd)?;
     let pid = child.id();
     let out = child.wait_with_output().await?;

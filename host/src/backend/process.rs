@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::lines::{Line, LineReader};
 use super::{Instance, ServerEvent};
+use crate::confine::Confinement;
 
 /// Everything needed to start one child. The environment is complete: nothing is inherited.
 #[derive(Debug, Clone)]
@@ -36,6 +37,28 @@ pub struct ProcessSpec {
     pub max_message_bytes: usize,
     /// How long to wait after closing stdin, and again after SIGTERM.
     pub stop_grace: Duration,
+    /// Limits, Landlock and uid for a tenant's child; `None` starts the command as catwalk's own child.
+    pub confine: Option<Arc<Confinement>>,
+}
+
+impl ProcessSpec {
+    /// A command for `program args` with exactly `env`, confined when the spec says so. Stdio is the
+    /// caller's.
+    pub fn command(&self, program: &OsString, args: &[OsString]) -> Command {
+        let mut cmd = match &self.confine {
+            Some(confine) => confine.command(program, args),
+            None => {
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                cmd
+            }
+        };
+        cmd.env_clear().envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
 }
 
 /// The longest stderr line logged whole; longer ones are cut.
@@ -43,18 +66,12 @@ const STDERR_LINE_CAP: usize = 8 * 1024;
 
 /// Starts the child described by `spec`. `tag` names it in the log (a session id or a shared-server name).
 pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
+    let mut cmd = spec.command(&spec.program, &spec.args);
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
-    if let Some(dir) = &spec.cwd {
-        cmd.current_dir(dir);
-    }
     let mut child = reaper::spawn(&mut cmd)?;
     let pid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());

@@ -27,11 +27,13 @@ use tokio_util::sync::CancellationToken;
 use super::npm::CommandSource;
 use super::{Instance, LaunchError, ServerEvent, process};
 use crate::jsonrpc::{self, IdKey, Kind};
+use crate::metrics::TenantMetrics;
 
 /// The shared server and its multiplexer.
 #[derive(Debug)]
 pub struct SharedServer {
     source: Arc<CommandSource>,
+    metrics: Arc<TenantMetrics>,
     mux: Mutex<Mux>,
     shutdown: CancellationToken,
     stopped: CancellationToken,
@@ -66,9 +68,14 @@ struct Outstanding {
 
 impl SharedServer {
     /// Starts the supervisor, which keeps one server process running until `shutdown`.
-    pub fn start(source: Arc<CommandSource>, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn start(
+        source: Arc<CommandSource>,
+        shutdown: CancellationToken,
+        metrics: Arc<TenantMetrics>,
+    ) -> Arc<Self> {
         let server = Arc::new(Self {
             source,
+            metrics,
             mux: Mutex::default(),
             shutdown,
             stopped: CancellationToken::new(),
@@ -107,11 +114,16 @@ impl SharedServer {
             let started = Instant::now();
             match process::spawn(&spec, "shared".into()) {
                 Ok(instance) => {
+                    self.metrics.instance_started("shared", true);
                     let reason = self.pump(instance).await;
+                    if !self.shutdown.is_cancelled() {
+                        self.metrics.instance_exited(&reason);
+                    }
                     tracing::warn!("shared server {reason}");
                     self.reset(&reason);
                 }
                 Err(e) => {
+                    self.metrics.instance_started("shared", false);
                     tracing::error!("could not start the shared server: {e}");
                     self.lock().status = Some(Err(e.to_string()));
                 }
@@ -123,6 +135,7 @@ impl SharedServer {
                 break;
             }
             self.lock().restarts += 1;
+            self.metrics.restarted();
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
                 () = self.shutdown.cancelled() => break,

@@ -6,32 +6,57 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
+use std::time::Instant;
+
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::json;
 
-use super::Scope;
 use super::error::HttpError;
+use super::{App, Scope};
 use crate::tenants::{Tenants, token_matches};
 
-/// Resolves the request's [`Scope`] before its handler runs.
-pub async fn scope(
-    State(tenants): State<Arc<Tenants>>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, HttpError> {
+/// Resolves the request's [`Scope`] before its handler runs, and counts the request in the tenant's metrics.
+pub async fn scope(State(tenants): State<Arc<Tenants>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let (app, outcome) = authorize(&tenants, &request);
+    let response = match outcome {
+        Ok(token) => {
+            let mut request = request;
+            let app = app.clone().expect("an authorized request has a tenant");
+            request.extensions_mut().insert(Scope { app, token });
+            next.run(request).await
+        }
+        Err(error) => error.into_response(),
+    };
+    let status = response.status().as_u16();
+    match app {
+        Some(app) => app.metrics.request(status, started.elapsed()),
+        None => tenants.host.metrics.unscoped_request(status),
+    }
+    response
+}
+
+/// A request's token digest (`None`: its tenant needs none), or why it may not go on.
+type Authorized = Result<Option<[u8; 32]>, HttpError>;
+
+/// The request's tenant (if it names one that exists) and its token's digest, or why it may not go on.
+fn authorize(tenants: &Tenants, request: &Request) -> (Option<Arc<App>>, Authorized) {
     let token_in_query = request.uri().query().is_some_and(|_| {
         Query::<HashMap<String, String>>::try_from_uri(request.uri())
             .is_ok_and(|query| query.keys().any(|k| k.eq_ignore_ascii_case("access_token")))
     });
     if token_in_query {
-        return Err(HttpError::BadRequest(
-            "tokens are not accepted in the query string; send Authorization: Bearer <token>"
-                .into(),
-        ));
+        return (
+            None,
+            Err(HttpError::BadRequest(
+                "tokens are not accepted in the query string; send Authorization: Bearer <token>"
+                    .into(),
+            )),
+        );
     }
     let id = match tenants.multi {
         true => request
@@ -42,25 +67,59 @@ pub async fn scope(
             .unwrap_or_default(),
         false => "",
     };
-    let app = tenants.get(id).ok_or(HttpError::UnknownTenant)?;
-    let token = if app.tokens.is_empty() {
-        None
-    } else {
-        let presented = bearer(request.headers()).unwrap_or_default();
-        match token_matches(presented, &app.tokens) {
-            Some(digest) => Some(digest),
-            None => {
-                return Err(HttpError::Unauthorized {
-                    resource_metadata: format!(
-                        "{}/.well-known/oauth-protected-resource/t/{id}/mcp",
-                        base_url(request.headers())
-                    ),
-                });
-            }
-        }
+    let Some(app) = tenants.get(id) else {
+        return (None, Err(HttpError::UnknownTenant));
     };
-    request.extensions_mut().insert(Scope { app, token });
-    Ok(next.run(request).await)
+    if app.tokens.is_empty() {
+        return (Some(app), Ok(None));
+    }
+    let presented = bearer(request.headers()).unwrap_or_default();
+    let outcome = token_matches(presented, &app.tokens)
+        .map(Some)
+        .ok_or_else(|| HttpError::Unauthorized {
+            resource_metadata: format!(
+                "{}/.well-known/oauth-protected-resource/t/{id}/mcp",
+                base_url(request.headers())
+            ),
+        });
+    (Some(app), outcome)
+}
+
+/// `/metrics`: Prometheus metrics. Tenants' ids are in it, so on a machine of many tenants it needs the admin
+/// token (and is not served without one); a single tenant's machine serves it to anyone unless an admin token
+/// is set.
+pub async fn metrics(
+    State(tenants): State<Arc<Tenants>>,
+    Extension(admin): Extension<Option<[u8; 32]>>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    match admin {
+        None if tenants.multi => {
+            return Err(HttpError::NotFound(
+                "metrics are served on a machine of many tenants only with --admin-token-sha256",
+            ));
+        }
+        None => {}
+        Some(token) if token_matches(bearer(&headers).unwrap_or_default(), &[token]).is_none() => {
+            return Err(HttpError::Unauthorized {
+                resource_metadata: String::new(),
+            });
+        }
+        Some(_) => {}
+    }
+    let sessions = tenants.list().into_iter().map(|app| {
+        let open = tenants.host.registry.count_tenant(&app.tenant);
+        (app.tenant.to_string(), open)
+    });
+    let text = tenants.host.metrics.render(sessions);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// RFC 9728 protected-resource metadata for a tenant's MCP endpoint.

@@ -37,8 +37,13 @@ pub async fn readyz(State(tenants): State<Arc<Tenants>>) -> Response {
                 json!({ "ready": ready, "detail": detail }),
             );
         }
-        return Json(json!({ "ready": true, "sessions": sessions, "tenants": each }))
-            .into_response();
+        return Json(json!({
+            "ready": true,
+            "sessions": sessions,
+            "tenants": each,
+            "children": tenants.host.children,
+        }))
+        .into_response();
     }
     let readiness = match tenants.get("") {
         Some(app) => app.launcher.readiness().await,

@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Launcher;
+use crate::metrics::TenantMetrics;
 use crate::session::{Limits, Owner, Registry, Session, SessionId, Transport};
 use crate::tenants::Tenants;
 use error::HttpError;
@@ -38,6 +39,7 @@ pub const SUPPORTED_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-1
 pub struct App {
     /// The tenant's id (empty in the single-tenant flow).
     pub tenant: Arc<str>,
+    pub metrics: Arc<TenantMetrics>,
     pub registry: Arc<Registry>,
     /// The tenant's own session cap and its size, under catwalk's.
     pub places: Option<(Arc<Semaphore>, usize)>,
@@ -114,7 +116,8 @@ pub fn router(
             get(auth::metadata),
         )
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(auth::metrics).layer(axum::Extension(admin)));
     if let Some(token) = admin {
         router = router.merge(admin::router(token));
     }
@@ -147,7 +150,14 @@ async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Sessi
         "" => id.as_str().into(),
         tenant => format!("{tenant}/{id}").into(),
     };
-    let instance = app.launcher.launch(tag).await.map_err(|e| {
+    let launched = app.launcher.launch(tag).await;
+    // A shared server's process is counted by its supervisor, not per session.
+    let per_instance = !matches!(app.launcher, Launcher::Shared(_));
+    if per_instance {
+        app.metrics
+            .instance_started(app.launcher.kind(), launched.is_ok());
+    }
+    let instance = launched.map_err(|e| {
         tracing::error!(session = %id, "could not start a server instance: {e}");
         HttpError::rpc(
             axum::http::StatusCode::BAD_GATEWAY,
@@ -164,6 +174,7 @@ async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Sessi
         app.limits.clone(),
         permits,
         app.registry.clone(),
+        per_instance.then(|| app.metrics.clone()),
     );
     app.registry.insert(session.clone());
     tracing::debug!(session = %session.id, ?transport, "session started");

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Instance, ServerEvent};
 use crate::jsonrpc::{self, IdKey, Kind, Peeked, code};
+use crate::metrics::TenantMetrics;
 use stream::Stream;
 
 /// Which HTTP transport a session was opened on.
@@ -133,7 +134,9 @@ struct Pending {
 const FINISHED_STREAMS_KEPT: usize = 16;
 
 impl Session {
-    /// Starts a session over `instance`; the returned session is live until its server exits or it is ended.
+    /// Starts a session over `instance`; `metrics` counts the instance's own exit (not for a shared server,
+    /// whose supervisor counts it). The returned session is live until its server exits or it is ended.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         id: SessionId,
         transport: Transport,
@@ -142,6 +145,7 @@ impl Session {
         limits: Arc<Limits>,
         permits: Vec<OwnedSemaphorePermit>,
         registry: Arc<Registry>,
+        metrics: Option<Arc<TenantMetrics>>,
     ) -> Arc<Session> {
         let Instance {
             to_server,
@@ -181,6 +185,11 @@ impl Session {
                         router.oversized(len, &head, &tail)
                     }
                     Some(ServerEvent::Exited { reason }) => {
+                        if let Some(metrics) = &metrics
+                            && !router.ended.is_cancelled()
+                        {
+                            metrics.instance_exited(&reason);
+                        }
                         break format!("the MCP server {reason}");
                     }
                     None => break "the MCP server is gone".to_owned(),

@@ -9,13 +9,15 @@
 //! # or a WASI module: wasm = "/srv/acme.wasm", or pinned: wasm = { url = "https://...", sha256 = "<hex>" }
 //! mode = "per-session"                         # npm/command only: or "shared"
 //! env = { GITHUB_TOKEN = "..." }               # the tenant's variables: its server gets these and nothing else
-//! dirs = ["/srv/acme/data::/data:rw"]          # WASI only: HOST::GUEST[:ro|:rw]
+//! dirs = ["/srv/acme/data::/data:rw"]          # WASI: HOST::GUEST[:ro|:rw]; npm/command: HOST[:ro|:rw]
 //! token_sha256 = ["<hex of SHA-256(token)>"]   # bearer tokens that may use it; none: no token needed
 //! [tenant.limits]
 //! memory = "64MiB"                             # WASI linear memory per instance
 //! cpu_budget = "1s"                            # WASI CPU per request
 //! max_sessions = 32
 //! request_timeout = "5m"
+//! nofile = 4096                                # npm/command: open files per child
+//! nproc = 4096                                 # npm/command, as root: processes and threads of the tenant's uid
 //! ```
 
 use std::collections::BTreeMap;
@@ -73,6 +75,8 @@ pub struct LimitsDef {
     pub cpu_budget: Option<String>,
     pub max_sessions: Option<usize>,
     pub request_timeout: Option<String>,
+    pub nofile: Option<u64>,
+    pub nproc: Option<u64>,
 }
 
 /// Where a WASI module comes from.
@@ -108,6 +112,10 @@ pub struct TenantSpec {
     pub cpu_budget: Option<Duration>,
     pub max_sessions: Option<usize>,
     pub request_timeout: Option<Duration>,
+    /// Open files per child (npm/command tenants).
+    pub nofile: Option<u64>,
+    /// Processes and threads of the tenant's uid (npm/command tenants, when catwalk runs as root).
+    pub nproc: Option<u64>,
 }
 
 // By hand: the env values must not reach a log through `{:?}`.
@@ -150,6 +158,29 @@ pub enum FileError {
     Tenant { path: String, source: TenantError },
     #[error("{path}: tenant {0:?} appears twice", .id)]
     Duplicate { path: String, id: String },
+}
+
+/// Parses a child process's grant, `HOST_PATH[:ro|:rw]` (read-only unless `:rw`): the path is the same
+/// inside and out.
+fn parse_child_dir(spec: &str) -> Result<DirGrant, String> {
+    if spec.contains("::") {
+        return Err(
+            "a child process sees host paths: write HOST_PATH[:ro|:rw], without ::GUEST".into(),
+        );
+    }
+    let (path, writable) = match spec.rsplit_once(':') {
+        Some((path, "rw")) => (path, true),
+        Some((path, "ro")) => (path, false),
+        _ => (spec, false),
+    };
+    if !path.starts_with('/') {
+        return Err("expected an absolute HOST_PATH[:ro|:rw]".into());
+    }
+    Ok(DirGrant {
+        host: path.into(),
+        guest: path.into(),
+        writable,
+    })
 }
 
 /// Reads and validates a tenants file.
@@ -242,13 +273,12 @@ impl TenantDef {
         }
         let mut dirs = Vec::new();
         for dir in &self.dirs {
-            if !wasm {
-                return Err(fail(
-                    "dirs",
-                    "only a WASI tenant takes directory grants".into(),
-                ));
+            let grant = if wasm {
+                parse_dir(dir)
+            } else {
+                parse_child_dir(dir)
             }
-            let grant = parse_dir(dir).map_err(|e| fail("dirs", format!("{dir}: {e}")))?;
+            .map_err(|e| fail("dirs", format!("{dir}: {e}")))?;
             if !grant.host.is_dir() {
                 return Err(fail(
                     "dirs",
@@ -294,8 +324,20 @@ impl TenantDef {
                 return Err(fail(field, "must be greater than 0".into()));
             }
         }
-        if limits.max_sessions == Some(0) {
-            return Err(fail("limits.max_sessions", "must be greater than 0".into()));
+        for (field, n) in [
+            ("limits.max_sessions", limits.max_sessions.map(|n| n as u64)),
+            ("limits.nofile", limits.nofile),
+            ("limits.nproc", limits.nproc),
+        ] {
+            if n == Some(0) {
+                return Err(fail(field, "must be greater than 0".into()));
+            }
+        }
+        if wasm && (limits.nofile.is_some() || limits.nproc.is_some()) {
+            return Err(fail(
+                "limits",
+                "nofile and nproc limit a child process; a WASI tenant has none".into(),
+            ));
         }
         Ok(TenantSpec {
             id: self.id,
@@ -308,6 +350,8 @@ impl TenantDef {
             cpu_budget,
             max_sessions: limits.max_sessions,
             request_timeout,
+            nofile: limits.nofile,
+            nproc: limits.nproc,
         })
     }
 }

@@ -11,7 +11,7 @@ pub mod source;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -23,7 +23,9 @@ use crate::backend::process::ProcessSpec;
 use crate::backend::shared::SharedServer;
 use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime, WasiServer};
 use crate::config::Mode;
+use crate::confine::{ConfineArgs, Confinement};
 use crate::http::App;
+use crate::metrics::Metrics;
 use crate::session::{Limits, Registry};
 use file::{TenantServer, TenantSpec};
 
@@ -45,9 +47,38 @@ pub struct Host {
     pub guest: GuestPolicy,
     /// The largest memory any tenant may be granted: the WASI pool is sized for it.
     pub max_guest_memory: usize,
+    /// How tenants' children are confined; `None` in the single-tenant flow, where the command runs as
+    /// catwalk's own child.
+    pub children: Option<ChildConfinement>,
+    pub metrics: Arc<Metrics>,
+    /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
+    uids: Mutex<HashMap<String, u32>>,
     wasi: tokio::sync::OnceCell<Arc<WasiRuntime>>,
     http: reqwest::Client,
 }
+
+/// How tenants' children are confined on this machine, found once at start-up.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChildConfinement {
+    #[serde(skip)]
+    pub helper: PathBuf,
+    /// What the kernel enforces of the filesystem rules: `full`, `partial` or `none`.
+    pub landlock: String,
+    pub landlock_abi: i32,
+    /// Whether each tenant's children run as a uid of their own (catwalk runs as root).
+    pub uid_per_tenant: bool,
+    pub nofile: u64,
+    /// Only with a uid per tenant.
+    pub nproc: Option<u64>,
+}
+
+/// Tenants' uids are taken from `FIRST_TENANT_UID..FIRST_TENANT_UID + TENANT_UIDS`, far above any system's
+/// or person's uid, by a hash of the tenant id (so a tenant finds its files again after a restart).
+const FIRST_TENANT_UID: u32 = 1_000_000_000;
+const TENANT_UIDS: u32 = 1 << 24;
+/// Open files per child, and tasks per tenant uid, unless the tenant says otherwise.
+const DEFAULT_NOFILE: u64 = 4096;
+const DEFAULT_NPROC: u64 = 4096;
 
 impl Host {
     #[allow(clippy::too_many_arguments)]
@@ -74,6 +105,9 @@ impl Host {
             path,
             guest,
             max_guest_memory,
+            children: None,
+            metrics: Metrics::new(),
+            uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -81,6 +115,96 @@ impl Host {
                 .build()
                 .expect("a TLS backend is compiled in"),
         }
+    }
+
+    /// Finds out how tenants' children can be confined here (runs the helper once), and closes the state
+    /// dir to them: with a uid per tenant, each tenant's dir is its own and the rest is catwalk's.
+    pub async fn confine_children(&mut self, helper: PathBuf) -> std::io::Result<()> {
+        let probe = crate::confine::probe(&helper).await?;
+        let uid_per_tenant = rustix::process::geteuid().is_root();
+        if uid_per_tenant {
+            use std::os::unix::fs::PermissionsExt;
+            let tenants = self.state_dir.join("tenants");
+            std::fs::create_dir_all(&tenants)?;
+            for (dir, mode) in [(&self.state_dir, 0o711), (&tenants, 0o711)] {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+            }
+            for private in ["modules", "wasm", "npm"] {
+                let dir = self.state_dir.join(private);
+                std::fs::create_dir_all(&dir)?;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
+        let children = ChildConfinement {
+            helper,
+            landlock: probe.landlock,
+            landlock_abi: probe.abi,
+            uid_per_tenant,
+            nofile: DEFAULT_NOFILE,
+            nproc: uid_per_tenant.then_some(DEFAULT_NPROC),
+        };
+        tracing::info!(
+            landlock = %children.landlock,
+            landlock_abi = children.landlock_abi,
+            uid_per_tenant,
+            nofile = children.nofile,
+            nproc = ?children.nproc,
+            "tenants' children are confined"
+        );
+        if children.landlock == "none" {
+            tracing::warn!(
+                "this kernel does not enforce Landlock: tenants' children can read what their uid can"
+            );
+        }
+        self.children = Some(children);
+        Ok(())
+    }
+
+    /// The uid of tenant `id`'s children: stable for the id, never another tenant's.
+    fn uid_for(&self, id: &str) -> u32 {
+        let mut uids = self.uids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&uid) = uids.get(id) {
+            return uid;
+        }
+        let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        let mut slot = hash % TENANT_UIDS;
+        while uids.values().any(|&u| u == FIRST_TENANT_UID + slot) {
+            slot = (slot + 1) % TENANT_UIDS;
+        }
+        let uid = FIRST_TENANT_UID + slot;
+        uids.insert(id.to_owned(), uid);
+        uid
+    }
+
+    /// How tenant `spec`'s children are confined: its uid, limits, and what Landlock lets them touch.
+    fn confinement(&self, spec: &TenantSpec, dirs: &TenantDirs) -> Option<Arc<Confinement>> {
+        let children = self.children.as_ref()?;
+        let uid = children.uid_per_tenant.then(|| self.uid_for(&spec.id));
+        let mut read = crate::confine::system_read_dirs(&self.path);
+        let mut write = crate::confine::system_write_dirs();
+        write.push(dirs.root.clone());
+        for grant in &spec.dirs {
+            if grant.writable {
+                write.push(grant.host.clone());
+            } else {
+                read.push(grant.host.clone());
+            }
+        }
+        let args = ConfineArgs {
+            nofile: Some(spec.nofile.unwrap_or(children.nofile)),
+            nproc: uid.map(|_| spec.nproc.or(children.nproc).unwrap_or(DEFAULT_NPROC)),
+            landlock: children.landlock != "none",
+            read,
+            write,
+            uid,
+            ..ConfineArgs::default()
+        };
+        Some(Arc::new(Confinement {
+            helper: children.helper.clone(),
+            args,
+        }))
     }
 
     /// The process's one WASI runtime, started on first use.
@@ -137,6 +261,7 @@ impl Host {
         }
         Arc::new(App {
             tenant: tenant.into(),
+            metrics: self.metrics.tenant(tenant),
             registry: self.registry.clone(),
             launcher,
             limits: Arc::new(limits),
@@ -180,12 +305,14 @@ impl Host {
                 let dirs = self
                     .tenant_dirs(&spec.id)
                     .map_err(|e| format!("state dir: {e}"))?;
+                let confine = self.confinement(spec, &dirs);
                 let mut env: Vec<(OsString, OsString)> =
                     spec.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
                 for (name, value) in [
                     ("PATH", self.path.clone()),
                     ("HOME", dirs.home.clone().into()),
                     ("npm_config_cache", dirs.npm_cache.clone().into()),
+                    ("TMPDIR", dirs.tmp.clone().into()),
                 ] {
                     if !env.iter().any(|(k, _)| k == name) {
                         env.push((name.into(), value));
@@ -194,6 +321,7 @@ impl Host {
                 let base = ProcessSpec {
                     env,
                     cwd: Some(dirs.work.clone()),
+                    confine,
                     ..self.process.clone()
                 };
                 let source = Arc::new(match &spec.server {
@@ -211,9 +339,11 @@ impl Host {
                 tokio::spawn(async move { prepare.prepare().await });
                 match spec.mode {
                     Mode::PerSession => Launcher::PerSession(source),
-                    Mode::Shared => {
-                        Launcher::Shared(SharedServer::start(source, self.shutdown.child_token()))
-                    }
+                    Mode::Shared => Launcher::Shared(SharedServer::start(
+                        source,
+                        self.shutdown.child_token(),
+                        self.metrics.tenant(&spec.id),
+                    )),
                 }
             }
         };
@@ -228,16 +358,32 @@ impl Host {
 
     /// A tenant's own directories for its children: its root (packages install there), home, npm cache and
     /// working dir.
+    /// With a uid per tenant they are owned by that uid, and the root is closed to everyone else.
     fn tenant_dirs(&self, id: &str) -> std::io::Result<TenantDirs> {
         let root = self.state_dir.join("tenants").join(id);
         let dirs = TenantDirs {
             home: root.join("home"),
             npm_cache: root.join("npm-cache"),
             work: root.join("work"),
+            tmp: root.join("tmp"),
             root,
         };
-        for dir in [&dirs.home, &dirs.npm_cache, &dirs.work] {
+        for dir in [&dirs.home, &dirs.npm_cache, &dirs.work, &dirs.tmp] {
             std::fs::create_dir_all(dir)?;
+        }
+        if self.children.as_ref().is_some_and(|c| c.uid_per_tenant) {
+            use std::os::unix::fs::PermissionsExt;
+            let uid = self.uid_for(id);
+            for dir in [
+                &dirs.root,
+                &dirs.home,
+                &dirs.npm_cache,
+                &dirs.work,
+                &dirs.tmp,
+            ] {
+                std::os::unix::fs::chown(dir, Some(uid), Some(uid))?;
+            }
+            std::fs::set_permissions(&dirs.root, std::fs::Permissions::from_mode(0o700))?;
         }
         Ok(dirs)
     }
@@ -248,6 +394,7 @@ struct TenantDirs {
     home: PathBuf,
     npm_cache: PathBuf,
     work: PathBuf,
+    tmp: PathBuf,
 }
 
 /// The tenants being served, by id.

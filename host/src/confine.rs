@@ -1,0 +1,246 @@
+//! Confinement of tenants' child processes (the npx and command path).
+//!
+//! A tenant's child is not started directly. catwalk starts itself as `catwalk confine <limits> -- <command>`,
+//! and that helper, still in a fresh single-threaded process, narrows what the command may do and then
+//! replaces itself with it:
+//! 1. resource limits: `RLIMIT_NOFILE`, and `RLIMIT_NPROC` when the child gets its own uid (the limit counts
+//!    every process of a uid, so it means nothing for a uid shared with catwalk). Never `RLIMIT_AS`: V8
+//!    reserves far more address space than it uses;
+//! 2. Landlock, where the kernel offers it: reading and executing only below the system directories, `PATH`
+//!    and the tenant's read grants; writing only below the tenant's own directory and its write grants;
+//!    signals and abstract unix sockets scoped to the child's own domain (ABI 6);
+//! 3. when catwalk runs as root, the tenant's own uid and gid, with no supplementary groups;
+//! 4. `exec` of the command, with exactly the environment catwalk gave the helper.
+//!
+//! The helper runs as root until step 3, so it can be anywhere (a cargo target dir under `/root`), and the
+//! command it execs is found and opened as the tenant.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use clap::Args;
+use landlock::{
+    ABI, Access, AccessFs, LandlockStatus, RestrictionStatus, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
+};
+use nix::sys::resource::{Resource, setrlimit};
+use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+
+/// The Landlock ABI whose filesystem rights are asked for; newer kernels enforce it whole, older ones part.
+const FS_ABI: ABI = ABI::V5;
+/// Signal and abstract-socket scoping came with ABI 6.
+const SCOPE_ABI: ABI = ABI::V6;
+
+/// `catwalk confine`: what the helper applies before it execs the command. Internal: catwalk builds it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfineArgs {
+    /// Open files (soft and hard).
+    #[arg(long)]
+    pub nofile: Option<u64>,
+    /// Processes and threads of the uid (soft and hard); only meaningful with `--uid`.
+    #[arg(long)]
+    pub nproc: Option<u64>,
+    /// Turns Landlock on: reads only below `--read`, writes only below `--write`.
+    #[arg(long)]
+    pub landlock: bool,
+    #[arg(long, value_name = "DIR")]
+    pub read: Vec<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub write: Vec<PathBuf>,
+    /// Become this uid (and gid) before exec; needs root.
+    #[arg(long)]
+    pub uid: Option<u32>,
+    /// Restrict an empty process and report what the kernel enforces, as one line of JSON.
+    #[arg(long)]
+    pub probe: bool,
+    /// The command.
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
+}
+
+/// How a tenant's children are confined.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    /// The catwalk binary that runs `confine`.
+    pub helper: PathBuf,
+    pub args: ConfineArgs,
+}
+
+impl Confinement {
+    /// A command that runs `program args` confined. The caller adds env, stdio and the process group.
+    pub fn command(&self, program: &OsString, args: &[OsString]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.helper);
+        cmd.arg("confine");
+        let a = &self.args;
+        if let Some(n) = a.nofile {
+            cmd.arg(format!("--nofile={n}"));
+        }
+        if let Some(n) = a.nproc {
+            cmd.arg(format!("--nproc={n}"));
+        }
+        if let Some(uid) = a.uid {
+            cmd.arg(format!("--uid={uid}"));
+        }
+        if a.landlock {
+            cmd.arg("--landlock");
+            for dir in &a.read {
+                cmd.arg("--read").arg(dir);
+            }
+            for dir in &a.write {
+                cmd.arg("--write").arg(dir);
+            }
+        }
+        cmd.arg("--").arg(program).args(args);
+        cmd
+    }
+}
+
+/// What the kernel enforces, found by running the helper once at start-up.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Probe {
+    /// `"full"`, `"partial"` or `"none"`.
+    pub landlock: String,
+    /// The kernel's Landlock ABI, 0 without Landlock.
+    pub abi: i32,
+}
+
+/// Runs `helper confine --probe`: a real restriction in a throwaway process, so what it reports is what
+/// tenants' children get.
+pub async fn probe(helper: &Path) -> std::io::Result<Probe> {
+    use crate::backend::process::reaper;
+    let mut cmd = tokio::process::Command::new(helper);
+    cmd.args(["confine", "--probe"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Spawned through the reaper, which would otherwise take the child's exit for an orphan's.
+    let child = reaper::spawn(&mut cmd)?;
+    let pid = child.id();
+    let out = child.wait_with_output().await;
+    if let Some(pid) = pid {
+        reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
+    }
+    let out = out?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(std::io::Error::other(format!(
+            "{} confine --probe failed ({}): {}",
+            helper.display(),
+            out.status,
+            stderr.trim()
+        )));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| std::io::Error::other(format!("{} confine --probe: {e}", helper.display())))
+}
+
+/// The helper: applies `args` to this process and execs the command. Returns only on failure.
+pub fn exec(args: ConfineArgs) -> std::io::Error {
+    if args.probe {
+        let probe = match restrict(&args.read, &args.write) {
+            Ok(status) => describe(&status),
+            Err(e) => return std::io::Error::other(format!("landlock: {e}")),
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&probe).expect("a probe serialises")
+        );
+        std::process::exit(0);
+    }
+    let Some((program, rest)) = args.command.split_first() else {
+        return std::io::Error::other("no command after --");
+    };
+    for (resource, limit) in [
+        (Resource::RLIMIT_NOFILE, args.nofile),
+        (Resource::RLIMIT_NPROC, args.nproc),
+    ] {
+        if let Some(n) = limit
+            && let Err(e) = setrlimit(resource, n, n)
+        {
+            return std::io::Error::other(format!("{resource:?} {n}: {e}"));
+        }
+    }
+    if args.landlock
+        && let Err(e) = restrict(&args.read, &args.write)
+    {
+        return std::io::Error::other(format!("landlock: {e}"));
+    }
+    if let Some(uid) = args.uid {
+        let steps = setgroups(&[])
+            .and_then(|()| setgid(Gid::from_raw(uid)))
+            .and_then(|()| setuid(Uid::from_raw(uid)));
+        if let Err(e) = steps {
+            return std::io::Error::other(format!("cannot become uid {uid}: {e}"));
+        }
+    }
+    std::process::Command::new(program).args(rest).exec()
+}
+
+/// Restricts this process: read and execute below `read`, everything below `write`, scoped signals.
+fn restrict(
+    read: &[PathBuf],
+    write: &[PathBuf],
+) -> Result<RestrictionStatus, landlock::RulesetError> {
+    Ruleset::default()
+        .handle_access(AccessFs::from_all(FS_ABI))?
+        .scope(Scope::from_all(SCOPE_ABI))?
+        .create()?
+        .add_rules(path_beneath_rules(read, AccessFs::from_read(FS_ABI)))?
+        .add_rules(path_beneath_rules(write, AccessFs::from_all(FS_ABI)))?
+        .restrict_self()
+}
+
+fn describe(status: &RestrictionStatus) -> Probe {
+    let landlock = match status.ruleset {
+        RulesetStatus::FullyEnforced => "full",
+        RulesetStatus::PartiallyEnforced => "partial",
+        RulesetStatus::NotEnforced => "none",
+    };
+    let abi = match status.landlock {
+        LandlockStatus::Available {
+            effective_abi,
+            kernel_abi,
+        } => kernel_abi.unwrap_or(effective_abi as i32),
+        _ => 0,
+    };
+    Probe {
+        landlock: landlock.into(),
+        abi,
+    }
+}
+
+/// Directories every child may read and execute below: the system's, and each directory of `path`.
+pub fn system_read_dirs(path: &std::ffi::OsStr) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = [
+        "/usr",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/etc",
+        "/opt",
+        "/proc",
+        "/sys",
+        "/run",
+        "/dev/urandom",
+        "/dev/random",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect();
+    dirs.extend(std::env::split_paths(path).filter(|p| p.is_absolute()));
+    dirs
+}
+
+/// Devices every child may write.
+pub fn system_write_dirs() -> Vec<PathBuf> {
+    ["/dev/null", "/dev/zero", "/dev/full"]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect()
+}

@@ -1,0 +1,205 @@
+//! Prometheus metrics, per tenant, served on `/metrics` in the OpenMetrics text format.
+//!
+//! Labels are only ever a tenant's id (checked `[A-Za-z0-9_-]` when the tenant was configured), a status code,
+//! a backend kind or a fixed cause: nothing a client sends becomes a label, so a client cannot blow up the
+//! series count, and no env value, token or message body can appear here.
+//!
+//! - `catwalk_sessions{tenant}`: sessions open now (read from the registry at scrape time).
+//! - `catwalk_http_requests_total{tenant,status}` and `catwalk_http_request_duration_seconds{tenant}`: requests
+//!   on the MCP endpoints, timed to the response head (a stream's later events are not in it). Requests for no
+//!   known tenant count under `tenant="-"`.
+//! - `catwalk_instance_starts_total{tenant,backend,outcome}`: server instances started (`ok`) or not (`error`).
+//! - `catwalk_instance_exits_total{tenant,cause}`: instances that ended on their own, not those catwalk
+//!   stopped: `exit` (a process or guest exited), `signal` (a process was killed), `trap` (a WASI guest trapped
+//!   or went past its CPU or memory limit).
+//! - `catwalk_restarts_total{tenant}`: restarts of a shared server process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The label of requests that reached no tenant; not a valid tenant id, so it cannot be mistaken for one.
+pub const NO_TENANT: &str = "-";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabel {
+    tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    tenant: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StartLabels {
+    tenant: String,
+    backend: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExitLabels {
+    tenant: String,
+    cause: &'static str,
+}
+
+type Latency = Family<TenantLabel, Histogram, fn() -> Histogram>;
+
+/// Every metric of the process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    sessions: Family<TenantLabel, Gauge>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+    starts: Family<StartLabels, Counter>,
+    exits: Family<ExitLabels, Counter>,
+    restarts: Family<TenantLabel, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::default();
+        let sessions = Family::<TenantLabel, Gauge>::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        // 100 µs to ~6.5 s, doubling.
+        let latency: Latency =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 17)));
+        let starts = Family::<StartLabels, Counter>::default();
+        let exits = Family::<ExitLabels, Counter>::default();
+        let restarts = Family::<TenantLabel, Counter>::default();
+        registry.register("catwalk_sessions", "Sessions open now", sessions.clone());
+        registry.register(
+            "catwalk_http_requests",
+            "Requests on the MCP endpoints, by response status",
+            requests.clone(),
+        );
+        registry.register(
+            "catwalk_http_request_duration_seconds",
+            "Time from request to response head on the MCP endpoints",
+            latency.clone(),
+        );
+        registry.register(
+            "catwalk_instance_starts",
+            "Server instances started",
+            starts.clone(),
+        );
+        registry.register(
+            "catwalk_instance_exits",
+            "Server instances that ended on their own (not stopped by catwalk)",
+            exits.clone(),
+        );
+        registry.register(
+            "catwalk_restarts",
+            "Restarts of a shared server process",
+            restarts.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            sessions,
+            requests,
+            latency,
+            starts,
+            exits,
+            restarts,
+        })
+    }
+
+    /// The handle one tenant records through.
+    pub fn tenant(self: &Arc<Self>, tenant: &str) -> Arc<TenantMetrics> {
+        Arc::new(TenantMetrics {
+            label: TenantLabel {
+                tenant: tenant.to_owned(),
+            },
+            metrics: self.clone(),
+        })
+    }
+
+    /// The OpenMetrics text of every metric, with `sessions` (tenant, open sessions) as they are now.
+    pub fn render(&self, sessions: impl IntoIterator<Item = (String, usize)>) -> String {
+        self.sessions.clear();
+        for (tenant, open) in sessions {
+            self.sessions
+                .get_or_create(&TenantLabel { tenant })
+                .set(i64::try_from(open).unwrap_or(i64::MAX));
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// A request that reached no tenant.
+    pub fn unscoped_request(&self, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                tenant: NO_TENANT.into(),
+                status,
+            })
+            .inc();
+    }
+}
+
+/// One tenant's view of the metrics.
+#[derive(Debug)]
+pub struct TenantMetrics {
+    label: TenantLabel,
+    metrics: Arc<Metrics>,
+}
+
+impl TenantMetrics {
+    pub fn request(&self, status: u16, took: Duration) {
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                tenant: self.label.tenant.clone(),
+                status,
+            })
+            .inc();
+        self.metrics
+            .latency
+            .get_or_create(&self.label)
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn instance_started(&self, backend: &'static str, ok: bool) {
+        self.metrics
+            .starts
+            .get_or_create(&StartLabels {
+                tenant: self.label.tenant.clone(),
+                backend,
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
+    /// An instance ended on its own; `reason` is how [`crate::backend::ServerEvent::Exited`] put it.
+    pub fn instance_exited(&self, reason: &str) {
+        let cause = if reason.starts_with("exited") || reason == "ended" {
+            "exit"
+        } else if reason.starts_with("killed") {
+            "signal"
+        } else {
+            "trap"
+        };
+        self.metrics
+            .exits
+            .get_or_create(&ExitLabels {
+                tenant: self.label.tenant.clone(),
+                cause,
+            })
+            .inc();
+    }
+
+    pub fn restarted(&self) {
+        self.metrics.restarts.get_or_create(&self.label).inc();
+    }
+}
