@@ -141,6 +141,12 @@ pub struct ServeArgs {
     #[arg(long = "dir", value_name = "HOST::GUEST[:ro|:rw]", value_parser = crate::backend::wasi::policy::parse_dir)]
     pub dirs: Vec<crate::backend::wasi::policy::DirGrant>,
 
+    /// An address the WASI guest may open TCP connections to, `IP:PORT` or `IP:*` (repeatable; a
+    /// `wasm32-wasip2` component only: modules have no sockets). Nothing else is reachable, and names are
+    /// not looked up.
+    #[arg(long = "net", value_name = "IP:PORT", value_parser = crate::backend::wasi::policy::parse_net)]
+    pub net: Vec<crate::backend::wasi::policy::NetGrant>,
+
     /// Linear memory cap per WASI instance (e.g. `64MiB`).
     #[arg(long, env = "CATWALK_MEMORY", default_value = "64MiB", value_parser = crate::backend::wasi::policy::parse_size)]
     pub memory: usize,
@@ -162,6 +168,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_ADMIN_TOKEN_SHA256", value_name = "HEX")]
     pub admin_token_sha256: Option<String>,
 
+    /// A catalog of WASI builds of npm packages (a TOML file or an https:// URL; see `tenants::catalog`): a
+    /// package listed there runs sandboxed instead of through npx.
+    #[arg(long, env = "CATWALK_CATALOG", value_name = "FILE|URL")]
+    pub catalog: Option<String>,
+
+    /// For `--package`: `auto` (its WASI build when the catalog lists one, else npx), `npx`, or `wasi` (the
+    /// WASI build or fail).
+    #[arg(long, env = "CATWALK_SANDBOX", value_enum, default_value_t = Sandbox::Auto)]
+    pub sandbox: Sandbox,
+
     /// The catwalk binary that confines tenants' children (`catwalk confine`); this binary by default.
     #[arg(long, hide = true, value_name = "FILE")]
     pub helper: Option<PathBuf>,
@@ -175,6 +191,18 @@ pub struct ServeArgs {
 pub enum Mode {
     PerSession,
     Shared,
+}
+
+/// How a package is run when a catalog may have a WASI build of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Sandbox {
+    /// The WASI build when the catalog lists one, otherwise npx.
+    #[default]
+    Auto,
+    /// Always npx.
+    Npx,
+    /// The WASI build, or fail: the package never runs outside the sandbox.
+    Wasi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -222,6 +250,8 @@ pub struct Config {
     pub guest: GuestPolicy,
     /// The binary that confines tenants' children (`catwalk confine`).
     pub helper: PathBuf,
+    pub catalog: Option<String>,
+    pub sandbox: Sandbox,
 }
 
 /// Why the flags cannot make a configuration.
@@ -334,6 +364,7 @@ impl ServeArgs {
         GuestPolicy {
             env,
             dirs: self.dirs.clone(),
+            network: self.net.clone(),
             max_memory_bytes: self.memory,
             cpu_budget: self.cpu_budget,
             max_message_bytes: self.max_message_bytes,
@@ -426,6 +457,8 @@ impl ServeArgs {
             .unwrap_or_else(|| "catwalk".into());
         Ok(Config {
             helper,
+            catalog: self.catalog,
+            sandbox: self.sandbox,
             tenants: None,
             admin_token,
             guest,

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use backend::Launcher;
 use backend::npm::CommandSource;
 use backend::shared::SharedServer;
+use backend::wasi::GuestPolicy;
 use config::{Config, Mode, Server};
 use session::Registry;
 use tenants::Tenants;
@@ -76,6 +77,9 @@ pub async fn run(
     );
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;
+    }
+    if let Some(location) = &config.catalog {
+        host.load_catalog(location).await?;
     }
     let tenants = Tenants::new(host, config.tenants.is_some());
     match &config.tenants {
@@ -151,6 +155,34 @@ async fn single_launcher(
                 host.wasi_server("catwalk-demo".into(), wasm, policy.clone())
                     .await?,
             )
+        }
+        Server::Package(package)
+            if let Some(module) = host
+                .published_build(package, config.sandbox)
+                .map_err(std::io::Error::other)? =>
+        {
+            tracing::info!(%package, "serving the catalog's WASI build of the package");
+            let wasm =
+                tenants::source::load(&module, &config.state_dir.join("modules"), host.http())
+                    .await
+                    .map_err(std::io::Error::other)?;
+            // The guest gets what the package's process would have (the tenant's credentials), without the
+            // variables only a process needs.
+            let env = config
+                .spec
+                .env
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "PATH" | "HOME" | "TMPDIR")
+                        && !k.starts_with("npm_config_")
+                })
+                .collect();
+            let policy = GuestPolicy {
+                env,
+                ..config.guest.clone()
+            };
+            Launcher::Wasi(host.wasi_server(package.clone(), wasm, policy).await?)
         }
         Server::Package(_) | Server::Command(_) => {
             let source = Arc::new(match &config.server {

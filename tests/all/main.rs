@@ -5,6 +5,7 @@
 mod env;
 mod faults;
 mod legacy_sse;
+mod logs;
 mod shared;
 mod streamable;
 mod support;

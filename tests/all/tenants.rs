@@ -598,3 +598,123 @@ async fn children_of_different_tenants_cannot_read_or_signal_each_other() -> Res
     std::fs::remove_dir_all(dir)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_catalog_serves_listed_packages_sandboxed_and_others_through_npx() -> Result<()> {
+    let dir = scratch("catalog");
+    std::fs::create_dir_all(&dir)?;
+    let env_guest = std::fs::read(guest("wasm32-wasip1", "catwalk-hostile-env"))?;
+    std::fs::write(dir.join("env-guest.wasm"), &env_guest)?;
+    let catalog = dir.join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "[[package]]\nname = \"@catwalk-test/env-guest\"\n\
+             wasm = {{ path = \"env-guest.wasm\", sha256 = \"{}\" }}\n\
+             [[package]]\nname = \"@catwalk-test/tampered\"\nversion = \"1.0.0\"\n\
+             wasm = {{ path = \"env-guest.wasm\", sha256 = \"{}\" }}\n",
+            sha256_hex(&env_guest),
+            sha256_hex(b"something else"),
+        ),
+    )?;
+    let catalog = catalog.display().to_string();
+
+    // A tenant whose package is listed runs its WASI build with its env; one not listed goes to npx.
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[tenant]]\nid = \"listed\"\npackage = \"@catwalk-test/env-guest@3.1.4\"\n\
+             env = {{ CANARY = \"{CANARY}\" }}\n\n\
+             [[tenant]]\nid = \"unlisted\"\npackage = \"@catwalk-test/not-in-the-catalog\"\n\n\
+             [[tenant]]\nid = \"forced\"\npackage = \"@catwalk-test/env-guest\"\nsandbox = \"npx\"\n"
+        ),
+    )?;
+    let cw =
+        Catwalk::start_without_command(&["--config", &config, "--catalog", &catalog], &[]).await?;
+    let ready: Value = reqwest::get(format!("{}/readyz", cw.base))
+        .await?
+        .json()
+        .await?;
+    let detail = |tenant: &str| {
+        ready["tenants"][tenant]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        detail("listed").starts_with("@catwalk-test/env-guest@3.1.4 (wasm32-wasip1"),
+        "{ready}"
+    );
+    assert!(
+        detail("unlisted").contains("package @catwalk-test/not-in-the-catalog"),
+        "{ready}"
+    );
+    assert!(
+        detail("forced").contains("package @catwalk-test/env-guest"),
+        "{ready}"
+    );
+    let mut listed = client(format!("{}/t/listed/mcp", cw.base), None);
+    listed.initialize("2025-11-25").await?;
+    let env = |name: &'static str| {
+        let listed = &listed;
+        async move {
+            listed
+                .call_text(json!(name), "env", json!({"name": name}))
+                .await
+        }
+    };
+    assert_eq!(env("CANARY").await?, format!("SET {CANARY}"));
+    assert_eq!(env("PATH").await?, "absent");
+    cw.stop().await?;
+
+    // The single-tenant flow: a package (MCP_PACKAGE) listed in the catalog runs sandboxed, with the tenant's variables.
+    let cw = Catwalk::start_without_command(
+        &[
+            "--catalog",
+            &catalog,
+            "--package",
+            "@catwalk-test/env-guest",
+        ],
+        &[("API_KEY", "k-123")],
+    )
+    .await?;
+    let mut single = Client::new(cw.mcp());
+    single.initialize("2025-11-25").await?;
+    assert_eq!(
+        single
+            .call_text(json!(1), "env", json!({"name": "API_KEY"}))
+            .await?,
+        "SET k-123"
+    );
+    assert_eq!(
+        single
+            .call_text(json!(2), "env", json!({"name": "HOME"}))
+            .await?,
+        "absent"
+    );
+    cw.stop().await?;
+
+    // A build whose digest does not match its pin is refused; a package that must be sandboxed and has no
+    // build is refused: catwalk does not start.
+    for (package, sandbox, expected) in [
+        ("@catwalk-test/tampered@1.0.0", "auto", "SHA-256"),
+        ("@catwalk-test/not-in-the-catalog", "wasi", "no WASI build"),
+    ] {
+        let cw = Catwalk::start_without_command(
+            &[
+                "--catalog",
+                &catalog,
+                "--sandbox",
+                sandbox,
+                "--package",
+                package,
+            ],
+            &[],
+        )
+        .await?;
+        let error = cw.stop().await.expect_err("refused").to_string();
+        assert!(error.contains(expected), "{package}: {error}");
+    }
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}

@@ -479,3 +479,25 @@ async fn metrics_count_requests_instances_and_traps() -> Result<()> {
     );
     cw.stop().await
 }
+
+#[tokio::test]
+async fn a_network_grant_opens_exactly_that_address_to_a_component() -> Result<()> {
+    let granted = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let other = std::net::TcpListener::bind("127.0.0.1:0")?;
+    other.set_nonblocking(true)?;
+    let target = granted.local_addr()?.to_string();
+    let (cw, client) = hostile_on("net", "wasm32-wasip2", &["--net", &target], &[]).await?;
+    let (text, error) = attempt(&client, "connect", json!({"addr": target})).await?;
+    assert_eq!((text.as_str(), error), ("CONNECTED", false));
+    granted.set_nonblocking(false)?;
+    assert!(granted.accept().is_ok(), "the connection arrived");
+    // Another port on the same host, and any other address, stay closed; so does name lookup.
+    for addr in [other.local_addr()?.to_string(), "169.254.169.254:80".into()] {
+        let (text, error) = attempt(&client, "connect", json!({"addr": addr})).await?;
+        assert!(error && text.starts_with("denied"), "{addr}: {text}");
+    }
+    let (text, error) = attempt(&client, "resolve", json!({"name": "localhost"})).await?;
+    assert!(error && text.starts_with("denied"), "{text}");
+    assert!(other.accept().is_err(), "nothing reached the other port");
+    cw.stop().await
+}

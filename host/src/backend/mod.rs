@@ -94,3 +94,36 @@ impl Launcher {
         }
     }
 }
+
+/// Takes a tenant's env values out of what its server writes to the log (stderr, stray stdout), so a server
+/// that prints its own configuration does not put the tenant's secrets in catwalk's log.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor(Arc<[String]>);
+
+impl Redactor {
+    /// Values shorter than this are left alone: they are not secrets, and hiding them would garble the log.
+    const MIN_SECRET: usize = 6;
+
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut values: Vec<String> = values
+            .into_iter()
+            .filter(|v| v.len() >= Self::MIN_SECRET)
+            .map(str::to_owned)
+            .collect();
+        // Longest first, so a value that contains another is hidden whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Self(values.into())
+    }
+
+    /// `text` with every secret replaced by `[redacted]`.
+    pub fn apply<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let mut text = std::borrow::Cow::Borrowed(text);
+        for secret in self.0.iter() {
+            if text.contains(secret.as_str()) {
+                text = std::borrow::Cow::Owned(text.replace(secret.as_str(), "[redacted]"));
+            }
+        }
+        text
+    }
+}

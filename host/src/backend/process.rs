@@ -107,6 +107,20 @@ pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
         let _ = stdin.shutdown().await;
     });
 
+    // Variables catwalk sets itself are not secrets; everything else the tenant gave may be.
+    let redactor = super::Redactor::new(
+        spec.env
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.to_str(),
+                    Some("PATH" | "HOME" | "TMPDIR" | "npm_config_cache")
+                )
+            })
+            .filter_map(|(_, v)| v.to_str()),
+    );
+    let stdout_redactor = redactor.clone();
+
     // stdout: messages to the session; a closed stdout means the server can no longer answer.
     let reader_events = events.clone();
     let reader_stop = stop.clone();
@@ -121,7 +135,7 @@ pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
                 Line::Text(text) => {
                     tracing::warn!(
                         session = %reader_tag,
-                        line = %String::from_utf8_lossy(&text[..text.len().min(200)]),
+                        line = %stdout_redactor.apply(&String::from_utf8_lossy(&text[..text.len().min(200)])),
                         "dropped a non-JSON line the server wrote to stdout"
                     );
                     continue;
@@ -142,7 +156,11 @@ pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
         while let Ok(Some(line)) = lines.next_line().await {
             match line {
                 Line::Text(text) => {
-                    tracing::info!(session = %stderr_tag, "server stderr: {}", String::from_utf8_lossy(&text))
+                    tracing::info!(
+                        session = %stderr_tag,
+                        "server stderr: {}",
+                        redactor.apply(&String::from_utf8_lossy(&text))
+                    )
                 }
                 Line::TooLong { len, .. } => {
                     tracing::info!(session = %stderr_tag, "server stderr: [a line of {len} bytes, not logged]")

@@ -8,8 +8,11 @@
 //! package = "@modelcontextprotocol/server-everything"   # or: command = ["node", "server.js"]
 //! # or a WASI module: wasm = "/srv/acme.wasm", or pinned: wasm = { url = "https://...", sha256 = "<hex>" }
 //! mode = "per-session"                         # npm/command only: or "shared"
+//! sandbox = "auto"                             # package only: its WASI build if the catalog lists one, else
+//!                                              # npx; "wasi": the WASI build or fail; "npx": always npx
 //! env = { GITHUB_TOKEN = "..." }               # the tenant's variables: its server gets these and nothing else
 //! dirs = ["/srv/acme/data::/data:rw"]          # WASI: HOST::GUEST[:ro|:rw]; npm/command: HOST[:ro|:rw]
+//! network = ["203.0.113.7:443"]               # WASI (wasip2) and catalog builds: TCP to IP:PORT or IP:*
 //! token_sha256 = ["<hex of SHA-256(token)>"]   # bearer tokens that may use it; none: no token needed
 //! [tenant.limits]
 //! memory = "64MiB"                             # WASI linear memory per instance
@@ -26,8 +29,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backend::wasi::policy::{DirGrant, parse_dir, parse_size};
-use crate::config::{Mode, parse_duration};
+use crate::backend::wasi::policy::{DirGrant, NetGrant, parse_dir, parse_net, parse_size};
+use clap::ValueEnum;
+
+use crate::config::{Mode, Sandbox, parse_duration};
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -46,11 +51,14 @@ pub struct TenantDef {
     pub command: Option<Vec<String>>,
     pub wasm: Option<ModuleDef>,
     pub mode: Option<String>,
+    pub sandbox: Option<String>,
     // Values stay `toml::Value` until validated, so that a wrong type is reported without its value.
     #[serde(default)]
     pub env: BTreeMap<String, toml::Value>,
     #[serde(default)]
     pub dirs: Vec<String>,
+    #[serde(default)]
+    pub network: Vec<String>,
     #[serde(default)]
     pub token_sha256: Vec<String>,
     #[serde(default)]
@@ -105,8 +113,12 @@ pub struct TenantSpec {
     pub id: String,
     pub server: TenantServer,
     pub mode: Mode,
+    /// For a package: its WASI build from the catalog, or npx.
+    pub sandbox: Sandbox,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<DirGrant>,
+    /// Where a WASI tenant's guest may connect.
+    pub network: Vec<NetGrant>,
     pub tokens: Vec<[u8; 32]>,
     pub memory: Option<usize>,
     pub cpu_budget: Option<Duration>,
@@ -250,6 +262,17 @@ impl TenantDef {
             }
         };
         let wasm = matches!(server, TenantServer::Wasm(_));
+        let sandbox = match self.sandbox.as_deref() {
+            None => Sandbox::Auto,
+            Some(_) if !matches!(server, TenantServer::Package(_)) => {
+                return Err(fail(
+                    "sandbox",
+                    "only a package tenant chooses between its WASI build and npx".into(),
+                ));
+            }
+            Some(value) => Sandbox::from_str(value, true)
+                .map_err(|_| fail("sandbox", "must be \"auto\", \"npx\" or \"wasi\"".into()))?,
+        };
         let mode = match self.mode.as_deref() {
             None | Some("per-session") => Mode::PerSession,
             Some("shared") if !wasm => Mode::Shared,
@@ -286,6 +309,18 @@ impl TenantDef {
                 ));
             }
             dirs.push(grant);
+        }
+        let network = self
+            .network
+            .iter()
+            .map(|spec| parse_net(spec).map_err(|e| fail("network", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !network.is_empty() && matches!(server, TenantServer::Command(_)) {
+            return Err(fail(
+                "network",
+                "a command's process is not network-confined; network grants are for WASI guests"
+                    .into(),
+            ));
         }
         let tokens = self
             .token_sha256
@@ -343,8 +378,10 @@ impl TenantDef {
             id: self.id,
             server,
             mode,
+            sandbox,
             env,
             dirs,
+            network,
             tokens,
             memory,
             cpu_budget,
@@ -356,7 +393,7 @@ impl TenantDef {
     }
 }
 
-fn module_source(
+pub(crate) fn module_source(
     module: ModuleDef,
     fail: &impl Fn(&'static str, String) -> TenantError,
 ) -> Result<ModuleSource, TenantError> {

@@ -5,6 +5,7 @@
 //! - [`file`]: the tenants file's schema and its validation.
 //! - [`source`]: where a WASI module comes from (a file, or a pinned URL, cached by content).
 
+pub mod catalog;
 pub mod file;
 pub mod source;
 
@@ -22,12 +23,13 @@ use crate::backend::npm::CommandSource;
 use crate::backend::process::ProcessSpec;
 use crate::backend::shared::SharedServer;
 use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime, WasiServer};
-use crate::config::Mode;
+use crate::config::{Mode, Sandbox};
 use crate::confine::{ConfineArgs, Confinement};
 use crate::http::App;
 use crate::metrics::Metrics;
 use crate::session::{Limits, Registry};
-use file::{TenantServer, TenantSpec};
+use catalog::Catalog;
+use file::{ModuleSource, TenantServer, TenantSpec};
 
 /// What every tenant of the process shares, and the defaults a tenant's own limits override.
 #[derive(Debug)]
@@ -51,6 +53,8 @@ pub struct Host {
     /// catwalk's own child.
     pub children: Option<ChildConfinement>,
     pub metrics: Arc<Metrics>,
+    /// WASI builds of npm packages (empty without `--catalog`).
+    pub catalog: Catalog,
     /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
     uids: Mutex<HashMap<String, u32>>,
     wasi: tokio::sync::OnceCell<Arc<WasiRuntime>>,
@@ -107,6 +111,7 @@ impl Host {
             max_guest_memory,
             children: None,
             metrics: Metrics::new(),
+            catalog: Catalog::default(),
             uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
             http: reqwest::Client::builder()
@@ -207,6 +212,23 @@ impl Host {
         }))
     }
 
+    /// The client catwalk fetches modules and catalogs with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Reads the catalog of WASI builds at `location`.
+    pub async fn load_catalog(&mut self, location: &str) -> std::io::Result<()> {
+        self.catalog = Catalog::load(location, &self.http)
+            .await
+            .map_err(|e| std::io::Error::other(format!("--catalog: {e}")))?;
+        tracing::info!(
+            packages = self.catalog.len(),
+            "catalog of WASI builds loaded"
+        );
+        Ok(())
+    }
+
     /// The process's one WASI runtime, started on first use.
     pub async fn wasi(&self) -> std::io::Result<Arc<WasiRuntime>> {
         self.wasi
@@ -276,32 +298,24 @@ impl Host {
 
     /// Builds a tenant's server and its front end: fetches and compiles its module, or prepares its package.
     pub async fn build(&self, spec: &TenantSpec) -> Result<Arc<App>, String> {
-        let launcher = match &spec.server {
-            TenantServer::Wasm(module) => {
-                let memory = spec.memory.unwrap_or(self.guest.max_memory_bytes);
-                if memory > self.max_guest_memory {
-                    return Err(format!(
-                        "limits.memory: more than this machine allows a guest ({} MiB, --memory)",
-                        self.max_guest_memory >> 20
-                    ));
-                }
-                let wasm = source::load(module, &self.state_dir.join("modules"), &self.http)
-                    .await
-                    .map_err(|e| format!("wasm: {e}"))?;
-                let policy = GuestPolicy {
-                    env: spec.env.clone(),
-                    dirs: spec.dirs.clone(),
-                    max_memory_bytes: memory,
-                    cpu_budget: spec.cpu_budget.unwrap_or(self.guest.cpu_budget),
-                    ..self.guest.clone()
+        let published = match &spec.server {
+            TenantServer::Package(package) => self
+                .published_build(package, spec.sandbox)
+                .map_err(|e| format!("sandbox: {e}"))?,
+            _ => None,
+        };
+        let launcher = match (&spec.server, published) {
+            (_, Some(module)) => {
+                let name = match &spec.server {
+                    TenantServer::Package(package) => package.clone(),
+                    _ => spec.id.clone(),
                 };
-                let server = self
-                    .wasi_server(spec.id.clone(), wasm, policy)
-                    .await
-                    .map_err(|e| format!("wasm: {e}"))?;
-                Launcher::Wasi(server)
+                self.wasm_launcher(spec, &module, name).await?
             }
-            TenantServer::Package(_) | TenantServer::Command(_) => {
+            (TenantServer::Wasm(module), None) => {
+                self.wasm_launcher(spec, module, spec.id.clone()).await?
+            }
+            (TenantServer::Package(_) | TenantServer::Command(_), None) => {
                 let dirs = self
                     .tenant_dirs(&spec.id)
                     .map_err(|e| format!("state dir: {e}"))?;
@@ -354,6 +368,54 @@ impl Host {
             spec.max_sessions,
             spec.request_timeout,
         ))
+    }
+
+    /// The catalog's WASI build of `package`, if it should be used: `None` means npx.
+    pub fn published_build(
+        &self,
+        package: &str,
+        sandbox: Sandbox,
+    ) -> Result<Option<ModuleSource>, String> {
+        let found = self.catalog.resolve(package).cloned();
+        match sandbox {
+            Sandbox::Npx => Ok(None),
+            Sandbox::Auto => Ok(found),
+            Sandbox::Wasi => found.map(Some).ok_or_else(|| {
+                format!("the catalog has no WASI build of {package}, and this package runs only sandboxed")
+            }),
+        }
+    }
+
+    /// A WASI server for tenant `spec` from `module`, with the tenant's env, grants and limits.
+    async fn wasm_launcher(
+        &self,
+        spec: &TenantSpec,
+        module: &ModuleSource,
+        name: String,
+    ) -> Result<Launcher, String> {
+        let memory = spec.memory.unwrap_or(self.guest.max_memory_bytes);
+        if memory > self.max_guest_memory {
+            return Err(format!(
+                "limits.memory: more than this machine allows a guest ({} MiB, --memory)",
+                self.max_guest_memory >> 20
+            ));
+        }
+        let wasm = source::load(module, &self.state_dir.join("modules"), &self.http)
+            .await
+            .map_err(|e| format!("wasm: {e}"))?;
+        let policy = GuestPolicy {
+            env: spec.env.clone(),
+            dirs: spec.dirs.clone(),
+            network: spec.network.clone(),
+            max_memory_bytes: memory,
+            cpu_budget: spec.cpu_budget.unwrap_or(self.guest.cpu_budget),
+            ..self.guest.clone()
+        };
+        let server = self
+            .wasi_server(name, wasm, policy)
+            .await
+            .map_err(|e| format!("wasm: {e}"))?;
+        Ok(Launcher::Wasi(server))
     }
 
     /// A tenant's own directories for its children: its root (packages install there), home, npm cache and

@@ -31,7 +31,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use super::{Instance, LaunchError, ServerEvent};
+use super::{Instance, LaunchError, Redactor, ServerEvent};
 use cpu::{Budget, Lanes};
 pub use policy::GuestPolicy;
 use stdio::{GuestStderr, GuestStdin, GuestStdout};
@@ -339,7 +339,11 @@ impl WasiServer {
                 events.clone(),
                 self.policy.max_message_bytes,
             ))
-            .stderr(GuestStderr::new(tag.clone(), self.policy.max_log_bytes));
+            .stderr(GuestStderr::new(
+                tag.clone(),
+                self.policy.max_log_bytes,
+                Redactor::new(self.policy.env.iter().map(|(_, v)| v.as_str())),
+            ));
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.policy.max_memory_bytes)
             .trap_on_grow_failure(true)

@@ -1,8 +1,11 @@
 //! What a guest may do: the one place a WASI guest's capabilities and limits are decided.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// A directory granted to a guest.
@@ -13,13 +16,51 @@ pub struct DirGrant {
     pub writable: bool,
 }
 
+/// An address a guest may open TCP connections to: an IP and a port, or any port (`*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetGrant {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl NetGrant {
+    fn allows(&self, addr: SocketAddr) -> bool {
+        self.ip.to_canonical() == addr.ip().to_canonical()
+            && self.port.is_none_or(|port| port == addr.port())
+    }
+}
+
+/// Parses `IP:PORT`, `[IPv6]:PORT`, or either with `*` for any port. Names are not accepted: name lookup
+/// stays off (a lookup is itself a way out).
+pub fn parse_net(spec: &str) -> Result<NetGrant, String> {
+    let spec = spec.trim();
+    let bad = || format!("{spec:?} is not IP:PORT (or IP:* for any port; [IPv6]:PORT)");
+    let (host, port) = spec.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().map_err(|_| bad())?;
+    let port = match port {
+        "*" => None,
+        port => Some(
+            port.parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(bad)?,
+        ),
+    };
+    Ok(NetGrant { ip, port })
+}
+
 /// A guest's capabilities and limits, validated.
 ///
 /// Built with [`GuestPolicy::new`], which denies everything that is not granted:
 /// - **no environment variables** (only those in `env`, given to catwalk as data);
 /// - **no arguments** beyond the program name;
 /// - **no preopened directories** (only those in `dirs`, read-only unless granted writable);
-/// - **no sockets and no name lookup** (TCP, UDP and `ip-name-lookup` all off);
+/// - **no sockets and no name lookup** (UDP and `ip-name-lookup` always off; TCP only to the addresses in
+///   `network`, outbound only, and only for `wasm32-wasip2` components, which have sockets at all);
 /// - **no inherited stdio**: stdin carries only the session's messages, stdout only goes to the session,
 ///   stderr only to catwalk's log, capped;
 /// - clocks and randomness are allowed (they reveal nothing a tenant owns);
@@ -28,6 +69,8 @@ pub struct DirGrant {
 pub struct GuestPolicy {
     pub env: Vec<(String, String)>,
     pub dirs: Vec<DirGrant>,
+    /// Where the guest may connect over TCP.
+    pub network: Vec<NetGrant>,
     /// Linear memory cap per instance.
     pub max_memory_bytes: usize,
     /// Execution time a guest may spend on one message before it traps.
@@ -44,6 +87,7 @@ impl GuestPolicy {
         Self {
             env: Vec::new(),
             dirs: Vec::new(),
+            network: Vec::new(),
             max_memory_bytes: 64 << 20,
             cpu_budget: Duration::from_secs(1),
             max_message_bytes: 4 << 20,
@@ -56,9 +100,21 @@ impl GuestPolicy {
         let mut builder = WasiCtxBuilder::new();
         builder
             .arg(program)
-            .allow_tcp(false)
+            .allow_tcp(!self.network.is_empty())
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        if !self.network.is_empty() {
+            let grants: Arc<[NetGrant]> = self.network.clone().into();
+            builder.socket_addr_check(move |addr, usage| {
+                let allowed = match usage {
+                    // The implicit bind before a connect: to the wildcard address, any local port.
+                    SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                    SocketAddrUse::TcpConnect => grants.iter().any(|g| g.allows(addr)),
+                    _ => false,
+                };
+                Box::pin(std::future::ready(allowed))
+            });
+        }
         for (key, value) in &self.env {
             builder.env(key, value);
         }

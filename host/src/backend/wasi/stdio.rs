@@ -12,7 +12,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
 use super::cpu::Budget;
-use crate::backend::ServerEvent;
+use crate::backend::{Redactor, ServerEvent};
 
 /// stdin: the session's messages, each followed by a newline.
 #[derive(Clone)]
@@ -214,6 +214,7 @@ pub struct GuestStderr(Arc<std::sync::Mutex<LogSink>>);
 
 struct LogSink {
     tag: Arc<str>,
+    redactor: Redactor,
     line: Vec<u8>,
     left: usize,
 }
@@ -222,9 +223,10 @@ struct LogSink {
 const LOG_LINE_CAP: usize = 8 * 1024;
 
 impl GuestStderr {
-    pub fn new(tag: Arc<str>, allowance: usize) -> Self {
+    pub fn new(tag: Arc<str>, allowance: usize, redactor: Redactor) -> Self {
         Self(Arc::new(std::sync::Mutex::new(LogSink {
             tag,
+            redactor,
             line: Vec::new(),
             left: allowance,
         })))
@@ -263,7 +265,11 @@ impl OutputStream for GuestStderr {
         for &b in &bytes[..take] {
             if b == b'\n' {
                 let line = std::mem::take(&mut sink.line);
-                tracing::info!(session = %sink.tag, "guest stderr: {}", String::from_utf8_lossy(&line));
+                tracing::info!(
+                    session = %sink.tag,
+                    "guest stderr: {}",
+                    sink.redactor.apply(&String::from_utf8_lossy(&line))
+                );
             } else if sink.line.len() < LOG_LINE_CAP {
                 sink.line.push(b);
             }

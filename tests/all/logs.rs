@@ -1,0 +1,181 @@
+//! Secrets stay out of the log: catwalk as its own process at trace level, in JSON, read whole.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::{Client, eventually, helper, plain_server};
+use crate::wasi::guest;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn bearer(url: String, token: &str) -> Client {
+    let mut client = Client::new(url);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    client.http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client");
+    client
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log_even_at_trace_level() -> Result<()> {
+    // Each secret is distinct, so a leak says which path leaked it.
+    let env_a = "canary-env-of-a-7f3e91";
+    let env_b = "canary-env-of-b-2c8d40";
+    let env_c = "canary-env-via-admin-9a1b77";
+    let token = "canary-token-5d6e0f";
+    let admin = "canary-admin-token-3b2a19";
+    let dir = std::env::temp_dir().join(format!("catwalk-logs-{}", std::process::id()));
+    let (plain, plain_dir) = plain_server(&dir)?;
+    let command = serde_json::to_string(&plain)?;
+    let config = dir.join("tenants.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[tenant]]\nid = \"proc\"\ncommand = {command}\ndirs = [\"{plain_dir}\"]\n\
+             env = {{ SECRET_A = \"{env_a}\" }}\ntoken_sha256 = [\"{}\"]\n\n\
+             [[tenant]]\nid = \"guest\"\nwasm = \"{}\"\nenv = {{ SECRET_B = \"{env_b}\" }}\n",
+            sha256_hex(token.as_bytes()),
+            guest("wasm32-wasip1", "catwalk-hostile-env"),
+        ),
+    )?;
+    let state = dir.join("state");
+    let mut child = tokio::process::Command::new(helper())
+        .args(["serve", "--port", "0", "--log-format", "json", "--config"])
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--helper")
+        .arg(helper())
+        .arg("--admin-token-sha256")
+        .arg(sha256_hex(admin.as_bytes()))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // Everything at trace, but the compiler's millions of lines about machine code (nothing of a tenant's
+        // goes through them; at trace they take minutes).
+        .env(
+            "RUST_LOG",
+            "trace,cranelift_codegen=info,cranelift_frontend=info,wasmtime_internal_cranelift=info",
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("a pid")?;
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let lines = log.clone();
+    let stderr = child.stderr.take().context("stderr")?;
+    let reader = tokio::spawn(async move {
+        let mut stderr = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = stderr.next_line().await {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let text = || log.lock().unwrap().join("\n");
+    let mut addr = String::new();
+    eventually(Duration::from_secs(30), "catwalk serving", || {
+        let found = log.lock().unwrap().iter().find_map(|line| {
+            let line: Value = serde_json::from_str(line).ok()?;
+            (line["fields"]["message"] == "catwalk is serving")
+                .then(|| line["fields"]["addr"].as_str().map(str::to_owned))
+                .flatten()
+        });
+        if let Some(found) = found {
+            addr = found;
+        }
+        std::future::ready(!addr.is_empty())
+    })
+    .await?;
+    let base = format!("http://{addr}");
+
+    // The process tenant, with its token; its server prints its env to stderr.
+    let mut proc = bearer(format!("{base}/t/proc/mcp"), token);
+    proc.initialize("2025-11-25").await?;
+    assert_eq!(
+        proc.call_text(json!(1), "log_env", json!({})).await?,
+        "logged"
+    );
+    eventually(
+        Duration::from_secs(10),
+        "the server's stderr logged",
+        || std::future::ready(text().contains("SECRET_A=[redacted]")),
+    )
+    .await?;
+    let wrong = bearer(format!("{base}/t/proc/mcp"), "not-the-token")
+        .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .await?;
+    assert_eq!(wrong.status, 401);
+
+    // The guest tenant answers with its secret in a message body.
+    let mut sandboxed = Client::new(format!("{base}/t/guest/mcp"));
+    sandboxed.initialize("2025-11-25").await?;
+    assert_eq!(
+        sandboxed
+            .call_text(json!(1), "env", json!({"name": "SECRET_B"}))
+            .await?,
+        format!("SET {env_b}")
+    );
+
+    // A tenant added through the admin API, and the metrics.
+    let http = reqwest::Client::new();
+    let added = http
+        .put(format!("{base}/admin/tenants/added"))
+        .bearer_auth(admin)
+        .json(
+            &json!({"id": "added", "wasm": guest("wasm32-wasip1", "catwalk-hostile-env"),
+                      "env": {"SECRET_C": env_c}}),
+        )
+        .send()
+        .await?;
+    assert_eq!(added.status(), 201);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(metrics.contains("tenant=\"added\""));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await??;
+    assert!(status.success(), "{status}");
+    reader.await?;
+    let all = text();
+    let lines = log.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("\"level\":\"TRACE\"")),
+        "trace level was on"
+    );
+    for line in &lines {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+    for secret in [env_a, env_b, env_c, token, admin] {
+        assert!(!all.contains(secret), "{secret} is in the log");
+    }
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
