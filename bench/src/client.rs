@@ -145,7 +145,12 @@ pub struct Session {
 
 impl Session {
     pub async fn open(http: &reqwest::Client, base: &str) -> Result<Self> {
-        let url = format!("{base}/mcp");
+        Self::open_at(http, base, "/mcp").await
+    }
+
+    /// A session on the endpoint at `path` (a tenant's: `/t/{id}/mcp`).
+    pub async fn open_at(http: &reqwest::Client, base: &str, path: &str) -> Result<Self> {
+        let url = format!("{base}{path}");
         let response = http
             .post(&url)
             .header("accept", "application/json, text/event-stream")
@@ -177,7 +182,19 @@ impl Session {
 
     /// A new session of the same server.
     pub async fn reopen(&self) -> Result<Self> {
-        Self::open(&self.http, &self.base).await
+        let path = self.url.strip_prefix(&self.base).unwrap_or("/mcp");
+        Self::open_at(&self.http, &self.base, path).await
+    }
+
+    /// Ends the session (DELETE).
+    pub async fn close(&self) -> Result<()> {
+        self.http
+            .delete(&self.url)
+            .header("mcp-session-id", &self.id)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     /// Calls a tool; the JSON-RPC response (a result or an error).

@@ -5,8 +5,10 @@
 //!   target/release/catwalk-bench sessions
 //!   target/release/catwalk-bench isolation
 //!   target/release/catwalk-bench memory
+//!   target/release/catwalk-bench fairness
 
 mod client;
+mod fairness;
 mod stats;
 mod wasi;
 
@@ -42,6 +44,19 @@ enum Bench {
         calls: usize,
         #[arg(long, default_value_t = 2)]
         spinners: usize,
+    },
+    /// One tenant's echo latency alone and while another tenant floods catwalk (WASI and process backends).
+    Fairness {
+        #[arg(long, default_value_t = 64)]
+        flood: usize,
+        /// `--max-inflight` values to compare, in one run (0: no limit; catwalk's default is twice the cores,
+        /// at least 4).
+        #[arg(long, value_delimiter = ',', default_value = "0,4,8")]
+        caps: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
     },
     /// catwalk's RSS while guests allocate until refused at their memory cap.
     Memory {
@@ -86,6 +101,24 @@ fn main() -> Result<()> {
                     state_dir: &state_dir,
                     native_echo: &target.join("release/examples/echo"),
                     sessions,
+                    calls,
+                })
+                .await
+            }
+            Bench::Fairness {
+                flood,
+                caps,
+                rounds,
+                calls,
+            } => {
+                fairness::fairness(fairness::FairnessArgs {
+                    catwalk: &catwalk,
+                    state_dir: &state_dir,
+                    wasm_echo: &guest("spin"),
+                    native_echo: &target.join("release/examples/echo"),
+                    flood,
+                    caps: &caps,
+                    rounds,
                     calls,
                 })
                 .await

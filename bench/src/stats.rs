@@ -34,3 +34,8 @@ pub fn median(values: &[Duration]) -> Duration {
     sorted.sort_unstable();
     sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
+
+/// Milliseconds, for a table.
+pub fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}

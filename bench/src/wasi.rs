@@ -10,7 +10,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::json;
 
 use crate::client::{Catwalk, Session};
-use crate::stats::{Samples, median};
+use crate::stats::{Samples, median, ms};
 
 pub struct IsolationArgs<'a> {
     pub catwalk: &'a Path,
@@ -381,10 +381,6 @@ pub async fn memory(args: MemoryArgs<'_>) -> Result<()> {
         peak.saturating_sub(before) as f64 * 100.0 / cap_total as f64
     );
     Ok(())
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

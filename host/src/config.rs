@@ -108,6 +108,24 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_MAX_SESSIONS", default_value_t = 256)]
     pub max_sessions: usize,
 
+    /// On a machine of many tenants: requests a tenant may have in progress at once (until their response
+    /// starts); more wait their turn, so one tenant's flood does not queue in front of the others. Default:
+    /// twice the cores, at least 4. A tenant's `limits.max_inflight` overrides it.
+    #[arg(long, env = "CATWALK_MAX_INFLIGHT", default_value_t = crate::tenants::default_max_inflight())]
+    pub max_inflight: usize,
+
+    /// On a machine of many tenants: variables of catwalk's own environment that every tenant's child
+    /// processes get too (comma-separated names), for the machine's trust store or proxy. Only CA paths by
+    /// default; a proxy URL can carry the operator's credentials, so it is passed only when named here.
+    #[arg(
+        long,
+        env = "CATWALK_TENANT_ENV",
+        value_delimiter = ',',
+        default_value = "NODE_EXTRA_CA_CERTS,SSL_CERT_FILE,SSL_CERT_DIR",
+        value_name = "NAMES"
+    )]
+    pub tenant_env: Vec<String>,
+
     /// Sessions with no client activity for this long are ended (e.g. `30m`, `90s`).
     #[arg(long, env = "CATWALK_SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
     pub session_ttl: Duration,
@@ -252,6 +270,9 @@ pub struct Config {
     pub helper: PathBuf,
     pub catalog: Option<String>,
     pub sandbox: Sandbox,
+    pub max_inflight: usize,
+    /// What of catwalk's environment every tenant's children get (`--tenant-env`).
+    pub tenant_env: Vec<(OsString, OsString)>,
 }
 
 /// Why the flags cannot make a configuration.
@@ -401,6 +422,7 @@ impl ServeArgs {
         };
         let max_message_bytes = positive("max-message-bytes", self.max_message_bytes)?;
         let max_sessions = positive("max-sessions", self.max_sessions)?;
+        let max_inflight = positive("max-inflight", self.max_inflight)?;
         for (flag, d) in [
             ("session-ttl", self.session_ttl),
             ("request-timeout", self.request_timeout),
@@ -459,6 +481,15 @@ impl ServeArgs {
             helper,
             catalog: self.catalog,
             sandbox: self.sandbox,
+            max_inflight,
+            tenant_env: host_env
+                .iter()
+                .filter(|(k, _)| {
+                    k.to_str()
+                        .is_some_and(|k| self.tenant_env.iter().any(|n| n.trim() == k))
+                })
+                .cloned()
+                .collect(),
             tenants: None,
             admin_token,
             guest,

@@ -75,6 +75,8 @@ pub async fn run(
         config.guest.clone(),
         max_guest_memory,
     );
+    host.max_inflight = config.max_inflight;
+    host.tenant_env = config.tenant_env.clone();
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;
     }
@@ -96,7 +98,7 @@ pub async fn run(
         }
         None => {
             let launcher = single_launcher(&config, &tenants.host, &shutdown).await?;
-            let app = tenants.host.app("", launcher, Vec::new(), None, None);
+            let app = tenants.host.app("", launcher, Vec::new(), None, None, None);
             tenants.insert(app).await;
         }
     }

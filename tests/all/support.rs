@@ -79,10 +79,17 @@ impl Catwalk {
         argv.extend(["--state-dir".into(), state.display().to_string()]);
         argv.extend(["--helper".into(), helper()]);
         let args = ServeArgs::try_parse_from(argv)?;
-        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = ["PATH", "HOME"]
-            .into_iter()
-            .filter_map(|k| std::env::var_os(k).map(|v| (k.into(), v)))
-            .collect();
+        // The machine's trust store too: npm reaches the registry through it (a proxy may re-sign TLS).
+        let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = [
+            "PATH",
+            "HOME",
+            "NODE_EXTRA_CA_CERTS",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+        ]
+        .into_iter()
+        .filter_map(|k| std::env::var_os(k).map(|v| (k.into(), v)))
+        .collect();
         env.extend(host_env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         let config = args.into_config(env)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -27,6 +27,11 @@ pub async fn scope(State(tenants): State<Arc<Tenants>>, request: Request, next: 
         Ok(token) => {
             let mut request = request;
             let app = app.clone().expect("an authorized request has a tenant");
+            // Held until the response starts (a stream's head), not for the stream's life.
+            let _turn = match &app.turns {
+                Some(turns) => turns.clone().acquire_owned().await.ok(),
+                None => None,
+            };
             request.extensions_mut().insert(Scope { app, token });
             next.run(request).await
         }

@@ -43,6 +43,10 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// The tenant's own session cap and its size, under catwalk's.
     pub places: Option<(Arc<Semaphore>, usize)>,
+    /// Requests of this tenant in progress at once (until their response starts); more wait their turn, so
+    /// that a tenant's flood queues behind itself instead of in front of every other tenant. `None`: no limit
+    /// (the single-tenant flow has no one to be fair to).
+    pub turns: Option<Arc<Semaphore>>,
     /// SHA-256 of each bearer token that may use this tenant; empty: no token needed.
     pub tokens: Vec<[u8; 32]>,
     pub launcher: Launcher,

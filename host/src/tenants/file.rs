@@ -18,6 +18,7 @@
 //! memory = "64MiB"                             # WASI linear memory per instance
 //! cpu_budget = "1s"                            # WASI CPU per request
 //! max_sessions = 32
+//! max_inflight = 4                             # requests in progress at once (default: 2 x cores, >= 4)
 //! request_timeout = "5m"
 //! nofile = 4096                                # npm/command: open files per child
 //! nproc = 4096                                 # npm/command, as root: processes and threads of the tenant's uid
@@ -85,6 +86,7 @@ pub struct LimitsDef {
     pub request_timeout: Option<String>,
     pub nofile: Option<u64>,
     pub nproc: Option<u64>,
+    pub max_inflight: Option<usize>,
 }
 
 /// Where a WASI module comes from.
@@ -128,6 +130,8 @@ pub struct TenantSpec {
     pub nofile: Option<u64>,
     /// Processes and threads of the tenant's uid (npm/command tenants, when catwalk runs as root).
     pub nproc: Option<u64>,
+    /// Requests in progress at once; more wait their turn.
+    pub max_inflight: Option<usize>,
 }
 
 // By hand: the env values must not reach a log through `{:?}`.
@@ -361,6 +365,7 @@ impl TenantDef {
         }
         for (field, n) in [
             ("limits.max_sessions", limits.max_sessions.map(|n| n as u64)),
+            ("limits.max_inflight", limits.max_inflight.map(|n| n as u64)),
             ("limits.nofile", limits.nofile),
             ("limits.nproc", limits.nproc),
         ] {
@@ -389,6 +394,7 @@ impl TenantDef {
             request_timeout,
             nofile: limits.nofile,
             nproc: limits.nproc,
+            max_inflight: limits.max_inflight,
         })
     }
 }

@@ -53,6 +53,10 @@ pub struct Host {
     /// catwalk's own child.
     pub children: Option<ChildConfinement>,
     pub metrics: Arc<Metrics>,
+    /// Variables of catwalk's own environment every tenant's children get (CA paths, a proxy).
+    pub tenant_env: Vec<(OsString, OsString)>,
+    /// Requests a tenant of a tenants file may have in progress at once, unless it says otherwise.
+    pub max_inflight: usize,
     /// WASI builds of npm packages (empty without `--catalog`).
     pub catalog: Catalog,
     /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
@@ -80,6 +84,12 @@ pub struct ChildConfinement {
 /// or person's uid, by a hash of the tenant id (so a tenant finds its files again after a restart).
 const FIRST_TENANT_UID: u32 = 1_000_000_000;
 const TENANT_UIDS: u32 = 1 << 24;
+/// Requests in progress per tenant (see [`App::turns`]), unless configured: twice the cores, at least 4. Fewer
+/// keep a flooded machine fairer but leave cores idle between one tenant's requests (measured in
+/// `bench/README.md`, fairness).
+pub fn default_max_inflight() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).max(4))
+}
 /// Open files per child, and tasks per tenant uid, unless the tenant says otherwise.
 const DEFAULT_NOFILE: u64 = 4096;
 const DEFAULT_NPROC: u64 = 4096;
@@ -112,6 +122,8 @@ impl Host {
             children: None,
             metrics: Metrics::new(),
             catalog: Catalog::default(),
+            max_inflight: default_max_inflight(),
+            tenant_env: Vec::new(),
             uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
             http: reqwest::Client::builder()
@@ -276,6 +288,7 @@ impl Host {
         tokens: Vec<[u8; 32]>,
         max_sessions: Option<usize>,
         request_timeout: Option<Duration>,
+        max_inflight: Option<usize>,
     ) -> Arc<App> {
         let mut limits = self.limits.clone();
         if let Some(timeout) = request_timeout {
@@ -288,6 +301,7 @@ impl Host {
             launcher,
             limits: Arc::new(limits),
             places: max_sessions.map(|n| (Arc::new(Semaphore::new(n)), n)),
+            turns: max_inflight.map(|n| Arc::new(Semaphore::new(n))),
             tokens,
             max_body_bytes: self.max_body_bytes,
             keep_alive: self.keep_alive,
@@ -332,6 +346,11 @@ impl Host {
                         env.push((name.into(), value));
                     }
                 }
+                for (name, value) in &self.tenant_env {
+                    if !env.iter().any(|(k, _)| k == name) {
+                        env.push((name.clone(), value.clone()));
+                    }
+                }
                 let base = ProcessSpec {
                     env,
                     cwd: Some(dirs.work.clone()),
@@ -367,6 +386,7 @@ impl Host {
             spec.tokens.clone(),
             spec.max_sessions,
             spec.request_timeout,
+            Some(spec.max_inflight.unwrap_or(self.max_inflight)),
         ))
     }
 
