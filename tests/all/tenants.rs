@@ -718,3 +718,69 @@ async fn a_catalog_serves_listed_packages_sandboxed_and_others_through_npx() -> 
     std::fs::remove_dir_all(dir)?;
     Ok(())
 }
+
+/// The uid of every process whose command line mentions `needle`.
+fn uids_of(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .filter_map(|e| {
+            let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_real_npm_package_installs_and_runs_confined_as_its_tenant() -> Result<()> {
+    let dir = scratch("npm");
+    let config = write_config(
+        &dir,
+        "[[tenant]]\nid = \"everything\"\npackage = \"@modelcontextprotocol/server-everything\"\n",
+    )?;
+    let cw = Catwalk::start_without_command(&["--config", &config], &[]).await?;
+    // Installed into the tenant's own dir, as the tenant (the registry is reached with the machine's CA settings).
+    crate::support::eventually(
+        std::time::Duration::from_secs(240),
+        "the package installed",
+        || async {
+            let ready: Value = match reqwest::get(format!("{}/readyz", cw.base)).await {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => Value::Null,
+            };
+            ready["tenants"]["everything"]["ready"] == true
+        },
+    )
+    .await?;
+    let mut everything = client(format!("{}/t/everything/mcp", cw.base), None);
+    everything.initialize("2025-11-25").await?;
+    assert_eq!(
+        everything
+            .call_text(json!(1), "echo", json!({"message": "confined"}))
+            .await?,
+        "Echo: confined"
+    );
+    let uids = uids_of("tenants/everything/npm/");
+    assert!(
+        !uids.is_empty(),
+        "the server runs from the tenant's install"
+    );
+    if rustix::process::geteuid().is_root() {
+        assert!(uids.iter().all(|&uid| uid >= 1_000_000_000), "{uids:?}");
+    }
+    cw.stop().await?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
