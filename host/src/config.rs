@@ -142,7 +142,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_STOP_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub stop_grace: Duration,
 
-    /// Where catwalk keeps installed packages. Default: `$XDG_CACHE_HOME/catwalk` or `~/.cache/catwalk`.
+    /// Where catwalk keeps installed packages, compiled modules and tenants' dirs. Default:
+    /// `$XDG_CACHE_HOME/catwalk` or `~/.cache/catwalk`; `/var/lib/catwalk` for a tenants file run as root.
     #[arg(long, env = "CATWALK_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -443,6 +444,10 @@ impl ServeArgs {
         };
         let state_dir = match self.state_dir {
             Some(dir) => dir,
+            // Tenants' uids must reach their dirs, which they could not below /root.
+            None if self.config.is_some() && rustix::process::geteuid().is_root() => {
+                PathBuf::from("/var/lib/catwalk")
+            }
             None => get("XDG_CACHE_HOME")
                 .map(PathBuf::from)
                 .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".cache")))

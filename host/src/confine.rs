@@ -25,7 +25,7 @@ use landlock::{
     ABI, Access, AccessFs, LandlockStatus, RestrictionStatus, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
 };
-use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
 
 /// The Landlock ABI whose filesystem rights are asked for; newer kernels enforce it whole, older ones part.
@@ -157,9 +157,10 @@ pub fn exec(args: ConfineArgs) -> std::io::Error {
         (Resource::RLIMIT_NOFILE, args.nofile),
         (Resource::RLIMIT_NPROC, args.nproc),
     ] {
-        if let Some(n) = limit
-            && let Err(e) = setrlimit(resource, n, n)
-        {
+        // Never above the hard limit catwalk was given: only root may raise it.
+        let Some(n) = limit else { continue };
+        let n = getrlimit(resource).map_or(n, |(_, hard)| n.min(hard));
+        if let Err(e) = setrlimit(resource, n, n) {
             return std::io::Error::other(format!("{resource:?} {n}: {e}"));
         }
     }

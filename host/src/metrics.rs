@@ -13,6 +13,7 @@
 //!   stopped: `exit` (a process or guest exited), `signal` (a process was killed), `trap` (a WASI guest trapped
 //!   or went past its CPU or memory limit).
 //! - `catwalk_restarts_total{tenant}`: restarts of a shared server process.
+//! - `catwalk_requests_waiting{tenant}`: requests waiting for one of their tenant's turns (`--max-inflight`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub struct Metrics {
     starts: Family<StartLabels, Counter>,
     exits: Family<ExitLabels, Counter>,
     restarts: Family<TenantLabel, Counter>,
+    waiting: Family<TenantLabel, Gauge>,
 }
 
 impl Metrics {
@@ -76,6 +78,7 @@ impl Metrics {
         let starts = Family::<StartLabels, Counter>::default();
         let exits = Family::<ExitLabels, Counter>::default();
         let restarts = Family::<TenantLabel, Counter>::default();
+        let waiting = Family::<TenantLabel, Gauge>::default();
         registry.register("catwalk_sessions", "Sessions open now", sessions.clone());
         registry.register(
             "catwalk_http_requests",
@@ -102,7 +105,13 @@ impl Metrics {
             "Restarts of a shared server process",
             restarts.clone(),
         );
+        registry.register(
+            "catwalk_requests_waiting",
+            "Requests waiting for one of their tenant's turns",
+            waiting.clone(),
+        );
         Arc::new(Self {
+            waiting,
             registry,
             sessions,
             requests,
@@ -199,7 +208,23 @@ impl TenantMetrics {
             .inc();
     }
 
+    /// Counts a request as waiting for a turn until the guard is dropped (also when its client goes away).
+    pub fn waiting(&self) -> Waiting {
+        let gauge = self.metrics.waiting.get_or_create(&self.label).clone();
+        gauge.inc();
+        Waiting(gauge)
+    }
+
     pub fn restarted(&self) {
         self.metrics.restarts.get_or_create(&self.label).inc();
+    }
+}
+
+/// A request waiting for its turn; see [`TenantMetrics::waiting`].
+pub struct Waiting(Gauge);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

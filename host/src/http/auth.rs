@@ -29,7 +29,10 @@ pub async fn scope(State(tenants): State<Arc<Tenants>>, request: Request, next: 
             let app = app.clone().expect("an authorized request has a tenant");
             // Held until the response starts (a stream's head), not for the stream's life.
             let _turn = match &app.turns {
-                Some(turns) => turns.clone().acquire_owned().await.ok(),
+                Some(turns) => {
+                    let _waiting = app.metrics.waiting();
+                    turns.clone().acquire_owned().await.ok()
+                }
                 None => None,
             };
             request.extensions_mut().insert(Scope { app, token });
@@ -165,4 +168,112 @@ fn base_url(headers: &HeaderMap) -> String {
         .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("localhost");
     format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::post;
+    use tokio::sync::{Notify, mpsc};
+    use tokio_util::sync::CancellationToken;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::backend::Launcher;
+    use crate::backend::npm::CommandSource;
+    use crate::backend::process::ProcessSpec;
+    use crate::backend::wasi::GuestPolicy;
+    use crate::session::{Limits, Registry};
+    use crate::tenants::Host;
+
+    /// A handler that says it started, then holds its request until released.
+    #[derive(Clone)]
+    struct Gate {
+        entered: mpsc::UnboundedSender<()>,
+        release: Arc<Notify>,
+    }
+
+    async fn held(Extension(gate): Extension<Gate>) -> &'static str {
+        let _ = gate.entered.send(());
+        gate.release.notified().await;
+        "done"
+    }
+
+    #[tokio::test]
+    async fn a_tenant_past_its_turns_waits_until_one_is_free() {
+        let spec = ProcessSpec {
+            program: "true".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            max_message_bytes: 1 << 20,
+            stop_grace: Duration::from_secs(1),
+            confine: None,
+        };
+        let host = Host::new(
+            std::env::temp_dir().join("catwalk-turns-test"),
+            Registry::new(8),
+            CancellationToken::new(),
+            Limits::default(),
+            1 << 20,
+            spec.clone(),
+            "/usr/bin".into(),
+            GuestPolicy::new(),
+            64 << 20,
+        );
+        let tenants = Tenants::new(host, false);
+        let launcher = Launcher::PerSession(Arc::new(CommandSource::command(spec)));
+        let app = tenants
+            .host
+            .app("", launcher, Vec::new(), None, None, Some(1));
+        tenants.insert(app).await;
+        let (entered, mut started) = mpsc::unbounded_channel();
+        let gate = Gate {
+            entered,
+            release: Arc::new(Notify::new()),
+        };
+        let router = Router::new()
+            .route("/mcp", post(held))
+            .route_layer(axum::middleware::from_fn_with_state(tenants.clone(), scope))
+            .layer(Extension(gate.clone()))
+            .with_state(tenants.clone());
+        let request = || {
+            let router = router.clone();
+            tokio::spawn(async move {
+                let request = Request::post("/mcp").body(Body::empty()).unwrap();
+                router.oneshot(request).await.unwrap().status()
+            })
+        };
+        let waiting = || {
+            let text = tenants.host.metrics.render([]);
+            text.lines()
+                .find_map(|l| l.strip_prefix("catwalk_requests_waiting{tenant=\"\"} "))
+                .map(str::to_owned)
+        };
+
+        let first = request();
+        started.recv().await.unwrap();
+        let second = request();
+        // The second request waits for the turn the first holds, and is counted as waiting.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while waiting().as_deref() != Some("1") {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the second request waits for a turn");
+        assert!(
+            started.try_recv().is_err(),
+            "the second request got no turn"
+        );
+        gate.release.notify_one();
+        assert_eq!(first.await.unwrap(), 200);
+        started.recv().await.unwrap();
+        assert_eq!(waiting().as_deref(), Some("0"));
+        gate.release.notify_one();
+        assert_eq!(second.await.unwrap(), 200);
+    }
 }

@@ -141,6 +141,8 @@ impl Host {
         let uid_per_tenant = rustix::process::geteuid().is_root();
         if uid_per_tenant {
             use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&self.state_dir)?;
+            reachable_by_others(&self.state_dir)?;
             let tenants = self.state_dir.join("tenants");
             std::fs::create_dir_all(&tenants)?;
             for (dir, mode) in [(&self.state_dir, 0o711), (&tenants, 0o711)] {
@@ -479,6 +481,26 @@ struct TenantDirs {
     tmp: PathBuf,
 }
 
+/// Whether every directory above `dir` lets other users through (a tenant's uid must reach its own dir below
+/// it): a state dir under `/root` (mode 0700) cannot serve tenants with uids of their own.
+fn reachable_by_others(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::fs::canonicalize(dir)?;
+    for above in dir.ancestors().skip(1) {
+        let mode = std::fs::metadata(above)?.permissions().mode();
+        if mode & 0o001 == 0 {
+            return Err(std::io::Error::other(format!(
+                "the state dir {} is below {} (mode {:o}), which tenants' uids cannot pass through: give \
+                 --state-dir a place they can reach, such as /var/lib/catwalk",
+                dir.display(),
+                above.display(),
+                mode & 0o7777
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The tenants being served, by id.
 #[derive(Debug)]
 pub struct Tenants {
@@ -580,4 +602,23 @@ pub fn token_matches(token: &str, hashes: &[[u8; 32]]) -> Option<[u8; 32]> {
         found |= std::hint::black_box(diff) == 0;
     }
     found.then_some(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_state_dir_tenants_cannot_reach_is_refused() {
+        let top = std::env::temp_dir().join(format!("catwalk-reach-{}", std::process::id()));
+        let state = top.join("private").join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        assert!(reachable_by_others(&state).is_ok());
+        let private = top.join("private");
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let error = reachable_by_others(&state).unwrap_err().to_string();
+        assert!(error.contains("mode 700"), "{error}");
+        std::fs::remove_dir_all(top).unwrap();
+    }
 }
