@@ -6,32 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{Client, eventually, helper, plain_server};
+use crate::support::{Client, client, eventually, helper, plain_server, sha256_hex};
 use crate::wasi::guest;
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn bearer(url: String, token: &str) -> Client {
-    let mut client = Client::new(url);
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("a header value"),
-    );
-    client.http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("a client");
-    client
-}
 
 #[tokio::test]
 async fn no_secret_reaches_the_log_even_at_trace_level() -> Result<()> {
@@ -107,7 +85,7 @@ async fn no_secret_reaches_the_log_even_at_trace_level() -> Result<()> {
     let base = format!("http://{addr}");
 
     // The process tenant, with its token; its server prints its env to stderr.
-    let mut proc = bearer(format!("{base}/t/proc/mcp"), token);
+    let mut proc = client(format!("{base}/t/proc/mcp"), Some(token));
     proc.initialize("2025-11-25").await?;
     assert_eq!(
         proc.call_text(json!(1), "log_env", json!({})).await?,
@@ -119,7 +97,7 @@ async fn no_secret_reaches_the_log_even_at_trace_level() -> Result<()> {
         || std::future::ready(text().contains("SECRET_A=[redacted]")),
     )
     .await?;
-    let wrong = bearer(format!("{base}/t/proc/mcp"), "not-the-token")
+    let wrong = client(format!("{base}/t/proc/mcp"), Some("not-the-token"))
         .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
         .await?;
     assert_eq!(wrong.status, 401);

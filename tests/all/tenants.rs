@@ -9,34 +9,10 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::support::{Catwalk, Client, plain_server};
+use crate::support::{Catwalk, Client, client, plain_server, sha256_hex};
 use crate::wasi::guest;
 
 const CANARY: &str = "canary-5be1d0c7";
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A client for `url` that sends `token` as its bearer (if any).
-fn client(url: String, token: Option<&str>) -> Client {
-    let mut client = Client::new(url);
-    if let Some(token) = token {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("a header value"),
-        );
-        client.http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("a client");
-    }
-    client
-}
 
 fn write_config(dir: &Path, toml: &str) -> Result<String> {
     std::fs::create_dir_all(dir)?;
