@@ -13,6 +13,7 @@
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -197,6 +198,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_SANDBOX", value_enum, default_value_t = Sandbox::Auto)]
     pub sandbox: Sandbox,
 
+    /// This machine's id among the app's machines (Fly sets `FLY_MACHINE_ID`): session ids carry it, and a
+    /// request for another machine's session is answered with `fly-replay` so Fly's proxy sends it there.
+    #[arg(long, env = "FLY_MACHINE_ID", value_name = "ID")]
+    pub machine_id: Option<String>,
+
     /// The catwalk binary that confines tenants' children (`catwalk confine`); this binary by default.
     #[arg(long, hide = true, value_name = "FILE")]
     pub helper: Option<PathBuf>,
@@ -272,6 +278,8 @@ pub struct Config {
     pub catalog: Option<String>,
     pub sandbox: Sandbox,
     pub max_inflight: usize,
+    /// This machine's id, in its session ids (`--machine-id`).
+    pub machine_id: Option<Arc<str>>,
     /// What of catwalk's environment every tenant's children get (`--tenant-env`).
     pub tenant_env: Vec<(OsString, OsString)>,
 }
@@ -424,6 +432,18 @@ impl ServeArgs {
         let max_message_bytes = positive("max-message-bytes", self.max_message_bytes)?;
         let max_sessions = positive("max-sessions", self.max_sessions)?;
         let max_inflight = positive("max-inflight", self.max_inflight)?;
+        let machine_id = self
+            .machine_id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                let valid = id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+                valid.then_some(id).ok_or(ConfigError::Invalid {
+                    flag: "machine-id",
+                    problem: "must be 1 to 64 letters and digits".into(),
+                })
+            })
+            .transpose()?;
         for (flag, d) in [
             ("session-ttl", self.session_ttl),
             ("request-timeout", self.request_timeout),
@@ -487,6 +507,7 @@ impl ServeArgs {
             catalog: self.catalog,
             sandbox: self.sandbox,
             max_inflight,
+            machine_id: machine_id.map(Arc::from),
             tenant_env: host_env
                 .iter()
                 .filter(|(k, _)| {

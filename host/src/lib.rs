@@ -46,7 +46,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     backend::process::reaper::start();
-    let registry = Registry::new(config.max_sessions);
+    let registry = Registry::new(config.max_sessions, config.machine_id.clone());
     let sweep_every = (config.limits.request_timeout / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
     registry.spawn_sweeper(sweep_every, shutdown.clone());
@@ -107,6 +107,7 @@ pub async fn run(
         tenants.clone(),
         Arc::new(config.origin_policy.clone()),
         config.admin_token,
+        config.machine_id.clone(),
     );
     tracing::info!(addr = %listener.local_addr()?, mode = ?config.mode, "catwalk is serving");
 

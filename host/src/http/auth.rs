@@ -215,7 +215,7 @@ mod tests {
         };
         let host = Host::new(
             std::env::temp_dir().join("catwalk-turns-test"),
-            Registry::new(8),
+            Registry::new(8, None),
             CancellationToken::new(),
             Limits::default(),
             1 << 20,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod guard;
 pub mod health;
+pub mod replay;
 pub mod sse;
 pub mod streamable;
 
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Launcher;
 use crate::metrics::TenantMetrics;
-use crate::session::{Limits, Owner, Registry, Session, SessionId, Transport};
+use crate::session::{Limits, Owner, Registry, Session, Transport};
 use crate::tenants::Tenants;
 use error::HttpError;
 
@@ -86,6 +87,7 @@ pub fn router(
     tenants: Arc<Tenants>,
     policy: Arc<guard::OriginPolicy>,
     admin: Option<[u8; 32]>,
+    machine: Option<Arc<str>>,
 ) -> Router {
     let mcp = |prefix: &str| {
         Router::new()
@@ -99,7 +101,7 @@ pub fn router(
             .route(&format!("{prefix}/message"), post(sse::message))
             .route(&format!("{prefix}/messages"), post(sse::message))
     };
-    let endpoints = if tenants.multi {
+    let mut endpoints = if tenants.multi {
         mcp("/t/{tenant}")
     } else {
         mcp("")
@@ -107,12 +109,20 @@ pub fn router(
     .route_layer(axum::middleware::from_fn_with_state(
         tenants.clone(),
         auth::scope,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        policy,
-        guard::validate,
-    ))
-    .layer(DefaultBodyLimit::max(tenants.host.max_body_bytes));
+    ));
+    if let Some(machine) = machine {
+        // Before authentication: the machine that holds the session checks the token.
+        endpoints = endpoints.route_layer(axum::middleware::from_fn_with_state(
+            machine,
+            replay::replay,
+        ));
+    }
+    let endpoints = endpoints
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            guard::validate,
+        ))
+        .layer(DefaultBodyLimit::max(tenants.host.max_body_bytes));
     let mut router = Router::new()
         .merge(endpoints)
         .route(
@@ -148,7 +158,7 @@ async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Sessi
             app.registry.max_sessions()
         ))
     })?);
-    let id = SessionId::generate();
+    let id = app.registry.new_id();
     // The log's name for the instance: the session, after its tenant's id if it has one.
     let tag: Arc<str> = match &*app.tenant {
         "" => id.as_str().into(),

@@ -11,21 +11,29 @@ use tokio_util::sync::CancellationToken;
 
 use super::Session;
 
-/// A session id: 128 bits from the operating system's CSPRNG, as 32 lowercase hex digits.
+/// A session id: 128 bits from the operating system's CSPRNG, as 32 lowercase hex digits, after the id of the
+/// machine that holds the session and a `-` when there is one (`--machine-id`), so that any machine of the
+/// app can tell where a session lives.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId(Arc<str>);
 
 impl SessionId {
-    pub fn generate() -> Self {
+    pub fn generate(machine: Option<&str>) -> Self {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         Self(
-            bytes
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-                .into(),
+            match machine {
+                Some(machine) => format!("{machine}-{random}"),
+                None => random,
+            }
+            .into(),
         )
+    }
+
+    /// The machine an id names, if it names one.
+    pub fn machine_of(id: &str) -> Option<&str> {
+        id.split_once('-').map(|(machine, _)| machine)
     }
 
     pub fn as_str(&self) -> &str {
@@ -59,15 +67,23 @@ pub struct Registry {
     sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
     places: Arc<Semaphore>,
     max_sessions: usize,
+    /// This machine's id, in every session id it gives.
+    machine: Option<Arc<str>>,
 }
 
 impl Registry {
-    pub fn new(max_sessions: usize) -> Arc<Self> {
+    pub fn new(max_sessions: usize, machine: Option<Arc<str>>) -> Arc<Self> {
         Arc::new(Self {
             sessions: RwLock::default(),
             places: Arc::new(Semaphore::new(max_sessions)),
             max_sessions,
+            machine,
         })
+    }
+
+    /// A fresh session id of this machine.
+    pub fn new_id(&self) -> SessionId {
+        SessionId::generate(self.machine.as_deref())
     }
 
     /// A place for one more session, or `None` at the cap.
@@ -183,10 +199,14 @@ mod tests {
 
     #[test]
     fn session_ids_are_128_bit_hex_and_distinct() {
-        let a = SessionId::generate();
-        let b = SessionId::generate();
+        let a = SessionId::generate(None);
+        let b = SessionId::generate(None);
         assert_eq!(a.as_str().len(), 32);
         assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+        assert_eq!(SessionId::machine_of(a.as_str()), None);
+        let c = SessionId::generate(Some("148ed726c0d989"));
+        assert_eq!(SessionId::machine_of(c.as_str()), Some("148ed726c0d989"));
+        assert_eq!(c.as_str().len(), 14 + 1 + 32);
     }
 }

@@ -1,0 +1,68 @@
+//! Sessions across the machines of one app, through Fly's proxy rather than a router of our own.
+//!
+//! With `--machine-id` (Fly sets `FLY_MACHINE_ID`), every session id starts with the id of the machine that
+//! holds it. A request that names another machine's session (in `Mcp-Session-Id`, or a legacy `/message`'s
+//! `sessionId`) is answered with `fly-replay: instance=<that machine>`, and Fly's proxy replays it there. If that
+//! machine cannot take it (stopped, gone), the proxy sends the request back here (`fallback=force_self`) with
+//! `fly-replay-failed`; a request that was replayed once already carries `fly-replay-src`. Either way it is not
+//! replayed again: it goes on, and the session is unknown here (404), so the client starts a new one.
+//! Without Fly in front, the answer is a plain 421 Misdirected Request with a JSON-RPC error.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::HttpError;
+use crate::session::SessionId;
+
+/// How long Fly's proxy tries the other machine before sending the request back.
+const REPLAY_TIMEOUT: &str = "5s";
+
+pub async fn replay(State(machine): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let replayed =
+        headers.contains_key("fly-replay-src") || headers.contains_key("fly-replay-failed");
+    let owner = session_named(&request).and_then(|id| {
+        SessionId::machine_of(&id)
+            .filter(|owner| *owner != &*machine && valid_machine(owner))
+            .map(str::to_owned)
+    });
+    match owner {
+        Some(owner) if !replayed => {
+            let mut response = HttpError::rpc(
+                StatusCode::MISDIRECTED_REQUEST,
+                crate::jsonrpc::code::INVALID_REQUEST,
+                format!("this session lives on machine {owner}; the request is replayed there"),
+                None,
+            )
+            .into_response();
+            let value = format!("instance={owner};timeout={REPLAY_TIMEOUT};fallback=force_self");
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert("fly-replay", value);
+            }
+            response
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// The session id a request names: its `Mcp-Session-Id`, or a legacy message's `sessionId`.
+fn session_named(request: &Request) -> Option<String> {
+    if let Some(id) = request.headers().get("mcp-session-id") {
+        return id.to_str().ok().map(str::to_owned);
+    }
+    request.uri().query()?;
+    Query::<HashMap<String, String>>::try_from_uri(request.uri())
+        .ok()?
+        .0
+        .remove("sessionId")
+}
+
+/// Machine ids are letters and digits: anything else is not a machine to replay to.
+fn valid_machine(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
