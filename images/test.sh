@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the image with podman from the catwalk binary already built, runs it, and talks MCP to it over HTTP:
-# the built-in WASI demo and an npm server through MCP_PACKAGE; then SIGTERM must stop a container within 10 s.
+# the built-in WASI demo, a tenants file with a mounted WASI module, and an npm server through MCP_PACKAGE; then
+# SIGTERM must stop a container within 10 s.
 #
 #   bash images/test.sh            (root; installs podman, runc and debootstrap if missing)
 #   CATWALK_BIN=target/debug/catwalk bash images/test.sh    (an already built binary: no release build)
@@ -79,9 +80,9 @@ run() {
     return 1
 }
 
-# mcp PORT TOOL ARGS_JSON: initialize, then tools/call; prints the call's answer.
+# mcp PORT TOOL ARGS_JSON [PATH]: initialize, then tools/call; prints the call's answer.
 mcp() {
-    local url="http://127.0.0.1:$1/mcp" headers session
+    local url="http://127.0.0.1:$1${4:-/mcp}" headers session
     headers=$(mktemp)
     curl -sf -D "$headers" -o /dev/null "$url" -H 'content-type: application/json' \
         -H 'accept: application/json, text/event-stream' \
@@ -102,6 +103,19 @@ answer=$(mcp 18081 echo '{"text":"from the image"}') || { podman logs catwalk-te
 expect "$answer" 'from the image'
 echo "wasi: ok"
 [ "$(podman exec catwalk-test-wasi id -u)" != 0 ] || { echo "runs as root" >&2; exit 1; }
+
+# A shared machine: a tenants file and a WASI module, both mounted.
+guest="${CARGO_TARGET_DIR:-target}/wasm32-wasip1/release/catwalk-conformance-guest.wasm"
+[ -f "$guest" ] || cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest
+tenants=$(mktemp -d)
+cp "$guest" "$tenants/guest.wasm"
+printf '[[tenant]]\nid = "acme"\nwasm = "/etc/catwalk/guest.wasm"\n' > "$tenants/tenants.toml"
+chmod -R a+rX "$tenants"
+run catwalk-test-tenants 18083 -v "$tenants:/etc/catwalk:ro" -e CATWALK_CONFIG=/etc/catwalk/tenants.toml
+answer=$(mcp 18083 test_simple_text '{}' /t/acme/mcp) || { podman logs catwalk-test-tenants 2>&1 | tail -5 >&2; exit 1; }
+expect "$answer" 'simple text response'
+rm -rf "$tenants"
+echo "tenants: ok"
 
 # An npm server through MCP_PACKAGE, as the seed runs it.
 ca_env=()
