@@ -12,6 +12,9 @@
 //! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation.
 //! - [`tenants`]: who is served: one tenant on `/mcp`, or many from a tenants file on `/t/{id}/mcp`, each with
 //!   its own server, env, grants, limits and tokens; the admin API changes them at runtime.
+//! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
+//! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
+//! - [`cli`]: the command line of the `catwalk` binary.
 //! - [`shutdown`]: SIGTERM/SIGINT, then a bounded drain.
 
 pub mod backend;

@@ -4,6 +4,9 @@
 //!
 //! - [`file`]: the tenants file's schema and its validation.
 //! - [`source`]: where a WASI module comes from (a file, or a pinned URL, cached by content).
+//! - [`catalog`]: which npm packages have a published WASI build, run sandboxed instead of through npx.
+//!
+//! Tenants' child processes are confined by [`crate::confine`]: limits, Landlock, and a uid each as root.
 
 pub mod catalog;
 pub mod file;
