@@ -275,6 +275,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Tenants from a tenants file; `None` in the single-tenant flow (`server` above).
     pub tenants: Option<Vec<TenantSpec>>,
+    /// Where the tenants file is (it holds every tenant's secrets).
+    pub tenants_file: Option<PathBuf>,
     /// SHA-256 of the admin API's token; `None`: no admin API.
     pub admin_token: Option<[u8; 32]>,
     /// What a guest gets by default (memory, CPU budget, caps); a tenant's limits override it.
@@ -321,6 +323,7 @@ impl ServeArgs {
             let policy = self.guest_policy(Vec::new());
             let mut config = self.finish(Server::Demo { policy }, host_env, Vec::new())?;
             config.tenants = Some(tenants);
+            config.tenants_file = Some(path);
             return Ok(config);
         }
         let get = |name: &str| {
@@ -510,6 +513,7 @@ impl ServeArgs {
             .unwrap_or_else(|| "catwalk".into());
         Ok(Config {
             helper,
+            tenants_file: None,
             catalog: self.catalog,
             sandbox: self.sandbox,
             max_inflight,

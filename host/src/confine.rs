@@ -6,9 +6,10 @@
 //! 1. resource limits: `RLIMIT_NOFILE`, and `RLIMIT_NPROC` when the child gets its own uid (the limit counts
 //!    every process of a uid, so it means nothing for a uid shared with catwalk). Never `RLIMIT_AS`: V8
 //!    reserves far more address space than it uses;
-//! 2. Landlock, where the kernel offers it: reading and executing only below the system directories, `PATH`
-//!    and the tenant's read grants; writing only below the tenant's own directory and its write grants;
-//!    signals and abstract unix sockets scoped to the child's own domain (ABI 6);
+//! 2. Landlock, where the kernel offers it: reading and executing only below the system's program and library
+//!    directories, the few files of `/etc` programs need, `PATH` and the tenant's read grants; writing only
+//!    below the tenant's own directory and its write grants; signals and abstract unix sockets scoped to the
+//!    child's own domain (ABI 6);
 //! 3. when catwalk runs as root, the tenant's own uid and gid, with no supplementary groups;
 //! 4. `exec` of the command, with exactly the environment catwalk gave the helper.
 //!
@@ -213,7 +214,9 @@ fn describe(status: &RestrictionStatus) -> Probe {
     }
 }
 
-/// Directories every child may read and execute below: the system's, and each directory of `path`.
+/// What every child may read and execute below: the system's programs and libraries, the parts of `/etc` that
+/// programs need to start, resolve names and check certificates (not all of `/etc`, where an operator keeps
+/// catwalk's own configuration), and each directory of `path`. Not `/run` either: containers mount secrets there.
 pub fn system_read_dirs(path: &std::ffi::OsStr) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = [
         "/usr",
@@ -223,13 +226,33 @@ pub fn system_read_dirs(path: &std::ffi::OsStr) -> Vec<PathBuf> {
         "/lib32",
         "/lib64",
         "/libx32",
-        "/etc",
         "/opt",
         "/proc",
         "/sys",
-        "/run",
         "/dev/urandom",
         "/dev/random",
+        "/etc/ld.so.cache",
+        "/etc/ld.so.conf",
+        "/etc/ld.so.conf.d",
+        "/etc/alternatives",
+        "/etc/ssl",
+        "/etc/ca-certificates",
+        "/etc/pki",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+        "/etc/host.conf",
+        "/etc/nsswitch.conf",
+        "/etc/gai.conf",
+        "/etc/services",
+        "/etc/protocols",
+        "/etc/passwd",
+        "/etc/group",
+        "/etc/localtime",
+        "/etc/timezone",
+        "/etc/os-release",
+        "/etc/mime.types",
+        "/etc/npmrc",
+        "/run/systemd/resolve",
     ]
     .into_iter()
     .map(PathBuf::from)

@@ -83,6 +83,9 @@ pub async fn run(
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;
     }
+    if let Some(file) = &config.tenants_file {
+        host.check_private(file)?;
+    }
     if let Some(location) = &config.catalog {
         host.load_catalog(location).await?;
     }

@@ -545,6 +545,19 @@ async fn children_of_different_tenants_cannot_read_or_signal_each_other() -> Res
         // signals stay inside the child's own domain.
         let read = call(&alpha, "read_file", json!({"path": ungranted})).await?;
         assert_eq!(read, "error: EACCES");
+        // Nor the tenants file, which holds every tenant's secrets, nor the rest of /etc beyond what programs
+        // need to start.
+        let read = call(&alpha, "read_file", json!({"path": config})).await?;
+        assert_eq!(read, "error: EACCES");
+        assert_eq!(
+            call(&alpha, "read_file", json!({"path": "/etc/debian_version"})).await?,
+            "error: EACCES"
+        );
+        assert!(
+            !call(&alpha, "read_file", json!({"path": "/etc/hosts"}))
+                .await?
+                .starts_with("error")
+        );
         let write = call(
             &alpha,
             "write_file",

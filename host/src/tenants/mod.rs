@@ -182,6 +182,28 @@ impl Host {
         Ok(())
     }
 
+    /// Refuses a tenants file that tenants' children could read: it holds every tenant's secrets, and on the
+    /// npx path children may read the system's directories (and, without root, share catwalk's uid).
+    pub fn check_private(&self, file: &std::path::Path) -> std::io::Result<()> {
+        if self.children.is_none() {
+            return Ok(());
+        }
+        let file = std::fs::canonicalize(file)?;
+        let readable = crate::confine::system_read_dirs(&self.path)
+            .into_iter()
+            .filter_map(|dir| std::fs::canonicalize(dir).ok())
+            .find(|dir| file.starts_with(dir));
+        match readable {
+            Some(dir) => Err(std::io::Error::other(format!(
+                "the tenants file {} is below {}, which every tenant's child may read: keep it elsewhere \
+                 (such as /etc/catwalk)",
+                file.display(),
+                dir.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The uid of tenant `id`'s children: stable for the id, never another tenant's.
     fn uid_for(&self, id: &str) -> u32 {
         let mut uids = self.uids.lock().unwrap_or_else(|e| e.into_inner());
