@@ -120,11 +120,7 @@ async fn the_session_cap_answers_503_and_frees_places() -> Result<()> {
         full.contains("503") && full.contains("maximum of 2 sessions"),
         "{full}"
     );
-    a.http
-        .delete(cw.mcp())
-        .header("mcp-session-id", a.session.as_ref().unwrap())
-        .send()
-        .await?;
+    a.delete().await?;
     c.initialize("2025-06-18").await?;
     cw.stop().await
 }
@@ -160,12 +156,7 @@ async fn delete_stops_the_server_and_the_grandchildren_it_started_in_their_own_s
         .await?
         .parse()?;
     assert!(alive(pid) && alive(grandchild));
-    client
-        .http
-        .delete(cw.mcp())
-        .header("mcp-session-id", client.session.as_ref().unwrap())
-        .send()
-        .await?;
+    client.delete().await?;
     eventually(
         Duration::from_secs(10),
         "server and setsid grandchild gone",

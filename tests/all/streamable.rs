@@ -35,13 +35,7 @@ async fn a_session_lives_from_initialize_to_delete_then_404() -> Result<()> {
         "Echo: hi"
     );
 
-    let deleted = client
-        .http
-        .delete(cw.mcp())
-        .header("mcp-session-id", &session)
-        .send()
-        .await?;
-    assert_eq!(deleted.status(), 200);
+    assert_eq!(client.delete().await?, 200);
     let after = client
         .post(&json!({"jsonrpc":"2.0","id":8,"method":"ping"}))
         .await?;

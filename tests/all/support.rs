@@ -229,6 +229,18 @@ impl Client {
             .with_context(|| format!("no response to {id}: {answer:?}"))
     }
 
+    /// Ends the session (DELETE on its URL); the HTTP status.
+    pub async fn delete(&self) -> Result<u16> {
+        let session = self.session.as_deref().context("no session to delete")?;
+        let response = self
+            .http
+            .delete(&self.url)
+            .header("mcp-session-id", session)
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
+    }
+
     /// The text of a tool result.
     pub async fn call_text(&self, id: Value, tool: &str, arguments: Value) -> Result<String> {
         let response = self.call(id, tool, arguments).await?;

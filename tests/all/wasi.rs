@@ -57,12 +57,7 @@ async fn guests_serve_over_http_as_p1_modules_and_p2_components() -> Result<()> 
             .filter(|m| m["method"] == "notifications/progress")
             .count();
         assert_eq!(progress, 3, "{target}: {:?}", answer.messages);
-        client
-            .http
-            .delete(cw.mcp())
-            .header("mcp-session-id", client.session.as_ref().unwrap())
-            .send()
-            .await?;
+        client.delete().await?;
         assert_eq!(
             client
                 .post(&json!({"jsonrpc":"2.0","id":3,"method":"ping"}))
