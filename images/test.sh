@@ -99,7 +99,7 @@ expect() { grep -q "$2" <<<"$1" || { echo "expected $2 in: $1" >&2; exit 1; }; }
 
 # The built-in WASI demo, served from the image.
 run catwalk-test-wasi 18081
-answer=$(mcp 18081 echo '{"text":"from the image"}') || { podman logs catwalk-test-wasi 2>&1 | tail -5 >&2; exit 1; }
+answer=$(mcp 18081 echo '{"message":"from the image"}') || { podman logs catwalk-test-wasi 2>&1 | tail -5 >&2; exit 1; }
 expect "$answer" 'from the image'
 echo "wasi: ok"
 [ "$(podman exec catwalk-test-wasi id -u)" != 0 ] || { echo "runs as root" >&2; exit 1; }

@@ -10,8 +10,13 @@ fn main() -> std::io::Result<()> {
     Server::new("catwalk-echo", env!("CARGO_PKG_VERSION"))
         .instructions("A demo MCP server running sandboxed in catwalk's WASI backend.")
         .tool(
-            Tool::new("echo", "Echoes its text back").param("text", "string", "What to echo", true),
-            |args, _cx| Ok(ToolResult::text(args.str("text")?)),
+            Tool::new("echo", "Echoes its message back").param(
+                "message",
+                "string",
+                "What to echo",
+                true,
+            ),
+            |args, _cx| Ok(ToolResult::text(format!("Echo: {}", args.str("message")?))),
         )
         .tool(
             Tool::new("time", "The current time, in seconds since the Unix epoch"),

@@ -353,9 +353,9 @@ async fn with_nothing_configured_the_built_in_demo_guest_is_served() -> Result<(
     assert_eq!(init["result"]["serverInfo"]["name"], "catwalk-echo");
     assert_eq!(
         client
-            .call_text(json!(1), "echo", json!({"text": "demo"}))
+            .call_text(json!(1), "echo", json!({"message": "demo"}))
             .await?,
-        "demo"
+        "Echo: demo"
     );
     let readyz: Value = reqwest::get(format!("{}/readyz", cw.base))
         .await?
