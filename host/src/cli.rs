@@ -55,6 +55,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .init(),
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
         .enable_all()
         .build()?;
     runtime.block_on(async {

@@ -194,15 +194,23 @@ async fn single_launcher(
             Launcher::Wasi(host.wasi_server(package.clone(), wasm, policy).await?)
         }
         Server::Package(_) | Server::Command(_) => {
-            let source = Arc::new(match &config.server {
+            let mut source = match &config.server {
                 Server::Package(spec) => {
                     CommandSource::npm(config.spec.clone(), spec.clone(), &config.state_dir)
                 }
                 _ => CommandSource::command(config.spec.clone()),
-            });
-            // Resolve the package now, so the first session does not pay for it (and /readyz can tell).
+            };
+            if config.mode == Mode::PerSession {
+                source = source.with_spares(config.spare, shutdown.clone());
+            }
+            let source = Arc::new(source);
+            // Resolve the package now, so the first session does not pay for it (and /readyz can tell), and
+            // start the spares.
             let prepare = source.clone();
-            tokio::spawn(async move { prepare.prepare().await });
+            tokio::spawn(async move {
+                prepare.prepare().await;
+                prepare.refill();
+            });
             match config.mode {
                 Mode::PerSession => Launcher::PerSession(source),
                 Mode::Shared => Launcher::Shared(SharedServer::start(

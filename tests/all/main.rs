@@ -8,6 +8,7 @@ mod legacy_sse;
 mod logs;
 mod replay;
 mod shared;
+mod spares;
 mod streamable;
 mod support;
 mod tenants;

@@ -70,7 +70,7 @@ impl Launcher {
     /// Starts (or attaches) an instance for the session named by `tag`.
     pub async fn launch(&self, tag: Arc<str>) -> Result<Instance, LaunchError> {
         match self {
-            Launcher::PerSession(source) => Ok(process::spawn(&source.spec().await, tag)?),
+            Launcher::PerSession(source) => Ok(source.launch(tag).await?),
             Launcher::Shared(server) => server.attach().await,
             Launcher::Wasi(server) => server.launch(tag),
         }
