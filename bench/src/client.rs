@@ -31,6 +31,8 @@ impl Catwalk {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
+            // To compare thread counts: `CATWALK_WORKERS=2 catwalk-bench ...`.
+            .envs(std::env::vars_os().filter(|(k, _)| k == "CATWALK_WORKERS"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .kill_on_drop(true)
@@ -150,7 +152,17 @@ impl Session {
 
     /// A session on the endpoint at `path` (a tenant's: `/t/{id}/mcp`).
     pub async fn open_at(http: &reqwest::Client, base: &str, path: &str) -> Result<Self> {
+        Ok(Self::open_timed(http, base, path).await?.0)
+    }
+
+    /// A session on the endpoint at `path`, and the time from sending `initialize` to its answer.
+    pub async fn open_timed(
+        http: &reqwest::Client,
+        base: &str,
+        path: &str,
+    ) -> Result<(Self, Duration)> {
         let url = format!("{base}{path}");
+        let started = Instant::now();
         let response = http
             .post(&url)
             .header("accept", "application/json, text/event-stream")
@@ -168,6 +180,7 @@ impl Session {
             .to_str()?
             .to_owned();
         body(response).await?;
+        let initialize = started.elapsed();
         let session = Self {
             http: http.clone(),
             base: base.to_owned(),
@@ -177,7 +190,7 @@ impl Session {
         session
             .post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .await?;
-        Ok(session)
+        Ok((session, initialize))
     }
 
     /// A new session of the same server.

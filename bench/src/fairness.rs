@@ -17,7 +17,7 @@ pub struct FairnessArgs<'a> {
     pub state_dir: &'a Path,
     /// A WASI echo guest (tool `echo {message}`).
     pub wasm_echo: &'a Path,
-    /// The same kind of server, native (tool `echo {text}`).
+    /// The same kind of server, native (`catwalk-guest`'s echo example: tool `echo {message}`).
     pub native_echo: &'a Path,
     pub flood: usize,
     /// `--max-inflight` values to compare; 0: no limit.
@@ -31,6 +31,8 @@ struct Backend {
     label: &'static str,
     server: String,
     arguments: Value,
+    /// The answer's text.
+    expect: &'static str,
 }
 
 pub async fn fairness(args: FairnessArgs<'_>) -> Result<()> {
@@ -39,6 +41,7 @@ pub async fn fairness(args: FairnessArgs<'_>) -> Result<()> {
             label: "WASI guest",
             server: format!("wasm = {:?}", args.wasm_echo.to_str().context("UTF-8")?),
             arguments: json!({"message": "hi"}),
+            expect: "hi",
         },
         Backend {
             label: "process per session",
@@ -51,7 +54,8 @@ pub async fn fairness(args: FairnessArgs<'_>) -> Result<()> {
                     .and_then(Path::to_str)
                     .context("UTF-8")?
             ),
-            arguments: json!({"text": "hi"}),
+            arguments: json!({"message": "hi"}),
+            expect: "Echo: hi",
         },
     ];
     println!(
@@ -103,7 +107,10 @@ async fn measure(args: &FairnessArgs<'_>, backend: &Backend, cap: Option<usize>)
                 .call(next_id, "echo", backend.arguments.clone())
                 .await?;
             samples.push(started.elapsed());
-            ensure!(answer["result"]["content"][0]["text"] == "hi", "{answer}");
+            ensure!(
+                answer["result"]["content"][0]["text"] == backend.expect,
+                "{answer}"
+            );
         }
         Ok(())
     };
@@ -118,7 +125,13 @@ async fn measure(args: &FairnessArgs<'_>, backend: &Backend, cap: Option<usize>)
         alone.1.push(round.quantile(0.99));
 
         // The flood runs on a thread and runtime of its own, so the probe's client is not queued behind it.
-        let flood = Flood::start(&catwalk.base, args.flood, backend.arguments.clone()).await?;
+        let flood = Flood::start(
+            &catwalk.base,
+            args.flood,
+            backend.arguments.clone(),
+            backend.expect,
+        )
+        .await?;
         let mut round = Samples::default();
         sequential(&mut round).await?;
         let (calls, errors, took) = flood.stop()?;
@@ -163,7 +176,12 @@ struct Flood {
 
 impl Flood {
     /// Opens `sessions` sessions on the flood tenant and starts calling; returns once all are calling.
-    async fn start(base: &str, sessions: usize, arguments: Value) -> Result<Self> {
+    async fn start(
+        base: &str,
+        sessions: usize,
+        arguments: Value,
+        expect: &'static str,
+    ) -> Result<Self> {
         let running = Arc::new(AtomicBool::new(true));
         let (calls, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -191,7 +209,7 @@ impl Flood {
                                 id += 1;
                                 match session.call(id, "echo", arguments.clone()).await {
                                     Ok(answer)
-                                        if answer["result"]["content"][0]["text"] == "hi" =>
+                                        if answer["result"]["content"][0]["text"] == expect =>
                                     {
                                         counted.fetch_add(1, Ordering::Relaxed);
                                     }

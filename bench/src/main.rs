@@ -6,9 +6,15 @@
 //!   target/release/catwalk-bench isolation
 //!   target/release/catwalk-bench memory
 //!   target/release/catwalk-bench fairness
+//!
+//! Beside the peers (`bench/peers.sh` runs these, with the shared harness):
+//!   catwalk-bench new-sessions --bridges B.conf --servers S.conf --dir HARNESS --json OUT
+//!   catwalk-bench wasi --json OUT
+//!   catwalk-bench report ROUND_DIR...
 
 mod client;
 mod fairness;
+mod peers;
 mod stats;
 mod wasi;
 
@@ -63,6 +69,49 @@ enum Bench {
         #[arg(long, default_value_t = 16)]
         sessions: usize,
     },
+    /// New session → initialize answered, on each bridge of a harness bridges.conf (and catwalk `--package`).
+    NewSessions {
+        #[arg(long)]
+        bridges: PathBuf,
+        #[arg(long)]
+        servers: PathBuf,
+        /// The harness dir the conf files refer to.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Bridge labels to run: substrings separated by `|`; `.` for all.
+        #[arg(long, default_value = ".")]
+        filter: peers::Filter,
+        #[arg(long, default_value = ".")]
+        server_filter: peers::Filter,
+        #[arg(long, default_value_t = 15)]
+        sessions: usize,
+        /// Milliseconds between two sessions.
+        #[arg(long, default_value_t = 1000)]
+        pause_ms: u64,
+        /// An npm package catwalk also serves by name (`--package`), measured the same way.
+        #[arg(long)]
+        package: Option<String>,
+        /// JSON lines are appended here.
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// The WASI rows of the peers report: new session, tools/call, RSS per idle session, another tenant's
+    /// latency beside them.
+    Wasi {
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        steps: Vec<usize>,
+        #[arg(long, default_value_t = 2000)]
+        calls: usize,
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// One table of the rounds of a `bench/peers.sh` run, medians and ratios to the best peer.
+    Report {
+        /// The harness's versions.txt of the run.
+        #[arg(long)]
+        versions: Option<PathBuf>,
+        rounds: Vec<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -78,8 +127,49 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if let Bench::Report { versions, rounds } = &cli.bench {
+        return peers::report(rounds, versions.as_deref());
+    }
     runtime.block_on(async {
         match cli.bench {
+            Bench::Report { .. } => unreachable!("answered above"),
+            Bench::NewSessions {
+                bridges,
+                servers,
+                dir,
+                filter,
+                server_filter,
+                sessions,
+                pause_ms,
+                package,
+                json,
+            } => {
+                peers::new_sessions(peers::NewSessionsArgs {
+                    bridges: &bridges,
+                    servers: &servers,
+                    dir: &dir,
+                    filter: &filter,
+                    server_filter: &server_filter,
+                    sessions,
+                    pause: std::time::Duration::from_millis(pause_ms),
+                    catwalk: &catwalk,
+                    package: package.as_deref(),
+                    json: &json,
+                })
+                .await
+            }
+            Bench::Wasi { steps, calls, json } => {
+                let rows = wasi::rows(wasi::RowsArgs {
+                    catwalk: &catwalk,
+                    state_dir: &state_dir,
+                    echo_guest: &target.join("wasm32-wasip1/release/examples/echo.wasm"),
+                    steps: &steps,
+                    calls,
+                })
+                .await?;
+                std::fs::write(&json, rows.to_string())?;
+                Ok(())
+            }
             Bench::Isolation {
                 rounds,
                 calls,

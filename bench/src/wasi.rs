@@ -285,9 +285,12 @@ pub async fn sessions(args: SessionsArgs<'_>) -> Result<()> {
         let mut calls = Samples::default();
         for id in 0..args.calls as u64 {
             let started = Instant::now();
-            let answer = open[0].call(id, "echo", json!({"text": "hi"})).await?;
+            let answer = open[0].call(id, "echo", json!({"message": "hi"})).await?;
             calls.push(started.elapsed());
-            ensure!(answer["result"]["content"][0]["text"] == "hi", "{answer}");
+            ensure!(
+                answer["result"]["content"][0]["text"] == "Echo: hi",
+                "{answer}"
+            );
         }
         catwalk.stop().await?;
         println!(
@@ -385,4 +388,104 @@ pub async fn memory(args: MemoryArgs<'_>) -> Result<()> {
 
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
+}
+
+pub struct RowsArgs<'a> {
+    pub catwalk: &'a Path,
+    pub state_dir: &'a Path,
+    /// The demo guest: `catwalk-guest`'s echo example for wasm32-wasip1.
+    pub echo_guest: &'a Path,
+    /// Idle sessions held, in steps: RSS per session and the probe's latency at each.
+    pub steps: &'a [usize],
+    pub calls: usize,
+}
+
+/// The WASI rows of the peers report. Two tenants serve the demo guest: `idle` opens sessions up to each step
+/// and holds them; `probe` calls echo on one session, sequentially, alone and at each step.
+pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
+    std::fs::create_dir_all(args.state_dir)?;
+    let config = args.state_dir.join("wasi-rows.toml");
+    let guest = args.echo_guest.to_str().context("a UTF-8 path")?;
+    std::fs::write(
+        &config,
+        format!(
+            "[[tenant]]\nid = \"idle\"\nwasm = {guest:?}\n\n[[tenant]]\nid = \"probe\"\nwasm = {guest:?}\n"
+        ),
+    )?;
+    let most = args.steps.iter().copied().max().unwrap_or(0);
+    let max_sessions = (most + 8).to_string();
+    let catwalk = Catwalk::start(
+        args.catwalk,
+        args.state_dir,
+        &[
+            "--config",
+            config.to_str().context("UTF-8")?,
+            "--max-sessions",
+            &max_sessions,
+        ],
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let probe = Session::open_at(&http, &catwalk.base, "/t/probe/mcp").await?;
+    let mut next_id = 0;
+    let mut calls = async || -> Result<Samples> {
+        let mut samples = Samples::default();
+        for _ in 0..args.calls {
+            next_id += 1;
+            let started = Instant::now();
+            let answer = probe
+                .call(next_id, "echo", json!({"message": "hi"}))
+                .await?;
+            samples.push(started.elapsed());
+            ensure!(
+                answer["result"]["content"][0]["text"] == "Echo: hi",
+                "{answer}"
+            );
+        }
+        Ok(samples)
+    };
+    calls().await?; // warm-up
+    let alone = calls().await?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut probe_p50 = serde_json::Map::new();
+    let mut probe_p99 = serde_json::Map::new();
+    let mut per_session = serde_json::Map::new();
+    probe_p50.insert("0".into(), json!(ms(alone.quantile(0.5))));
+    probe_p99.insert("0".into(), json!(ms(alone.quantile(0.99))));
+
+    let before = catwalk.memory_kib("VmRSS");
+    let mut held = Vec::with_capacity(most);
+    let mut starts = Samples::default();
+    for &step in args.steps {
+        while held.len() < step {
+            let (session, initialize) =
+                Session::open_timed(&http, &catwalk.base, "/t/idle/mcp").await?;
+            starts.push(initialize);
+            held.push(session);
+        }
+        let rss = catwalk.memory_kib("VmRSS");
+        per_session.insert(
+            step.to_string(),
+            json!(rss.saturating_sub(before) as f64 / step.max(1) as f64),
+        );
+        let beside = calls().await?;
+        probe_p50.insert(step.to_string(), json!(ms(beside.quantile(0.5))));
+        probe_p99.insert(step.to_string(), json!(ms(beside.quantile(0.99))));
+        eprintln!(
+            "wasi: {step} idle sessions, {:.1} KiB each; probe p50 / p99 {:.3} / {:.3} ms",
+            rss.saturating_sub(before) as f64 / step.max(1) as f64,
+            ms(beside.quantile(0.5)),
+            ms(beside.quantile(0.99))
+        );
+    }
+    catwalk.stop().await?;
+    Ok(json!({
+        "new_session_p50_ms": ms(starts.quantile(0.5)),
+        "new_session_p99_ms": ms(starts.quantile(0.99)),
+        "call_p50_ms": ms(alone.quantile(0.5)),
+        "call_p99_ms": ms(alone.quantile(0.99)),
+        "per_session_kib": per_session,
+        "probe_p50_ms": probe_p50,
+        "probe_p99_ms": probe_p99,
+    }))
 }
