@@ -58,6 +58,22 @@ impl Catwalk {
         }
     }
 
+    /// Starts catwalk serving the tenants file `tenants` (TOML), written to `state_dir/name`, with `flags`.
+    pub async fn start_tenants(
+        bin: &Path,
+        state_dir: &Path,
+        name: &str,
+        tenants: &str,
+        flags: &[&str],
+    ) -> Result<Self> {
+        std::fs::create_dir_all(state_dir)?;
+        let config = state_dir.join(name);
+        std::fs::write(&config, tenants)?;
+        let mut args = vec!["--config", config.to_str().context("a UTF-8 path")?];
+        args.extend(flags);
+        Self::start(bin, state_dir, &args).await
+    }
+
     pub async fn stop(mut self) -> Result<()> {
         kill(Pid::from_raw(self.pid), Signal::SIGTERM)?;
         self.child.wait().await?;

@@ -72,23 +72,17 @@ pub async fn fairness(args: FairnessArgs<'_>) -> Result<()> {
 }
 
 async fn measure(args: &FairnessArgs<'_>, backend: &Backend, cap: Option<usize>) -> Result<()> {
-    std::fs::create_dir_all(args.state_dir)?;
-    let config = args.state_dir.join("fairness.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let max_sessions = (args.flood + 8).to_string();
+    let max_inflight = cap.unwrap_or(1 << 20).to_string();
+    let catwalk = Catwalk::start_tenants(
+        args.catwalk,
+        args.state_dir,
+        "fairness.toml",
+        &format!(
             "[[tenant]]\nid = \"flood\"\n{server}\n\n[[tenant]]\nid = \"probe\"\n{server}\n",
             server = backend.server
         ),
-    )?;
-    let max_sessions = (args.flood + 8).to_string();
-    let max_inflight = cap.unwrap_or(1 << 20).to_string();
-    let catwalk = Catwalk::start(
-        args.catwalk,
-        args.state_dir,
         &[
-            "--config",
-            config.to_str().context("UTF-8")?,
             "--max-sessions",
             &max_sessions,
             "--max-inflight",

@@ -403,26 +403,17 @@ pub struct RowsArgs<'a> {
 /// The WASI rows of the peers report. Two tenants serve the demo guest: `idle` opens sessions up to each step
 /// and holds them; `probe` calls echo on one session, sequentially, alone and at each step.
 pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
-    std::fs::create_dir_all(args.state_dir)?;
-    let config = args.state_dir.join("wasi-rows.toml");
     let guest = args.echo_guest.to_str().context("a UTF-8 path")?;
-    std::fs::write(
-        &config,
-        format!(
-            "[[tenant]]\nid = \"idle\"\nwasm = {guest:?}\n\n[[tenant]]\nid = \"probe\"\nwasm = {guest:?}\n"
-        ),
-    )?;
     let most = args.steps.iter().copied().max().unwrap_or(0);
     let max_sessions = (most + 8).to_string();
-    let catwalk = Catwalk::start(
+    let catwalk = Catwalk::start_tenants(
         args.catwalk,
         args.state_dir,
-        &[
-            "--config",
-            config.to_str().context("UTF-8")?,
-            "--max-sessions",
-            &max_sessions,
-        ],
+        "wasi-rows.toml",
+        &format!(
+            "[[tenant]]\nid = \"idle\"\nwasm = {guest:?}\n\n[[tenant]]\nid = \"probe\"\nwasm = {guest:?}\n"
+        ),
+        &["--max-sessions", &max_sessions],
     )
     .await?;
     let http = reqwest::Client::new();

@@ -24,6 +24,17 @@ fn servers_marked(marker: &str) -> Vec<i32> {
         .collect()
 }
 
+/// A new session, and the pid of its server.
+async fn session_and_pid(cw: &Catwalk) -> Result<(Client, i32)> {
+    let mut client = Client::new(cw.mcp());
+    client.initialize("2025-11-25").await?;
+    let pid = client
+        .call_text(json!(1), "pid", json!({}))
+        .await?
+        .parse()?;
+    Ok((client, pid))
+}
+
 #[tokio::test]
 async fn a_new_session_takes_the_spare_started_before_it_and_shutdown_stops_the_spares()
 -> Result<()> {
@@ -41,12 +52,7 @@ async fn a_new_session_takes_the_spare_started_before_it_and_shutdown_stops_the_
     let spare = servers_marked(&marker)[0];
 
     // The first session's server is that process, started before the session existed; a new spare replaces it.
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
-    let pid: i32 = client
-        .call_text(json!(1), "pid", json!({}))
-        .await?
-        .parse()?;
+    let (_first, pid) = session_and_pid(&cw).await?;
     assert_eq!(pid, spare, "the session did not get the spare");
     eventually(Duration::from_secs(20), "the spare replaced", || async {
         servers_marked(&marker).len() == 2
@@ -58,12 +64,7 @@ async fn a_new_session_takes_the_spare_started_before_it_and_shutdown_stops_the_
         .expect("two servers");
 
     // Another session gets the replacement.
-    let mut second = Client::new(cw.mcp());
-    second.initialize("2025-11-25").await?;
-    let second_pid: i32 = second
-        .call_text(json!(1), "pid", json!({}))
-        .await?
-        .parse()?;
+    let (_second, second_pid) = session_and_pid(&cw).await?;
     assert_eq!(second_pid, next);
 
     // At shutdown nothing is left: the sessions' servers and the spare started after the second session.
@@ -83,12 +84,7 @@ async fn with_no_spares_a_server_starts_only_for_a_session() -> Result<()> {
     let marker = format!("{:x}", std::process::id() as u64 * 104_729 + 3);
     let env = format!("CATWALK_TEST_MARK={marker}");
     let cw = Catwalk::start(&["--spare", "0", "--env", &env], &fixture(), &[]).await?;
-    let mut client = Client::new(cw.mcp());
-    client.initialize("2025-11-25").await?;
-    let pid: i32 = client
-        .call_text(json!(1), "pid", json!({}))
-        .await?
-        .parse()?;
+    let (_client, pid) = session_and_pid(&cw).await?;
     assert_eq!(servers_marked(&marker), vec![pid]);
     cw.stop().await?;
     assert_eq!(servers_marked(&marker), Vec::<i32>::new());
