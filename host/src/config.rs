@@ -458,6 +458,12 @@ impl ServeArgs {
         let max_sessions = positive("max-sessions", self.max_sessions)?;
         let max_inflight = positive("max-inflight", self.max_inflight)?;
         let workers = positive("workers", self.workers)?;
+        if self.spare > max_sessions {
+            return Err(ConfigError::Invalid {
+                flag: "spare",
+                problem: format!("must be at most --max-sessions ({max_sessions})"),
+            });
+        }
         let machine_id = self
             .machine_id
             .clone()
@@ -696,6 +702,14 @@ mod tests {
             .into_config(vec![])
             .unwrap_err();
         assert!(e.to_string().contains("--max-sessions"));
+        for bad in [
+            &["--workers", "0"][..],
+            &["--spare", "9", "--max-sessions", "8"][..],
+        ] {
+            let flag = bad[0];
+            let e = args(bad).into_config(vec![]).unwrap_err();
+            assert!(e.to_string().contains(flag), "{e}");
+        }
         assert!(matches!(
             args(&[]).into_config(vec![]).unwrap().server,
             Server::Demo { .. }
