@@ -419,17 +419,11 @@ pub fn report(rounds: &[PathBuf], versions: Option<&Path>) -> Result<()> {
             std::fs::read_to_string(versions).unwrap_or_default()
         );
     }
-    let servers: Vec<String> = {
-        let mut servers: Vec<String> = by_label
-            .keys()
-            .filter_map(|l| l.split_once('/').map(|(_, s)| s.to_owned()))
-            .filter(|s| s != "package")
-            .collect();
-        servers.dedup();
-        servers.sort();
-        servers.dedup();
-        servers
-    };
+    let servers: std::collections::BTreeSet<String> = by_label
+        .keys()
+        .filter_map(|l| l.split_once('/').map(|(_, s)| s.to_owned()))
+        .filter(|s| s != "package")
+        .collect();
     for server in &servers {
         let bridges: Vec<&str> = by_label
             .keys()
