@@ -555,6 +555,11 @@ pub fn report(rounds: &[PathBuf], versions: Option<&Path>) -> Result<()> {
             ("tools/call through a guest, p50 ms", "/call_p50_ms", 3),
             ("tools/call through a guest, p99 ms", "/call_p99_ms", 3),
             (
+                "the floor: GET /healthz with the same client, p50 ms",
+                "/http_floor_p50_ms",
+                3,
+            ),
+            (
                 "host RSS per idle session at 1,000 sessions, KiB",
                 "/per_session_kib/1000",
                 1,

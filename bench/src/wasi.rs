@@ -438,6 +438,19 @@ pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
     calls().await?; // warm-up
     let alone = calls().await?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    // The floor: an HTTP round trip to catwalk with this client, nothing behind it.
+    let mut floor = Samples::default();
+    for _ in 0..args.calls {
+        let started = Instant::now();
+        let health = http.get(format!("{}/healthz", catwalk.base)).send().await?;
+        ensure!(
+            health.status().is_success(),
+            "/healthz: {}",
+            health.status()
+        );
+        health.bytes().await?;
+        floor.push(started.elapsed());
+    }
     let mut probe_p50 = serde_json::Map::new();
     let mut probe_p99 = serde_json::Map::new();
     let mut per_session = serde_json::Map::new();
@@ -471,6 +484,7 @@ pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
     }
     catwalk.stop().await?;
     Ok(json!({
+        "http_floor_p50_ms": ms(floor.quantile(0.5)),
         "new_session_p50_ms": ms(starts.quantile(0.5)),
         "new_session_p99_ms": ms(starts.quantile(0.99)),
         "call_p50_ms": ms(alone.quantile(0.5)),

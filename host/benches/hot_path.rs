@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use catwalk::backend::lines::{Line, LineReader};
-use catwalk::backend::{Instance, ServerEvent};
+use catwalk::backend::{Instance, ServerEvent, Tag};
 use catwalk::jsonrpc;
 use catwalk::session::{Delivery, Limits, Owner, Registry, Session, Transport};
 use divan::Bencher;
@@ -85,6 +85,8 @@ fn harness(registry: &Arc<Registry>) -> Harness {
         to_server,
         from_server,
         stop: CancellationToken::new(),
+        tag: Tag::default(),
+        spare: false,
     };
     let session = Session::start(
         registry.new_id(),

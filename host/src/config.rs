@@ -74,9 +74,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_MODE", value_enum, default_value_t = Mode::PerSession)]
     pub mode: Mode,
 
-    /// Per-session mode: server processes started ahead of need, so that a new session takes one that is
-    /// already running instead of waiting for a start (Node takes a few hundred ms). Each costs one idle
-    /// server's memory; 0 starts every server on demand. (Tenants of a tenants file start theirs on demand.)
+    /// Instances started ahead of need, so that a new session takes one that is already running instead of
+    /// waiting for a start: server processes in per-session mode (Node takes a few hundred ms; each costs one
+    /// idle server's memory; tenants' processes start on demand), and guests of every WASI server, tenants'
+    /// too (~100 KiB each, started on CPU nobody else wants; at most 64 in the process). 0 starts every
+    /// instance on demand.
     #[arg(long, env = "CATWALK_SPARE", default_value_t = 1)]
     pub spare: usize,
 

@@ -79,6 +79,7 @@ pub async fn run(
         max_guest_memory,
     );
     host.max_inflight = config.max_inflight;
+    host.spare = config.spare;
     host.tenant_env = config.tenant_env.clone();
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;
@@ -149,7 +150,7 @@ async fn single_launcher(
             let name = path
                 .file_name()
                 .map_or_else(|| "guest".into(), |n| n.to_string_lossy().into_owned());
-            Launcher::Wasi(host.wasi_server(name, wasm, policy.clone()).await?)
+            Launcher::Wasi(host.wasi_server("", name, wasm, policy.clone()).await?)
         }
         Server::Demo { policy } => {
             if DEMO_GUEST.is_empty() {
@@ -161,7 +162,7 @@ async fn single_launcher(
             tracing::info!("nothing configured: serving the built-in demo WASI server");
             let wasm = DEMO_GUEST.to_vec();
             Launcher::Wasi(
-                host.wasi_server("catwalk-demo".into(), wasm, policy.clone())
+                host.wasi_server("", "catwalk-demo".into(), wasm, policy.clone())
                     .await?,
             )
         }
@@ -191,7 +192,7 @@ async fn single_launcher(
                 env,
                 ..config.guest.clone()
             };
-            Launcher::Wasi(host.wasi_server(package.clone(), wasm, policy).await?)
+            Launcher::Wasi(host.wasi_server("", package.clone(), wasm, policy).await?)
         }
         Server::Package(_) | Server::Command(_) => {
             let mut source = match &config.server {
@@ -201,7 +202,11 @@ async fn single_launcher(
                 _ => CommandSource::command(config.spec.clone()),
             };
             if config.mode == Mode::PerSession {
-                source = source.with_spares(config.spare, shutdown.clone());
+                source = source.with_spares(
+                    config.spare,
+                    shutdown.clone(),
+                    host.metrics.tenant("").spares("process"),
+                );
             }
             let source = Arc::new(source);
             // Resolve the package now, so the first session does not pay for it (and /readyz can tell), and

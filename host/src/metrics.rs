@@ -8,7 +8,9 @@
 //! - `catwalk_http_requests_total{tenant,status}` and `catwalk_http_request_duration_seconds{tenant}`: requests
 //!   on the MCP endpoints, timed to the response head (a stream's later events are not in it). Requests for no
 //!   known tenant count under `tenant="-"`.
-//! - `catwalk_instance_starts_total{tenant,backend,outcome}`: server instances started (`ok`) or not (`error`).
+//! - `catwalk_instance_starts_total{tenant,backend,outcome}`: server instances for new sessions: started for the
+//!   session (`ok`), taken from the spares started ahead of need (`spare`), or not started (`error`).
+//! - `catwalk_spares{tenant,backend}`: spares started and waiting for a session now.
 //! - `catwalk_instance_exits_total{tenant,cause}`: instances that ended on their own, not those catwalk
 //!   stopped: `exit` (a process or guest exited), `signal` (a process was killed), `trap` (a WASI guest trapped
 //!   or went past its CPU or memory limit).
@@ -47,6 +49,12 @@ struct StartLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    tenant: String,
+    backend: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExitLabels {
     tenant: String,
     cause: &'static str,
@@ -62,6 +70,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Latency,
     starts: Family<StartLabels, Counter>,
+    spares: Family<BackendLabels, Gauge>,
     exits: Family<ExitLabels, Counter>,
     restarts: Family<TenantLabel, Counter>,
     waiting: Family<TenantLabel, Gauge>,
@@ -76,6 +85,7 @@ impl Metrics {
         let latency: Latency =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 17)));
         let starts = Family::<StartLabels, Counter>::default();
+        let spares = Family::<BackendLabels, Gauge>::default();
         let exits = Family::<ExitLabels, Counter>::default();
         let restarts = Family::<TenantLabel, Counter>::default();
         let waiting = Family::<TenantLabel, Gauge>::default();
@@ -94,6 +104,11 @@ impl Metrics {
             "catwalk_instance_starts",
             "Server instances started",
             starts.clone(),
+        );
+        registry.register(
+            "catwalk_spares",
+            "Server instances started ahead of need, waiting for a session",
+            spares.clone(),
         );
         registry.register(
             "catwalk_instance_exits",
@@ -117,6 +132,7 @@ impl Metrics {
             requests,
             latency,
             starts,
+            spares,
             exits,
             restarts,
         })
@@ -179,15 +195,27 @@ impl TenantMetrics {
             .observe(took.as_secs_f64());
     }
 
-    pub fn instance_started(&self, backend: &'static str, ok: bool) {
+    /// An instance for a new session: `outcome` is `ok`, `spare` or `error`.
+    pub fn instance_started(&self, backend: &'static str, outcome: &'static str) {
         self.metrics
             .starts
             .get_or_create(&StartLabels {
                 tenant: self.label.tenant.clone(),
                 backend,
-                outcome: if ok { "ok" } else { "error" },
+                outcome,
             })
             .inc();
+    }
+
+    /// The gauge of `backend`'s spares waiting now.
+    pub fn spares(&self, backend: &'static str) -> Gauge {
+        self.metrics
+            .spares
+            .get_or_create(&BackendLabels {
+                tenant: self.label.tenant.clone(),
+                backend,
+            })
+            .clone()
     }
 
     /// An instance ended on its own; `reason` is how [`crate::backend::ServerEvent::Exited`] put it.

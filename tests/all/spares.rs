@@ -1,12 +1,14 @@
-//! Spare servers (per-session mode): started ahead of need, taken by the next new session, replaced, and
-//! stopped at shutdown.
+//! Spares: server processes (per-session mode) and WASI guests started ahead of need, taken by the next new
+//! session, replaced, and stopped at shutdown (or when their tenant goes).
 
 use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::json;
 
-use crate::support::{Catwalk, Client, alive, eventually, fixture};
+use crate::support::{Catwalk, Client, alive, eventually, fixture, metric, scrape, sha256_hex};
+use crate::tenants::{scratch, write_config};
+use crate::wasi::guest;
 
 /// The pids of live processes whose environment holds `marker` (this test's servers, not other tests').
 fn servers_marked(marker: &str) -> Vec<i32> {
@@ -89,4 +91,107 @@ async fn with_no_spares_a_server_starts_only_for_a_session() -> Result<()> {
     cw.stop().await?;
     assert_eq!(servers_marked(&marker), Vec::<i32>::new());
     Ok(())
+}
+
+/// The value of `series` on catwalk's `/metrics` now.
+async fn gauge(cw: &Catwalk, admin: Option<&str>, series: &str) -> Result<Option<f64>> {
+    Ok(metric(&scrape(&cw.base, admin).await?, series))
+}
+
+const DEMO_SPARES: &str = "catwalk_spares{tenant=\"\",backend=\"wasi\"}";
+const DEMO_FROM_SPARE: &str =
+    "catwalk_instance_starts_total{tenant=\"\",backend=\"wasi\",outcome=\"spare\"}";
+const DEMO_STARTED: &str =
+    "catwalk_instance_starts_total{tenant=\"\",backend=\"wasi\",outcome=\"ok\"}";
+
+/// A session on the demo guest, checked to answer.
+async fn demo_session(cw: &Catwalk, message: &str) -> Result<Client> {
+    let mut client = Client::new(cw.mcp());
+    client.initialize("2025-11-25").await?;
+    let text = client
+        .call_text(json!(1), "echo", json!({"message": message}))
+        .await?;
+    assert_eq!(text, format!("Echo: {message}"));
+    Ok(client)
+}
+
+#[tokio::test]
+async fn a_wasi_session_takes_a_guest_started_before_it_and_another_replaces_it() -> Result<()> {
+    let cw = Catwalk::start_without_command(&["--spare", "1"], &[]).await?;
+    let spare_waiting =
+        || async { gauge(&cw, None, DEMO_SPARES).await.ok().flatten() == Some(1.0) };
+    eventually(
+        Duration::from_secs(20),
+        "a spare guest started",
+        spare_waiting,
+    )
+    .await?;
+
+    // The session's guest is the spare: none is started for it, and another takes the spare's place.
+    let _first = demo_session(&cw, "first").await?;
+    let metrics = scrape(&cw.base, None).await?;
+    assert_eq!(metric(&metrics, DEMO_FROM_SPARE), Some(1.0), "{metrics}");
+    assert_eq!(metric(&metrics, DEMO_STARTED), None, "{metrics}");
+    eventually(Duration::from_secs(20), "the spare replaced", spare_waiting).await?;
+
+    // Each guest is its session's own: the next session gets the replacement, with a fresh state.
+    let _second = demo_session(&cw, "second").await?;
+    assert_eq!(gauge(&cw, None, DEMO_FROM_SPARE).await?, Some(2.0));
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn without_spares_each_wasi_session_starts_its_own_guest() -> Result<()> {
+    let cw = Catwalk::start_without_command(&["--spare", "0"], &[]).await?;
+    let _client = demo_session(&cw, "cold").await?;
+    let metrics = scrape(&cw.base, None).await?;
+    assert_eq!(metric(&metrics, DEMO_STARTED), Some(1.0), "{metrics}");
+    assert_eq!(metric(&metrics, DEMO_FROM_SPARE), None, "{metrics}");
+    assert_eq!(
+        metric(&metrics, DEMO_SPARES).unwrap_or(0.0),
+        0.0,
+        "{metrics}"
+    );
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn a_removed_tenants_spare_guest_is_stopped() -> Result<()> {
+    let admin = "spares-admin-t0ken";
+    let config = write_config(&scratch("spares"), "")?;
+    let cw = Catwalk::start_without_command(
+        &[
+            "--config",
+            &config,
+            "--admin-token-sha256",
+            &sha256_hex(admin.as_bytes()),
+        ],
+        &[],
+    )
+    .await?;
+    let url = format!("{}/admin/tenants/s", cw.base);
+    let http = reqwest::Client::new();
+    let wasm = guest("wasm32-wasip1", "catwalk-conformance-guest");
+    let added = http
+        .put(&url)
+        .bearer_auth(admin)
+        .json(&json!({"id": "s", "wasm": wasm}))
+        .send()
+        .await?;
+    assert_eq!(added.status(), 201);
+    let series = "catwalk_spares{tenant=\"s\",backend=\"wasi\"}";
+    eventually(
+        Duration::from_secs(20),
+        "the tenant's spare started",
+        || async { gauge(&cw, Some(admin), series).await.ok().flatten() == Some(1.0) },
+    )
+    .await?;
+
+    let removed = http.delete(&url).bearer_auth(admin).send().await?;
+    assert_eq!(removed.status(), 204);
+    eventually(Duration::from_secs(20), "the spare stopped", || async {
+        gauge(&cw, Some(admin), series).await.ok().flatten() == Some(0.0)
+    })
+    .await?;
+    cw.stop().await
 }

@@ -351,3 +351,20 @@ pub fn client(url: String, token: Option<&str>) -> Client {
     }
     client
 }
+
+/// The value of the metric line that starts with `series` (name and labels, as rendered).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// catwalk's `/metrics`, as text (with the admin token, if catwalk has one).
+pub async fn scrape(base: &str, admin: Option<&str>) -> Result<String> {
+    let mut request = reqwest::Client::new().get(format!("{base}/metrics"));
+    if let Some(token) = admin {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    anyhow::ensure!(response.status() == 200, "/metrics: {}", response.status());
+    Ok(response.text().await?)
+}

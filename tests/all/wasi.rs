@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::support::{Catwalk, Client};
+use crate::support::{Catwalk, Client, metric};
 
 /// A guest built for `target` (`wasm32-wasip1` or `wasm32-wasip2`) in this build's target dir.
 pub fn guest(target: &str, name: &str) -> String {
@@ -388,15 +388,10 @@ fn background_cpu() -> Duration {
     Duration::from_millis(ticks * 1000 / ticks_per_second)
 }
 
-/// The value of the metric line that starts with `series` (name and labels, as rendered).
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
-
 #[tokio::test]
 async fn metrics_count_requests_instances_and_traps() -> Result<()> {
-    let (cw, spinner) = hostile("spin", &["--cpu-budget", "50ms"], &[]).await?;
+    // No spare: the session's guest is started for it (`outcome="ok"`).
+    let (cw, spinner) = hostile("spin", &["--cpu-budget", "50ms", "--spare", "0"], &[]).await?;
     let scrape = || async {
         let response = reqwest::get(format!("{}/metrics", cw.base)).await?;
         assert_eq!(response.status(), 200);

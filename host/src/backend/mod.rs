@@ -11,9 +11,10 @@ pub mod lines;
 pub mod npm;
 pub mod process;
 pub mod shared;
+pub mod spares;
 pub mod wasi;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -42,6 +43,32 @@ pub struct Instance {
     pub from_server: mpsc::Receiver<ServerEvent>,
     /// Cancelling it stops the instance; an [`ServerEvent::Exited`] follows.
     pub stop: CancellationToken,
+    /// How the log names the instance.
+    pub tag: Tag,
+    /// Started ahead of need, and taken from the spares.
+    pub spare: bool,
+}
+
+/// The log's name for an instance: its session (or a shared server's name), or `spare` until a session takes
+/// it.
+#[derive(Debug, Clone, Default)]
+pub struct Tag(Arc<OnceLock<Arc<str>>>);
+
+impl Tag {
+    pub fn named(name: Arc<str>) -> Self {
+        Self(Arc::new(OnceLock::from(name)))
+    }
+
+    /// Names a spare after the session that took it; a tag already named keeps its name.
+    pub fn name(&self, name: Arc<str>) {
+        let _ = self.0.set(name);
+    }
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get().map_or("spare", |name| name))
+    }
 }
 
 /// Why an instance could not be started.
@@ -72,7 +99,7 @@ impl Launcher {
         match self {
             Launcher::PerSession(source) => Ok(source.launch(tag).await?),
             Launcher::Shared(server) => server.attach().await,
-            Launcher::Wasi(server) => server.launch(tag),
+            Launcher::Wasi(server) => server.launch(&tag),
         }
     }
 

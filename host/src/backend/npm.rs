@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use super::Instance;
 use super::process::{self, ProcessSpec, reaper};
+use super::spares::Spares;
+use super::{Instance, Tag};
 
 /// Where the command for a new instance comes from.
 #[derive(Debug)]
@@ -22,22 +24,6 @@ pub struct CommandSource {
     base: ProcessSpec,
     package: Option<NpmPackage>,
     spares: Spares,
-}
-
-/// Servers started ahead of need: a new session takes one instead of waiting for a start. Taken ones are
-/// replaced in the background; one that died while waiting is dropped; all are stopped at shutdown.
-#[derive(Debug, Default)]
-struct Spares {
-    wanted: usize,
-    pool: Arc<Mutex<Pool>>,
-    shutdown: CancellationToken,
-}
-
-#[derive(Debug, Default)]
-struct Pool {
-    ready: Vec<Instance>,
-    /// Starts under way, counted with the ready ones so that concurrent refills do not overshoot.
-    starting: usize,
 }
 
 #[derive(Debug)]
@@ -59,33 +45,16 @@ impl CommandSource {
     }
 
     /// Keeps `wanted` servers started ahead of need, until `shutdown`.
-    pub fn with_spares(mut self, wanted: usize, shutdown: CancellationToken) -> Self {
-        self.spares.wanted = wanted;
-        self.spares.shutdown = shutdown.clone();
-        let pool = self.spares.pool.clone();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            for spare in lock(&pool).ready.drain(..) {
-                spare.stop.cancel();
-            }
-        });
+    pub fn with_spares(mut self, wanted: usize, shutdown: CancellationToken, gauge: Gauge) -> Self {
+        self.spares = Spares::new(wanted, shutdown, None, gauge);
         self
     }
 
     /// An instance for a new session: a spare if one is running, else a fresh start.
     pub async fn launch(self: &Arc<Self>, tag: Arc<str>) -> std::io::Result<Instance> {
-        let spare = {
-            let mut pool = lock(&self.spares.pool);
-            // A spare whose server has exited has its stop token cancelled (by its stdout reader).
-            pool.ready.retain(|i| !i.stop.is_cancelled());
-            pool.ready.pop()
-        };
-        let instance = match spare {
-            Some(instance) => {
-                tracing::debug!(session = %tag, "took a spare server");
-                instance
-            }
-            None => process::spawn(&self.spec().await, tag)?,
+        let instance = match self.spares.take(&tag) {
+            Some(instance) => instance,
+            None => process::spawn(&self.spec().await, Tag::named(tag))?,
         };
         self.refill();
         Ok(instance)
@@ -93,35 +62,10 @@ impl CommandSource {
 
     /// Starts spares in the background up to the number wanted.
     pub fn refill(self: &Arc<Self>) {
-        let spares = &self.spares;
-        loop {
-            {
-                let mut pool = lock(&spares.pool);
-                if pool.ready.len() + pool.starting >= spares.wanted
-                    || spares.shutdown.is_cancelled()
-                {
-                    return;
-                }
-                pool.starting += 1;
-            }
+        self.spares.refill(|| {
             let source = self.clone();
-            tokio::spawn(async move {
-                let spec = source.spec().await;
-                let spares = &source.spares;
-                // Checked under the lock the shutdown watcher drains under: a spare is either drained or never
-                // kept.
-                let mut pool = lock(&spares.pool);
-                pool.starting -= 1;
-                if spares.shutdown.is_cancelled() {
-                    return;
-                }
-                match process::spawn(&spec, Arc::from("spare")) {
-                    Ok(instance) => pool.ready.push(instance),
-                    // Not retried here: the next session tries again.
-                    Err(e) => tracing::warn!("could not start a spare server: {e}"),
-                }
-            });
-        }
+            async move { Ok(process::spawn(&source.spec().await, Tag::default())?) }
+        });
     }
 
     /// An npm package; `base` carries env and limits, and runs `npx -y <spec>` until the install is done.

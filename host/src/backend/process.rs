@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::lines::{Line, LineReader};
-use super::{Instance, ServerEvent};
+use super::{Instance, ServerEvent, Tag};
 use crate::confine::Confinement;
 
 /// Everything needed to start one child. The environment is complete: nothing is inherited.
@@ -65,7 +65,7 @@ impl ProcessSpec {
 const STDERR_LINE_CAP: usize = 8 * 1024;
 
 /// Starts the child described by `spec`. `tag` names it in the log (a session id or a shared-server name).
-pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
+pub fn spawn(spec: &ProcessSpec, tag: Tag) -> std::io::Result<Instance> {
     let mut cmd = spec.command(&spec.program, &spec.args);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -170,6 +170,7 @@ pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
     });
 
     let grace = spec.stop_grace;
+    let supervisor_tag = tag.clone();
     let supervisor_stop = stop.clone();
     tokio::spawn(async move {
         let status = tokio::select! {
@@ -184,7 +185,7 @@ pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
             Ok(status) => describe(status),
             Err(e) => format!("could not be waited for: {e}"),
         };
-        tracing::debug!(session = %tag, "server process ended: {reason}");
+        tracing::debug!(session = %supervisor_tag, "server process ended: {reason}");
         let _ = events.send(ServerEvent::Exited { reason }).await;
     });
 
@@ -192,6 +193,8 @@ pub fn spawn(spec: &ProcessSpec, tag: Arc<str>) -> std::io::Result<Instance> {
         to_server,
         from_server,
         stop,
+        tag,
+        spare: false,
     })
 }
 

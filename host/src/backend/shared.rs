@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::npm::CommandSource;
-use super::{Instance, LaunchError, ServerEvent, process};
+use super::{Instance, LaunchError, ServerEvent, Tag, process};
 use crate::jsonrpc::{self, IdKey, Kind};
 use crate::metrics::TenantMetrics;
 
@@ -112,9 +112,9 @@ impl SharedServer {
         while !self.shutdown.is_cancelled() {
             let spec = self.source.spec().await;
             let started = Instant::now();
-            match process::spawn(&spec, "shared".into()) {
+            match process::spawn(&spec, Tag::named("shared".into())) {
                 Ok(instance) => {
-                    self.metrics.instance_started("shared", true);
+                    self.metrics.instance_started("shared", "ok");
                     let reason = self.pump(instance).await;
                     if !self.shutdown.is_cancelled() {
                         self.metrics.instance_exited(&reason);
@@ -123,7 +123,7 @@ impl SharedServer {
                     self.reset(&reason);
                 }
                 Err(e) => {
-                    self.metrics.instance_started("shared", false);
+                    self.metrics.instance_started("shared", "error");
                     tracing::error!("could not start the shared server: {e}");
                     self.lock().status = Some(Err(e.to_string()));
                 }
@@ -150,6 +150,7 @@ impl SharedServer {
             to_server,
             mut from_server,
             stop,
+            ..
         } = instance;
         {
             let mut mux = self.lock();
@@ -239,6 +240,8 @@ impl SharedServer {
             to_server,
             from_server,
             stop,
+            tag: Tag::named("shared".into()),
+            spare: false,
         })
     }
 

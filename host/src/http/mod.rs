@@ -168,8 +168,12 @@ async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Sessi
     // A shared server's process is counted by its supervisor, not per session.
     let per_instance = !matches!(app.launcher, Launcher::Shared(_));
     if per_instance {
-        app.metrics
-            .instance_started(app.launcher.kind(), launched.is_ok());
+        let outcome = match &launched {
+            Ok(instance) if instance.spare => "spare",
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
+        app.metrics.instance_started(app.launcher.kind(), outcome);
     }
     let instance = launched.map_err(|e| {
         tracing::error!(session = %id, "could not start a server instance: {e}");

@@ -151,6 +151,7 @@ impl Session {
             to_server,
             mut from_server,
             stop,
+            ..
         } = instance;
         let mut streams = HashMap::new();
         streams.insert(STANDALONE, Stream::new(true));

@@ -60,6 +60,8 @@ pub struct Host {
     pub tenant_env: Vec<(OsString, OsString)>,
     /// Requests a tenant of a tenants file may have in progress at once, unless it says otherwise.
     pub max_inflight: usize,
+    /// Guests each WASI server keeps started ahead of need (`--spare`).
+    pub spare: usize,
     /// WASI builds of npm packages (empty without `--catalog`).
     pub catalog: Catalog,
     /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
@@ -126,6 +128,7 @@ impl Host {
             metrics: Metrics::new(),
             catalog: Catalog::default(),
             max_inflight: default_max_inflight(),
+            spare: 0,
             tenant_env: Vec::new(),
             uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
@@ -289,6 +292,7 @@ impl Host {
     /// Compiles (or loads from the cache) and links a WASI server, off the async threads.
     pub async fn wasi_server(
         &self,
+        tenant: &str,
         name: String,
         wasm: Vec<u8>,
         policy: GuestPolicy,
@@ -304,7 +308,13 @@ impl Host {
             kind = server.kind(),
             "WASI server ready"
         );
-        Ok(Arc::new(server))
+        let server = Arc::new(server.with_spares(
+            self.spare,
+            self.shutdown.clone(),
+            self.metrics.tenant(tenant).spares("wasi"),
+        ));
+        server.refill();
+        Ok(server)
     }
 
     /// The front end's view of one tenant.
@@ -459,7 +469,7 @@ impl Host {
             ..self.guest.clone()
         };
         let server = self
-            .wasi_server(name, wasm, policy)
+            .wasi_server(&spec.id, name, wasm, policy)
             .await
             .map_err(|e| format!("wasm: {e}"))?;
         Ok(Launcher::Wasi(server))

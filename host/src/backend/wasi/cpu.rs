@@ -7,9 +7,10 @@
 //! Guests run on two lanes. A message is handled on the *foreground* lane, the runtime that also serves HTTP, as
 //! long as it has used less than [`FOREGROUND_SLICE`]: nearly every MCP request finishes well within it. Past that the
 //! guest moves to the *background* lane, a runtime whose threads run at the lowest CPU priority, so a tenant that
-//! computes (or spins) takes only the CPU nobody else wants and the others keep their latency. Reading the next
-//! message brings the guest back to the foreground. A guest moves between lanes only while it is suspended (at an
-//! epoch yield or a blocking read), never mid-poll.
+//! computes (or spins) takes only the CPU nobody else wants and the others keep their latency. Waiting for its next
+//! message brings the guest back to the foreground, so the message is handled there. A spare (a guest started
+//! ahead of need) starts up on the background lane, on CPU nobody else wants. A guest moves between lanes only
+//! while it is suspended (at an epoch yield or a blocking read), never mid-poll.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -67,6 +68,16 @@ impl Budget {
         self.used_nanos.store(0, Ordering::Relaxed);
         self.background.store(false, Ordering::Relaxed);
         self.resume();
+    }
+
+    /// Start-up ahead of need: on the background lane until the guest waits for its first message.
+    pub fn start_in_background(&self) {
+        self.background.store(true, Ordering::Relaxed);
+    }
+
+    /// The guest waits for its next message: it waits, and handles the message, on the foreground lane.
+    pub fn wait_for_input(&self) {
+        self.background.store(false, Ordering::Relaxed);
     }
 
     /// The guest runs again (after a yield).

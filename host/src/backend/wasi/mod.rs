@@ -19,8 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{
@@ -31,7 +32,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use super::{Instance, LaunchError, Redactor, ServerEvent};
+use super::spares::Spares;
+use super::{Instance, LaunchError, Redactor, ServerEvent, Tag};
 use cpu::{Budget, Lanes};
 pub use policy::GuestPolicy;
 use stdio::{GuestStderr, GuestStdin, GuestStdout};
@@ -53,6 +55,10 @@ pub enum WasiError {
     },
 }
 
+/// Guests started ahead of need, over every WASI server of the process: the pool has this many places beyond
+/// one per session for them. Each idle one holds ~100 KiB.
+const SPARE_PLACES: u32 = 64;
+
 /// Sizes of the instance pool, shared by every tenant of the process.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSize {
@@ -70,6 +76,7 @@ pub struct WasiRuntime {
     cache_dir: PathBuf,
     compiled: Mutex<HashMap<String, Compiled>>,
     lanes: Lanes,
+    spare_places: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for WasiRuntime {
@@ -95,14 +102,15 @@ impl WasiRuntime {
             move |source| WasiError::Wasmtime { what, source }
         };
         let mut pooling = PoolingAllocationConfig::default();
+        let instances = pool.instances.saturating_add(SPARE_PLACES);
         // Totals set here, not left to defaults: they bound the address space and slots catwalk reserves.
         // A component instance holds at most a few core instances (the adapter and the program).
         pooling
-            .total_core_instances(pool.instances.saturating_mul(4))
-            .total_component_instances(pool.instances)
-            .total_memories(pool.instances.saturating_mul(2))
-            .total_tables(pool.instances.saturating_mul(4))
-            .total_stacks(pool.instances)
+            .total_core_instances(instances.saturating_mul(4))
+            .total_component_instances(instances)
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            .total_stacks(instances)
             .max_memory_size(pool.max_memory_bytes);
         let mut config = Config::new();
         config
@@ -142,6 +150,7 @@ impl WasiRuntime {
             cache_dir,
             compiled: Mutex::default(),
             lanes,
+            spare_places: Arc::new(Semaphore::new(SPARE_PLACES as usize)),
         }))
     }
 
@@ -266,6 +275,7 @@ pub struct WasiServer {
     pre: Pre,
     policy: GuestPolicy,
     name: String,
+    spares: Spares,
 }
 
 impl std::fmt::Debug for WasiServer {
@@ -309,7 +319,20 @@ impl WasiServer {
             pre,
             policy,
             name: name.to_owned(),
+            spares: Spares::default(),
         })
+    }
+
+    /// Keeps `wanted` instances started ahead of need (while places for spares are left), until `shutdown`.
+    /// Call from within the runtime.
+    pub fn with_spares(mut self, wanted: usize, shutdown: CancellationToken, gauge: Gauge) -> Self {
+        self.spares = Spares::new(
+            wanted,
+            shutdown,
+            Some(self.runtime.spare_places.clone()),
+            gauge,
+        );
+        self
     }
 
     pub fn kind(&self) -> &'static str {
@@ -323,12 +346,34 @@ impl WasiServer {
         &self.name
     }
 
-    /// Starts one instance for a session: its own store, WASI context and limits, on a tokio task.
-    pub fn launch(&self, tag: Arc<str>) -> Result<Instance, LaunchError> {
+    /// An instance for a new session: a spare if one is waiting, else a fresh start.
+    pub fn launch(self: &Arc<Self>, tag: &Arc<str>) -> Result<Instance, LaunchError> {
+        let instance = match self.spares.take(tag) {
+            Some(instance) => instance,
+            None => self.start(Tag::named(tag.clone()), false)?,
+        };
+        self.refill();
+        Ok(instance)
+    }
+
+    /// Starts spares in the background up to the number wanted.
+    pub fn refill(self: &Arc<Self>) {
+        self.spares.refill(|| {
+            let server = self.clone();
+            async move { server.start(Tag::default(), true) }
+        });
+    }
+
+    /// Starts one instance: its own store, WASI context and limits, on a tokio task. An instance started `ahead`
+    /// of need starts up on the background lane.
+    fn start(&self, tag: Tag, ahead: bool) -> Result<Instance, LaunchError> {
         let (to_server, messages) = mpsc::channel::<Bytes>(64);
         let (events, from_server) = mpsc::channel::<ServerEvent>(256);
         let stop = CancellationToken::new();
         let budget = Budget::new();
+        if ahead {
+            budget.start_in_background();
+        }
         let mut builder = self
             .policy
             .builder(&self.name)
@@ -394,18 +439,21 @@ impl WasiServer {
         let guest_stop = stop.clone();
         let name = self.name.clone();
         let runtime = self.runtime.clone();
+        let ended_tag = tag.clone();
         tokio::spawn(async move {
             let reason = tokio::select! {
                 outcome = runtime.lanes.drive(run, budget.clone()) => describe(outcome, cpu, budget.used()),
                 () = guest_stop.cancelled() => "was stopped".to_owned(),
             };
-            tracing::debug!(session = %tag, guest = %name, "guest ended: {reason}");
+            tracing::debug!(session = %ended_tag, guest = %name, "guest ended: {reason}");
             let _ = events.send(ServerEvent::Exited { reason }).await;
         });
         Ok(Instance {
             to_server,
             from_server,
             stop,
+            tag,
+            spare: false,
         })
     }
 }

@@ -12,7 +12,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
 use super::cpu::Budget;
-use crate::backend::{Redactor, ServerEvent};
+use crate::backend::{Redactor, ServerEvent, Tag};
 
 /// stdin: the session's messages, each followed by a newline.
 #[derive(Clone)]
@@ -70,6 +70,7 @@ impl Pollable for GuestStdin {
         if !state.pending.is_empty() || state.closed {
             return;
         }
+        state.budget.wait_for_input();
         match state.messages.recv().await {
             Some(message) => state.take(message),
             None => state.closed = true,
@@ -213,7 +214,7 @@ impl OutputStream for GuestStdout {
 pub struct GuestStderr(Arc<std::sync::Mutex<LogSink>>);
 
 struct LogSink {
-    tag: Arc<str>,
+    tag: Tag,
     redactor: Redactor,
     line: Vec<u8>,
     left: usize,
@@ -223,7 +224,7 @@ struct LogSink {
 const LOG_LINE_CAP: usize = 8 * 1024;
 
 impl GuestStderr {
-    pub fn new(tag: Arc<str>, allowance: usize, redactor: Redactor) -> Self {
+    pub fn new(tag: Tag, allowance: usize, redactor: Redactor) -> Self {
         Self(Arc::new(std::sync::Mutex::new(LogSink {
             tag,
             redactor,
