@@ -6,6 +6,7 @@ mod env;
 mod faults;
 mod legacy_sse;
 mod logs;
+mod modern;
 mod replay;
 mod shared;
 mod spares;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod guard;
 pub mod health;
+pub mod modern;
 pub mod replay;
 pub mod sse;
 pub mod streamable;
@@ -23,7 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Launcher;
@@ -138,9 +139,9 @@ pub fn router(
     router.with_state(tenants)
 }
 
-/// Starts a server instance and a session on it, within catwalk's session cap and the tenant's.
-async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Session>, HttpError> {
-    let app = &scope.app;
+/// A place under catwalk's instance cap and the tenant's, held while a session (or a 2026-07-28 request's
+/// instance) lives.
+fn reserve_places(app: &App) -> Result<Vec<OwnedSemaphorePermit>, HttpError> {
     if app.shutdown.is_cancelled() {
         return Err(HttpError::Unavailable("catwalk is shutting down".into()));
     }
@@ -158,6 +159,13 @@ async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Sessi
             app.registry.max_sessions()
         ))
     })?);
+    Ok(permits)
+}
+
+/// Starts a server instance and a session on it, within catwalk's session cap and the tenant's.
+async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Session>, HttpError> {
+    let app = &scope.app;
+    let permits = reserve_places(app)?;
     let id = app.registry.new_id();
     // The log's name for the instance: the session, after its tenant's id if it has one.
     let tag: Arc<str> = match &*app.tenant {

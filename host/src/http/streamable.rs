@@ -5,6 +5,8 @@
 //!   say first (progress, logging, a sampling request) or takes longer than the JSON window.
 //! - GET opens the standalone stream, or resumes a broken one with `Last-Event-ID`.
 //! - DELETE ends the session.
+//!
+//! A request of the 2026-07-28 era on the same URL is served statelessly by [`super::modern`].
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::HttpError;
-use super::{App, Scope, accepts, check_version, create_session, events};
+use super::{App, Scope, accepts, check_version, create_session, events, modern};
 use crate::jsonrpc::{self, Kind, Peeked, code};
 use crate::session::{Delivery, STANDALONE, SendError, Session, StreamId, Transport};
 
@@ -52,6 +54,9 @@ pub async fn post(
         StatusCode::PAYLOAD_TOO_LARGE => HttpError::TooLarge(app.max_body_bytes),
         _ => HttpError::BadRequest(rejection.body_text()),
     })?;
+    if modern::is_modern(&headers, &body) {
+        return Ok(modern::post(&scope, &headers, &body).await);
+    }
     check_version(&headers)?;
     let (messages, batch) = jsonrpc::split_body(&body)
         .map_err(|e| HttpError::rpc(StatusCode::BAD_REQUEST, e.code(), e.to_string(), None))?;
@@ -128,6 +133,9 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let app = &scope.app;
+    if modern::is_modern_header(&headers) {
+        return Ok(modern::method_not_allowed());
+    }
     if !accepts(&headers, &["text/event-stream"]) {
         return Err(HttpError::NotAcceptable("text/event-stream"));
     }
@@ -170,6 +178,9 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let app = &scope.app;
+    if modern::is_modern_header(&headers) {
+        return Ok(modern::method_not_allowed());
+    }
     let id = session_id(&headers)?.ok_or(HttpError::MissingSession)?;
     let session = find(&scope, id)?;
     session.end("the client ended the session");

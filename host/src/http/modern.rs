@@ -1,0 +1,734 @@
+//! Streamable HTTP, 2026-07-28 era, on the same URL as the 2025 era: no `initialize`, no session, no GET
+//! stream. Every request carries its version, client info and client capabilities in `params._meta`, and its
+//! version, method and target name in headers that must match the body.
+//!
+//! Nearly every stdio server speaks the 2025 era, so a modern request is served statelessly over a 2025-era
+//! instance: catwalk takes one (a spare where one waits), performs the `initialize` handshake itself with the
+//! client's capabilities and info from `_meta`, forwards the request, relays what relates to it (progress, and
+//! log messages when `_meta` asks for a level), answers with the result marked complete, and stops the instance.
+//! `server/discover` is answered from the server's `initialize` result.
+//!
+//! Not yet bridged: a server's own requests mid-call (sampling, elicitation, roots), which the 2026 era returns
+//! as input requests inside the result, are refused to the server with an error; and `subscriptions/listen`
+//! is not served.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures_util::{StreamExt, stream};
+use serde_json::{Map, Value, json};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{SUPPORTED_VERSIONS, Scope, events, reserve_places};
+use crate::backend::{Instance, Launcher, ServerEvent};
+use crate::jsonrpc::{self, Kind, code};
+
+/// The modern revisions catwalk serves.
+pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
+/// The first modern revision: a version header from it on marks a modern request.
+const FIRST_MODERN: &str = "2026-07-28";
+/// What catwalk speaks to the 2025-era servers behind it.
+const SERVER_VERSION: &str = "2025-11-25";
+
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// Errors the 2026-07-28 revision defines.
+mod modern_code {
+    pub const HEADER_MISMATCH: i64 = -32020;
+    pub const MISSING_CAPABILITY: i64 = -32021;
+    pub const UNSUPPORTED_VERSION: i64 = -32022;
+    pub const INVALID_PARAMS: i64 = -32602;
+}
+
+/// Methods of the 2025 era that a modern request may not use.
+const LEGACY_ONLY: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+/// Results a client may cache: catwalk adds a hint (none by default: `ttlMs` 0, `private`) where the server
+/// gave none, since it cannot know how long the server's answer holds.
+const CACHEABLE: &[&str] = &[
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
+/// "Resource not found" in the 2025 era.
+const RESOURCE_NOT_FOUND_2025: i64 = -32002;
+
+/// The ids catwalk gives its own requests to the server; a client's ids pass through unchanged.
+const INITIALIZE_ID: &str = "catwalk/initialize";
+const SET_LEVEL_ID: &str = "catwalk/logging-level";
+
+/// Whether a POST is of the modern era: its version header names 2026-07-28 or later, or its body's `_meta`
+/// names a version.
+pub fn is_modern(headers: &HeaderMap, body: &[u8]) -> bool {
+    if header_version(headers).is_some_and(|v| v >= FIRST_MODERN) {
+        return true;
+    }
+    // Parsed only when the key appears at all: 2025-era requests pay a substring search.
+    memchr_contains(body, META_VERSION.as_bytes())
+        && serde_json::from_slice::<Value>(body).ok().is_some_and(|v| {
+            v.pointer("/params/_meta")
+                .and_then(|m| m.get(META_VERSION))
+                .is_some()
+        })
+}
+
+fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn header_version(headers: &HeaderMap) -> Option<&str> {
+    headers.get("mcp-protocol-version")?.to_str().ok()
+}
+
+/// Whether a GET or DELETE comes from a modern client (which has no stream or session to ask for).
+pub fn is_modern_header(headers: &HeaderMap) -> bool {
+    header_version(headers).is_some_and(|v| v >= FIRST_MODERN)
+}
+
+/// 405 for what the 2026 era removed (the GET stream, DELETE of a session).
+pub fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, HeaderValue::from_static("POST"))],
+    )
+        .into_response()
+}
+
+/// A JSON-RPC error reply with `status`.
+fn reject(
+    status: StatusCode,
+    id: &Value,
+    code: i64,
+    message: &str,
+    data: Option<Value>,
+) -> Response {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    json_reply(status, &json!({"jsonrpc": "2.0", "id": id, "error": error}))
+}
+
+fn json_reply(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A header value as the spec encodes it: plain, or `=?base64?…?=` for what is not plain ASCII.
+fn decode_header(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    match text
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+    {
+        Some(encoded) => String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?,
+        )
+        .ok(),
+        None => Some(text.to_owned()),
+    }
+}
+
+/// Serves one modern POST.
+pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response {
+    let Ok(message) = serde_json::from_slice::<Value>(body) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            code::PARSE_ERROR,
+            "the body is not JSON",
+            None,
+        );
+    };
+    let Some(object) = message.as_object() else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            code::INVALID_REQUEST,
+            "a 2026-07-28 POST carries one JSON-RPC request or notification, not a batch",
+            None,
+        );
+    };
+    let id = object.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = object.get("method").and_then(Value::as_str) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            &id,
+            code::INVALID_REQUEST,
+            "a 2026-07-28 POST carries a JSON-RPC request or notification (responses are not sent)",
+            None,
+        );
+    };
+    let params = object.get("params").cloned().unwrap_or(json!({}));
+    let checked = match check(headers, &id, method, &params) {
+        Ok(meta) => meta,
+        Err(response) => return response,
+    };
+    if object.get("id").is_none() {
+        // This revision defines no client notifications over HTTP; with no session, none has anywhere to go.
+        return StatusCode::ACCEPTED.into_response();
+    }
+    if LEGACY_ONLY.contains(&method) || method == "subscriptions/listen" {
+        return reject(
+            StatusCode::NOT_FOUND,
+            &id,
+            code::METHOD_NOT_FOUND,
+            &format!("{method} is not served to 2026-07-28 requests"),
+            None,
+        );
+    }
+    let exchange = Exchange {
+        client_id: id.clone(),
+        method: method.to_owned(),
+        params: without_modern_meta(params),
+        meta: checked,
+    };
+    match serve(scope, exchange).await {
+        Ok(response) => response,
+        Err((status, code, message)) => reject(status, &id, code, &message, None),
+    }
+}
+
+/// The request's `_meta` fields catwalk acts on.
+struct Meta {
+    client_info: Value,
+    capabilities: Value,
+    log_level: Option<String>,
+}
+
+/// The checks of the 2026-07-28 transport, in its order: `_meta`, the version header against it, the version,
+/// then `Mcp-Method` and `Mcp-Name` against the body.
+#[allow(clippy::result_large_err)]
+fn check(headers: &HeaderMap, id: &Value, method: &str, params: &Value) -> Result<Meta, Response> {
+    let invalid = |message: &str| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            id,
+            modern_code::INVALID_PARAMS,
+            message,
+            None,
+        )
+    };
+    let mismatch = |message: String| {
+        reject(
+            StatusCode::BAD_REQUEST,
+            id,
+            modern_code::HEADER_MISMATCH,
+            &message,
+            None,
+        )
+    };
+    let meta = params
+        .get("_meta")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            invalid(
+                "params._meta is required: it carries the protocol version and client capabilities",
+            )
+        })?;
+    let version = meta
+        .get(META_VERSION)
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(&format!("params._meta[\"{META_VERSION}\"] is required")))?;
+    let capabilities = meta
+        .get(META_CAPABILITIES)
+        .filter(|c| c.is_object())
+        .ok_or_else(|| {
+            invalid(&format!(
+                "params._meta[\"{META_CAPABILITIES}\"] is required (an object)"
+            ))
+        })?;
+    match header_version(headers) {
+        None => {
+            return Err(mismatch(
+                "Header mismatch: the MCP-Protocol-Version header is missing".into(),
+            ));
+        }
+        Some(header) if header != version => {
+            return Err(mismatch(format!(
+                "Header mismatch: MCP-Protocol-Version header value '{header}' does not match body value '{version}'"
+            )));
+        }
+        Some(_) => {}
+    }
+    if !MODERN_VERSIONS.contains(&version) {
+        let supported: Vec<&str> = MODERN_VERSIONS
+            .iter()
+            .chain(SUPPORTED_VERSIONS.iter().rev())
+            .copied()
+            .collect();
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            id,
+            modern_code::UNSUPPORTED_VERSION,
+            "Unsupported protocol version",
+            Some(json!({"supported": supported, "requested": version})),
+        ));
+    }
+    match headers.get("mcp-method").and_then(decode_header) {
+        None => {
+            return Err(mismatch(
+                "Header mismatch: the Mcp-Method header is missing".into(),
+            ));
+        }
+        Some(header) if header != method => {
+            return Err(mismatch(format!(
+                "Header mismatch: Mcp-Method header value '{header}' does not match body value '{method}'"
+            )));
+        }
+        Some(_) => {}
+    }
+    let named = match method {
+        "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
+        "resources/read" => params.get("uri").and_then(Value::as_str),
+        _ => None,
+    };
+    if let Some(name) = named {
+        match headers.get("mcp-name").map(decode_header) {
+            None => {
+                return Err(mismatch(
+                    "Header mismatch: the Mcp-Name header is missing".into(),
+                ));
+            }
+            Some(None) => {
+                return Err(mismatch(
+                    "Header mismatch: the Mcp-Name header is malformed".into(),
+                ));
+            }
+            Some(Some(header)) if header != name => {
+                return Err(mismatch(format!(
+                    "Header mismatch: Mcp-Name header value '{header}' does not match body value '{name}'"
+                )));
+            }
+            Some(Some(_)) => {}
+        }
+    }
+    Ok(Meta {
+        client_info: meta
+            .get(META_CLIENT_INFO)
+            .filter(|i| i.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({"name": "catwalk-modern-client", "version": "0"})),
+        capabilities: capabilities.clone(),
+        log_level: meta
+            .get(META_LOG_LEVEL)
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+/// `params` without the modern `_meta` keys, which mean nothing to a 2025-era server.
+fn without_modern_meta(mut params: Value) -> Value {
+    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.retain(|key, _| !key.starts_with("io.modelcontextprotocol/"));
+        if meta.is_empty()
+            && let Some(params) = params.as_object_mut()
+        {
+            params.remove("_meta");
+        }
+    }
+    params
+}
+
+/// One modern request, bound for a 2025-era instance.
+struct Exchange {
+    client_id: Value,
+    method: String,
+    params: Value,
+    meta: Meta,
+}
+
+/// What the instance sends back for the client: request-related notifications, then the final reply.
+enum Out {
+    Note(Bytes),
+    Final(StatusCode, Bytes),
+}
+
+type Failure = (StatusCode, i64, String);
+
+async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
+    let app = &scope.app;
+    let permits = reserve_places(app).map_err(|e| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            e.to_string(),
+        )
+    })?;
+    let tag = match &*app.tenant {
+        "" => "modern".into(),
+        tenant => format!("{tenant}/modern").into(),
+    };
+    let launched = app.launcher.launch(tag).await;
+    if !matches!(app.launcher, Launcher::Shared(_)) {
+        let outcome = match &launched {
+            Ok(instance) if instance.spare => "spare",
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
+        app.metrics.instance_started(app.launcher.kind(), outcome);
+    }
+    let instance = launched.map_err(|e| {
+        tracing::error!("could not start a server instance for a 2026-07-28 request: {e}");
+        (StatusCode::BAD_GATEWAY, code::SERVER_GONE, e.to_string())
+    })?;
+    let (out, mut answers) = mpsc::channel(app.limits.live_queue);
+    tokio::spawn(drive(
+        instance,
+        exchange,
+        out,
+        app.limits.request_timeout,
+        permits,
+    ));
+    match answers.recv().await {
+        None => Err((
+            StatusCode::BAD_GATEWAY,
+            code::SERVER_GONE,
+            "the MCP server ended without an answer".into(),
+        )),
+        Some(Out::Final(status, bytes)) => Ok((
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response()),
+        Some(Out::Note(first)) => {
+            let rest = ReceiverStream::new(answers).map(|out| match out {
+                Out::Note(bytes) | Out::Final(_, bytes) => bytes,
+            });
+            let all = stream::iter([first])
+                .chain(rest)
+                .map(|bytes| events::message(None, None, &bytes));
+            Ok(events::response(all, app.keep_alive))
+        }
+    }
+}
+
+/// Runs one modern request on its own instance, then stops the instance. Ends early, stopping the server's
+/// work, if the client goes away (the stream closing is the 2026 era's cancellation).
+async fn drive(
+    instance: Instance,
+    exchange: Exchange,
+    out: mpsc::Sender<Out>,
+    timeout: Duration,
+    _places: Vec<OwnedSemaphorePermit>,
+) {
+    let Instance {
+        to_server,
+        mut from_server,
+        stop,
+        ..
+    } = instance;
+    let mut wire = Wire {
+        to_server: &to_server,
+        from_server: &mut from_server,
+        out: &out,
+        relay_logs: exchange.meta.log_level.is_some(),
+    };
+    let client_id = exchange.client_id.clone();
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(timeout, wire.run(&exchange)) => outcome.unwrap_or_else(|_| Err((
+            StatusCode::OK,
+            code::REQUEST_TIMEOUT,
+            format!("the MCP server did not answer within {timeout:?}"),
+        ))),
+        () = out.closed() => {
+            stop.cancel();
+            return;
+        }
+    };
+    stop.cancel();
+    let reply = match outcome {
+        Ok(reply) => reply,
+        Err((status, code, message)) => Out::Final(
+            status,
+            jsonrpc::error_reply(
+                serde_json::value::to_raw_value(&client_id).ok().as_deref(),
+                code,
+                &message,
+            ),
+        ),
+    };
+    let _ = out.send(reply).await;
+}
+
+struct Wire<'a> {
+    to_server: &'a mpsc::Sender<Bytes>,
+    from_server: &'a mut mpsc::Receiver<ServerEvent>,
+    out: &'a mpsc::Sender<Out>,
+    relay_logs: bool,
+}
+
+impl Wire<'_> {
+    async fn run(&mut self, exchange: &Exchange) -> Result<Out, Failure> {
+        let initialized = self.handshake(&exchange.meta).await?;
+        if exchange.method == "server/discover" {
+            return Ok(Out::Final(
+                StatusCode::OK,
+                discover(&exchange.client_id, &initialized).into(),
+            ));
+        }
+        if let Some(level) = &exchange.meta.log_level {
+            let set = json!({"jsonrpc": "2.0", "id": SET_LEVEL_ID, "method": "logging/setLevel",
+                "params": {"level": level}});
+            self.send(&set).await?;
+            self.answer(&Value::from(SET_LEVEL_ID)).await?;
+        }
+        let request = json!({"jsonrpc": "2.0", "id": exchange.client_id, "method": exchange.method,
+            "params": exchange.params});
+        self.send(&request).await?;
+        let answer = self.answer(&exchange.client_id).await?;
+        Ok(complete(&exchange.method, answer))
+    }
+
+    /// `initialize` with the client's capabilities and info, then `notifications/initialized`: the server's
+    /// `initialize` result.
+    async fn handshake(&mut self, meta: &Meta) -> Result<Value, Failure> {
+        let initialize = json!({"jsonrpc": "2.0", "id": INITIALIZE_ID, "method": "initialize", "params": {
+            "protocolVersion": SERVER_VERSION,
+            "capabilities": meta.capabilities,
+            "clientInfo": meta.client_info,
+        }});
+        self.send(&initialize).await?;
+        let answer = self.answer(&Value::from(INITIALIZE_ID)).await?;
+        let Some(result) = answer.get("result") else {
+            let reason = answer
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("no result");
+            return Err((
+                StatusCode::BAD_GATEWAY,
+                code::SERVER_GONE,
+                format!("the MCP server refused initialize: {reason}"),
+            ));
+        };
+        let result = result.clone();
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await?;
+        Ok(result)
+    }
+
+    async fn send(&self, message: &Value) -> Result<(), Failure> {
+        self.to_server
+            .send(message.to_string().into())
+            .await
+            .map_err(|_| gone("the MCP server is gone"))
+    }
+
+    /// Reads until the answer to `id`, relaying request-related notifications and refusing the server's own
+    /// requests (not yet turned into input requests).
+    async fn answer(&mut self, id: &Value) -> Result<Value, Failure> {
+        let wanted = serde_json::value::to_raw_value(id)
+            .ok()
+            .and_then(|raw| jsonrpc::peek_key(&raw));
+        loop {
+            let bytes = match self.from_server.recv().await {
+                Some(ServerEvent::Message(bytes)) => bytes,
+                Some(ServerEvent::Oversized { len, .. }) => {
+                    return Err(gone(&format!(
+                        "the MCP server wrote a message of {len} bytes, over the limit"
+                    )));
+                }
+                Some(ServerEvent::Exited { reason }) => {
+                    return Err(gone(&format!("the MCP server {reason}")));
+                }
+                None => return Err(gone("the MCP server is gone")),
+            };
+            let Ok(peeked) = jsonrpc::peek(bytes.clone()) else {
+                continue;
+            };
+            match peeked.kind {
+                Kind::Response if peeked.key.is_some() && peeked.key == wanted => {
+                    return serde_json::from_slice(&bytes)
+                        .map_err(|_| gone("the MCP server's answer is not JSON"));
+                }
+                Kind::Response => {}
+                Kind::Request => {
+                    let refusal = jsonrpc::error_reply(
+                        peeked.id.as_deref(),
+                        code::METHOD_NOT_FOUND,
+                        "catwalk does not yet relay server requests to 2026-07-28 clients",
+                    );
+                    let _ = self.to_server.send(refusal).await;
+                }
+                Kind::Notification => {
+                    let relay = match peeked.method() {
+                        "notifications/progress" => true,
+                        "notifications/message" => self.relay_logs,
+                        _ => false,
+                    };
+                    if relay && self.out.send(Out::Note(bytes)).await.is_err() {
+                        return Err(gone("the client went away"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn gone(message: &str) -> Failure {
+    (
+        StatusCode::BAD_GATEWAY,
+        code::SERVER_GONE,
+        message.to_owned(),
+    )
+}
+
+/// The answer as a 2026-07-28 result: marked complete, with a caching hint where one belongs. An unknown
+/// method is a 404, a client capability the server needs and the request did not declare a 400. A resource
+/// not found is -32602 in this revision (the 2025 era's servers say -32002).
+fn complete(method: &str, mut answer: Value) -> Out {
+    if method == "resources/read"
+        && let Some(code) = answer.pointer_mut("/error/code")
+        && code.as_i64() == Some(RESOURCE_NOT_FOUND_2025)
+    {
+        *code = Value::from(modern_code::INVALID_PARAMS);
+    }
+    if let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
+        result
+            .entry("resultType")
+            .or_insert_with(|| Value::from("complete"));
+        if CACHEABLE.contains(&method) {
+            result.entry("ttlMs").or_insert_with(|| Value::from(0));
+            result
+                .entry("cacheScope")
+                .or_insert_with(|| Value::from("private"));
+        }
+    }
+    let status = match answer.pointer("/error/code").and_then(Value::as_i64) {
+        Some(code::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+        Some(modern_code::MISSING_CAPABILITY) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    Out::Final(status, answer.to_string().into())
+}
+
+/// `server/discover` from the server's `initialize` result.
+fn discover(id: &Value, initialized: &Value) -> String {
+    let supported: Vec<&str> = MODERN_VERSIONS
+        .iter()
+        .chain(SUPPORTED_VERSIONS.iter().rev())
+        .copied()
+        .collect();
+    let server_info = initialized
+        .get("serverInfo")
+        .cloned()
+        .unwrap_or_else(|| json!({"name": "unknown", "version": "0"}));
+    let mut result = Map::new();
+    result.insert("resultType".into(), "complete".into());
+    result.insert("supportedVersions".into(), json!(supported));
+    result.insert(
+        "capabilities".into(),
+        initialized
+            .get("capabilities")
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+    );
+    result.insert("serverInfo".into(), server_info.clone());
+    if let Some(instructions) = initialized.get("instructions") {
+        result.insert("instructions".into(), instructions.clone());
+    }
+    result.insert("_meta".into(), json!({META_SERVER_INFO: server_info}));
+    json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn modern_requests_are_told_apart_by_header_or_meta() {
+        let legacy = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        assert!(!is_modern(&HeaderMap::new(), legacy));
+        assert!(!is_modern(
+            &headers(&[("mcp-protocol-version", "2025-11-25")]),
+            legacy
+        ));
+        assert!(is_modern(
+            &headers(&[("mcp-protocol-version", "2026-07-28")]),
+            legacy
+        ));
+        let meta = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"1900-01-01"}}}"#;
+        assert!(is_modern(&HeaderMap::new(), meta));
+        // The key in a tool's arguments is not a version in `_meta`.
+        let argument = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"io.modelcontextprotocol/protocolVersion":"x"}}}"#;
+        assert!(!is_modern(&HeaderMap::new(), argument));
+    }
+
+    #[test]
+    fn encoded_header_values_are_decoded() {
+        let plain = HeaderValue::from_static("get_weather");
+        assert_eq!(decode_header(&plain).as_deref(), Some("get_weather"));
+        let encoded = HeaderValue::from_static("=?base64?SGVsbG8sIOS4lueVjA==?=");
+        assert_eq!(decode_header(&encoded).as_deref(), Some("Hello, 世界"));
+        let broken = HeaderValue::from_static("=?base64?***?=");
+        assert_eq!(decode_header(&broken), None);
+    }
+
+    #[test]
+    fn results_are_marked_complete_and_lists_get_a_caching_hint() {
+        let Out::Final(status, bytes) = complete(
+            "tools/list",
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": []}}),
+        ) else {
+            panic!("a final answer");
+        };
+        assert_eq!(status, StatusCode::OK);
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["result"]["resultType"], "complete");
+        assert_eq!(body["result"]["ttlMs"], 0);
+        assert_eq!(body["result"]["cacheScope"], "private");
+        let Out::Final(status, _) = complete(
+            "nope",
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "no"}}),
+        ) else {
+            panic!("a final answer");
+        };
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let Out::Final(_, bytes) = complete(
+            "resources/read",
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32002, "message": "not found"}}),
+        ) else {
+            panic!("a final answer");
+        };
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["code"], -32602);
+    }
+}

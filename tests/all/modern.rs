@@ -1,0 +1,306 @@
+//! The 2026-07-28 era on the same `/mcp` URL as the 2025 era: stateless requests with their version and client
+//! in `_meta`, the headers checked against the body, and 2025-era servers (a WASI guest, an npm server) behind.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::support::{ACCEPT_BOTH, Answer, Catwalk, Client, fixture, read_answer};
+
+const VERSION: &str = "2026-07-28";
+
+/// Headers of a request, by name.
+type Headers = Vec<(&'static str, String)>;
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": VERSION,
+        "io.modelcontextprotocol/clientInfo": {"name": "catwalk-tests", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    })
+}
+
+/// A modern request as a conforming client sends it: `_meta` in the params, the headers mirrored from the body.
+fn request(id: i64, method: &str, mut params: Value) -> (Value, Headers) {
+    params["_meta"] = meta();
+    let mut headers = vec![
+        ("mcp-protocol-version", VERSION.to_owned()),
+        ("mcp-method", method.to_owned()),
+    ];
+    if let Some(name) = params
+        .get("name")
+        .or(params.get("uri"))
+        .and_then(Value::as_str)
+    {
+        headers.push(("mcp-name", name.to_owned()));
+    }
+    (
+        json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        headers,
+    )
+}
+
+async fn send(url: &str, body: &Value, headers: &[(&str, String)]) -> Result<Answer> {
+    let mut post = reqwest::Client::new()
+        .post(url)
+        .header("accept", ACCEPT_BOTH)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (name, value) in headers {
+        post = post.header(*name, value);
+    }
+    read_answer(post.send().await?).await
+}
+
+async fn modern(url: &str, id: i64, method: &str, params: Value) -> Result<Answer> {
+    let (body, headers) = request(id, method, params);
+    send(url, &body, &headers).await
+}
+
+#[tokio::test]
+async fn a_wasi_guest_serves_modern_requests_beside_a_2025_session_on_one_url() -> Result<()> {
+    let cw = Catwalk::start_without_command(&[], &[]).await?;
+    let url = cw.mcp();
+
+    let discover = modern(&url, 1, "server/discover", json!({})).await?;
+    assert_eq!(discover.status, 200, "{}", discover.text);
+    let result = &discover.messages[0]["result"];
+    let versions = result["supportedVersions"].as_array().expect("a list");
+    assert!(versions.contains(&json!(VERSION)) && versions.contains(&json!("2025-11-25")));
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "catwalk-echo"
+    );
+    assert!(result["capabilities"]["tools"].is_object(), "{result}");
+    assert!(
+        discover.headers.get("mcp-session-id").is_none(),
+        "no session in the 2026 era"
+    );
+
+    let call = modern(
+        &url,
+        2,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "modern"}}),
+    )
+    .await?;
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert_eq!(call.messages[0]["id"], 2);
+    assert_eq!(
+        call.messages[0]["result"]["content"][0]["text"],
+        "Echo: modern"
+    );
+    assert_eq!(call.messages[0]["result"]["resultType"], "complete");
+
+    let list = modern(&url, 3, "tools/list", json!({})).await?;
+    let result = &list.messages[0]["result"];
+    assert_eq!(
+        (result["ttlMs"].clone(), result["cacheScope"].clone()),
+        (json!(0), json!("private"))
+    );
+    assert!(result["tools"].as_array().is_some_and(|t| !t.is_empty()));
+
+    // A 2025-era session on the same URL, alongside.
+    let mut legacy = Client::new(url.clone());
+    legacy.initialize("2025-11-25").await?;
+    assert_eq!(
+        legacy
+            .call_text(json!(1), "echo", json!({"message": "old"}))
+            .await?,
+        "Echo: old"
+    );
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn an_npm_server_answers_modern_requests_with_progress_on_the_stream() -> Result<()> {
+    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let call = modern(
+        &url,
+        7,
+        "tools/call",
+        json!({"name": "test_simple_text", "arguments": {}}),
+    )
+    .await?;
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert_eq!(
+        call.messages[0]["result"]["content"][0]["text"],
+        "This is a simple text response for testing."
+    );
+
+    // Progress the server reports reaches the client on the request's own stream, before the result.
+    let mut params = json!({"name": "test_tool_with_progress", "arguments": {}});
+    let (mut body, headers) = request(8, "tools/call", params.take());
+    body["params"]["_meta"]["progressToken"] = json!("p-8");
+    let answer = send(&url, &body, &headers).await?;
+    assert!(
+        answer.content_type.starts_with("text/event-stream"),
+        "{}",
+        answer.text
+    );
+    let progress: Vec<&Value> = answer
+        .messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{}", answer.text);
+    assert!(
+        progress
+            .iter()
+            .all(|p| p["params"]["progressToken"] == "p-8")
+    );
+    let last = answer.messages.last().expect("a final message");
+    assert_eq!(last["id"], 8);
+    assert_eq!(last["result"]["resultType"], "complete");
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn bad_modern_requests_get_the_revisions_errors_with_their_id() -> Result<()> {
+    let cw = Catwalk::start_without_command(&[], &[]).await?;
+    let url = cw.mcp();
+    let echo = json!({"name": "echo", "arguments": {"message": "x"}});
+    let (good, good_headers) = request(5, "tools/call", echo.clone());
+    let with = |headers: &[(&'static str, &str)]| -> Headers {
+        let mut all: Headers = good_headers
+            .iter()
+            .filter(|(n, _)| !headers.iter().any(|(h, _)| h == n))
+            .cloned()
+            .collect();
+        all.extend(
+            headers
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (*n, v.to_string())),
+        );
+        all
+    };
+    let without_meta = {
+        let mut body = good.clone();
+        body["params"].as_object_mut().unwrap().remove("_meta");
+        body
+    };
+    let cases: Vec<(&str, Value, Headers, u16, i64)> = vec![
+        ("no _meta", without_meta, with(&[]), 400, -32602),
+        (
+            "no version header",
+            good.clone(),
+            with(&[("mcp-protocol-version", "")]),
+            400,
+            -32020,
+        ),
+        (
+            "version header differs",
+            good.clone(),
+            with(&[("mcp-protocol-version", "2025-11-25")]),
+            400,
+            -32020,
+        ),
+        (
+            "unsupported version",
+            unsupported_body(&good),
+            with(&[("mcp-protocol-version", "2099-01-01")]),
+            400,
+            -32022,
+        ),
+        (
+            "no Mcp-Method",
+            good.clone(),
+            with(&[("mcp-method", "")]),
+            400,
+            -32020,
+        ),
+        (
+            "Mcp-Method differs",
+            good.clone(),
+            with(&[("mcp-method", "tools/list")]),
+            400,
+            -32020,
+        ),
+        (
+            "no Mcp-Name",
+            good.clone(),
+            with(&[("mcp-name", "")]),
+            400,
+            -32020,
+        ),
+        (
+            "Mcp-Name differs",
+            good.clone(),
+            with(&[("mcp-name", "time")]),
+            400,
+            -32020,
+        ),
+    ];
+    for (what, body, headers, status, code) in cases {
+        let answer = send(&url, &body, &headers).await?;
+        assert_eq!(answer.status, status, "{what}: {}", answer.text);
+        assert_eq!(
+            answer.messages[0]["error"]["code"], code,
+            "{what}: {}",
+            answer.text
+        );
+        assert_eq!(
+            answer.messages[0]["id"], 5,
+            "{what}: the error carries the request's id"
+        );
+    }
+    let answer = send(
+        &url,
+        &unsupported_body(&good),
+        &with(&[("mcp-protocol-version", "2099-01-01")]),
+    )
+    .await?;
+    let supported = &answer.messages[0]["error"]["data"]["supported"];
+    assert!(
+        supported
+            .as_array()
+            .is_some_and(|s| s.contains(&json!(VERSION))),
+        "{}",
+        answer.text
+    );
+
+    // A name that is not plain ASCII comes base64-encoded, and is compared decoded.
+    let (body, mut headers) = request(
+        6,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "é"}}),
+    );
+    headers.retain(|(n, _)| *n != "mcp-name");
+    headers.push(("mcp-name", "=?base64?ZWNobw==?=".into()));
+    let answer = send(&url, &body, &headers).await?;
+    assert_eq!(
+        answer.messages[0]["result"]["content"][0]["text"], "Echo: é",
+        "{}",
+        answer.text
+    );
+
+    // Methods of the 2025 era only, and methods the server does not have: 404 with -32601.
+    for method in ["ping", "initialize", "no/such-method"] {
+        let answer = modern(&url, 9, method, json!({})).await?;
+        assert_eq!(answer.status, 404, "{method}: {}", answer.text);
+        assert_eq!(answer.messages[0]["error"]["code"], -32601, "{method}");
+    }
+    // A notification is accepted, with nothing to answer.
+    let (mut note, headers) = request(0, "notifications/initialized", json!({}));
+    note.as_object_mut().unwrap().remove("id");
+    assert_eq!(send(&url, &note, &headers).await?.status, 202);
+    // No GET stream and no session to delete in this era.
+    let http = reqwest::Client::new();
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = http
+            .request(method.clone(), &url)
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", VERSION)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 405, "{method}");
+    }
+    cw.stop().await
+}
+
+fn unsupported_body(good: &Value) -> Value {
+    let mut body = good.clone();
+    body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
+    body
+}
