@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the test dependencies (the WASI Rust targets, npm packages
-# pinned by tests/package-lock.json), then lints, builds the WASI guests, runs the Rust unit and end-to-end tests,
-# the official TypeScript SDK clients against catwalk, and the MCP conformance suite through catwalk (npm fixture
-# and WASI guests), and the container image (podman; see images/test.sh).
+# pinned by tests/package-lock.json, the Python SDK 2.x), then lints, builds the WASI guests, runs the Rust unit and
+# end-to-end tests, the official TypeScript and Python SDK clients against catwalk (both protocol eras), and the MCP
+# conformance suites through catwalk (npm fixture and WASI guests), and the container image (podman; see
+# images/test.sh).
 #
 #   bash tests/run.sh
 set -euo pipefail
@@ -12,6 +13,14 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== toolchain targets and npm test dependencies"
 rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+
+echo "== the Python SDK 2.x, for the protocol-era tests (a venv beside the build, reused by later runs)"
+venv="$target/py-mcp"
+if ! "$venv/bin/python" -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 2>/dev/null; then
+  python3 -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check "mcp==2.3.0"
+fi
+export CATWALK_PYTHON="$venv/bin/python"
 
 echo "== format and lints"
 cargo fmt --all --check
@@ -27,7 +36,7 @@ cargo build --target wasm32-wasip1 -p catwalk-guest --examples
 echo "== Rust unit and end-to-end tests"
 cargo test --workspace
 
-echo "== TypeScript SDK clients and the conformance suite"
+echo "== TypeScript and Python SDK clients and the conformance suites"
 cargo build -p catwalk
 CATWALK_BIN="$target/debug/catwalk" CATWALK_STATE_DIR="$target/test-state" node --test tests/js/
 

@@ -1,0 +1,30 @@
+"""The official Python SDK (mcp 2.x) against catwalk: connects in the given mode, lists the tools, calls echo,
+and prints what it negotiated and got, as one JSON line.
+
+    python eras_client.py URL auto|legacy
+"""
+
+import asyncio
+import json
+import sys
+
+from mcp import Client
+
+
+async def main(url: str, mode: str) -> None:
+    async with Client(url, mode=mode) as client:
+        tools = await client.list_tools()
+        echo = await client.call_tool("echo", {"message": "from python"})
+        print(
+            json.dumps(
+                {
+                    "version": client.protocol_version,
+                    "server": client.server_info.name,
+                    "tools": [tool.name for tool in tools.tools],
+                    "echo": echo.content[0].text,
+                }
+            )
+        )
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
