@@ -1,7 +1,7 @@
 //! The 2026-07-28 era on the same `/mcp` URL as the 2025 era: stateless requests with their version and client
 //! in `_meta`, the headers checked against the body, and 2025-era servers (a WASI guest, an npm server) behind.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::support::{ACCEPT_BOTH, Answer, Catwalk, Client, fixture, read_answer};
@@ -303,4 +303,31 @@ fn unsupported_body(good: &Value) -> Value {
     let mut body = good.clone();
     body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
     body
+}
+
+/// The pid of the process that served a modern call of the fixture's `pid` tool, with `capabilities` declared.
+async fn served_by(url: &str, id: i64, capabilities: Value) -> Result<i64> {
+    let (mut body, headers) = request(id, "tools/call", json!({"name": "pid", "arguments": {}}));
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    let answer = send(url, &body, &headers).await?;
+    let text = answer.messages[0]["result"]["content"][0]["text"]
+        .as_str()
+        .map(str::to_owned);
+    Ok(text.with_context(|| answer.text.clone())?.parse()?)
+}
+
+#[tokio::test]
+async fn an_initialized_npm_server_serves_the_next_modern_request_from_the_same_client()
+-> Result<()> {
+    let cw = Catwalk::start(&["--spare", "0"], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let first = served_by(&url, 1, json!({})).await?;
+    // Kept initialized, and taken again by a request declaring what its initialize carried.
+    assert_eq!(served_by(&url, 2, json!({})).await?, first);
+    // Another client's capabilities get a server initialized with them.
+    let other = served_by(&url, 3, json!({"sampling": {}})).await?;
+    assert_ne!(other, first);
+    assert_eq!(served_by(&url, 4, json!({})).await?, first);
+    assert_eq!(served_by(&url, 5, json!({"sampling": {}})).await?, other);
+    cw.stop().await
 }

@@ -59,6 +59,8 @@ pub struct App {
     /// becomes an SSE stream (which can then carry progress, logging and server requests).
     pub json_window: Duration,
     pub shutdown: CancellationToken,
+    /// Initialized server processes kept between 2026-07-28 requests (process servers only).
+    pub modern: Arc<modern::Pool>,
 }
 
 /// A request's tenant and the token it presented (its SHA-256): set by [`auth::scope`] before any handler runs.

@@ -12,7 +12,8 @@
 //! as input requests inside the result, are refused to the server with an error; and `subscriptions/listen`
 //! is not served.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,6 +23,7 @@ use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 use super::{SUPPORTED_VERSIONS, Scope, events, reserve_places};
 use crate::backend::{Instance, Launcher, ServerEvent};
@@ -222,6 +224,117 @@ struct Meta {
     log_level: Option<String>,
 }
 
+impl Meta {
+    /// What a pooled instance was initialized with: only an instance initialized the same way serves a request.
+    fn key(&self) -> String {
+        json!([self.capabilities, self.client_info, self.log_level]).to_string()
+    }
+}
+
+/// Initialized server processes kept between one tenant's 2026-07-28 requests, so that a request does not pay
+/// a process start: at most [`POOL_MAX`] idle ones; one idle past [`POOL_IDLE`] is stopped (by
+/// [`Pool::reap`]), and so is every one when the pool goes (tenant removed or replaced, shutdown). An instance
+/// serves one request at a time, and only requests whose client declared the same capabilities and info (what
+/// its `initialize` carried) and log level.
+#[derive(Debug, Default)]
+pub struct Pool(std::sync::Mutex<Vec<Idle>>);
+
+#[derive(Debug)]
+struct Idle {
+    key: String,
+    instance: Instance,
+    initialized: Value,
+    since: Instant,
+}
+
+/// Idle initialized processes a tenant keeps at most.
+pub const POOL_MAX: usize = 4;
+/// How long an initialized process may wait for another request.
+pub const POOL_IDLE: Duration = Duration::from_secs(60);
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An idle instance initialized with `key`, and its `initialize` result.
+    fn take(&self, key: &str) -> Option<(Instance, Value)> {
+        let mut idle = self.lock();
+        // One whose server exited meanwhile is dropped.
+        idle.retain(|i| !i.instance.stop.is_cancelled() && !i.instance.to_server.is_closed());
+        let at = idle.iter().rposition(|i| i.key == key)?;
+        let found = idle.swap_remove(at);
+        Some((found.instance, found.initialized))
+    }
+
+    /// Keeps an instance for the next request with the same `key`, stopping the oldest idle one if full.
+    fn put(&self, key: String, instance: Instance, initialized: Value) {
+        let mut idle = self.lock();
+        if idle.len() >= POOL_MAX {
+            let oldest = idle.remove(0);
+            oldest.instance.stop.cancel();
+        }
+        idle.push(Idle {
+            key,
+            instance,
+            initialized,
+            since: Instant::now(),
+        });
+    }
+
+    /// Stops the instances idle since before `now - POOL_IDLE`.
+    pub fn reap(&self, now: Instant) {
+        self.lock().retain(|i| {
+            let keep = now.duration_since(i.since) < POOL_IDLE;
+            if !keep {
+                i.instance.stop.cancel();
+            }
+            keep
+        });
+    }
+
+    /// Idle instances now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reaps `pool` every few seconds until it is dropped or `shutdown`, when it stops what it holds.
+    pub fn spawn_reaper(pool: &Arc<Self>, shutdown: CancellationToken) {
+        let pool = Arc::downgrade(pool);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(POOL_IDLE / 6);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = shutdown.cancelled() => break,
+                }
+                let Some(pool) = pool.upgrade() else { return };
+                pool.reap(Instant::now());
+            }
+            if let Some(pool) = pool.upgrade() {
+                pool.lock().drain(..).for_each(|i| i.instance.stop.cancel());
+            }
+        });
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for idle in self
+            .0
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            idle.instance.stop.cancel();
+        }
+    }
+}
+
 /// The checks of the 2026-07-28 transport, in its order: `_meta`, the version header against it, the version,
 /// then `Mcp-Method` and `Mcp-Name` against the body.
 #[allow(clippy::result_large_err)]
@@ -381,6 +494,27 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
             e.to_string(),
         )
     })?;
+    // Processes are kept initialized between requests (a start costs Node hundreds of ms); a WASI guest is
+    // fresh per request (a spare is ready in microseconds, and keeps no state from another request).
+    let pooled = matches!(app.launcher, Launcher::PerSession(_));
+    let key = exchange.meta.key();
+    let reused = if pooled { app.modern.take(&key) } else { None };
+    let pool = pooled.then(|| (app.modern.clone(), key));
+    if let Some((instance, initialized)) = reused {
+        let (out, answers) = mpsc::channel(app.limits.live_queue);
+        tokio::spawn(drive(
+            Prepared {
+                instance,
+                initialized: Some(initialized),
+                pool,
+            },
+            exchange,
+            out,
+            app.limits.request_timeout,
+            permits,
+        ));
+        return reply(answers, app.keep_alive).await;
+    }
     let tag = match &*app.tenant {
         "" => "modern".into(),
         tenant => format!("{tenant}/modern").into(),
@@ -398,14 +532,26 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
         tracing::error!("could not start a server instance for a 2026-07-28 request: {e}");
         (StatusCode::BAD_GATEWAY, code::SERVER_GONE, e.to_string())
     })?;
-    let (out, mut answers) = mpsc::channel(app.limits.live_queue);
+    let (out, answers) = mpsc::channel(app.limits.live_queue);
     tokio::spawn(drive(
-        instance,
+        Prepared {
+            instance,
+            initialized: None,
+            pool,
+        },
         exchange,
         out,
         app.limits.request_timeout,
         permits,
     ));
+    reply(answers, app.keep_alive).await
+}
+
+/// JSON when the final answer comes first, else an SSE stream of the notifications and then the answer.
+async fn reply(
+    mut answers: mpsc::Receiver<Out>,
+    keep_alive: Duration,
+) -> Result<Response, Failure> {
     match answers.recv().await {
         None => Err((
             StatusCode::BAD_GATEWAY,
@@ -428,55 +574,70 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
             let all = stream::iter([first])
                 .chain(rest)
                 .map(|bytes| events::message(None, None, &bytes));
-            Ok(events::response(all, app.keep_alive))
+            Ok(events::response(all, keep_alive))
         }
     }
 }
 
-/// Runs one modern request on its own instance, then stops the instance. Ends early, stopping the server's
-/// work, if the client goes away (the stream closing is the 2026 era's cancellation).
-async fn drive(
+/// An instance for one request: initialized already if it came from the pool, and the pool to return it to.
+struct Prepared {
     instance: Instance,
+    initialized: Option<Value>,
+    pool: Option<(Arc<Pool>, String)>,
+}
+
+/// Runs one modern request on its instance, then returns the instance to its pool (if it has one and the
+/// request ended with an answer) or stops it. Ends early, stopping the server's work, if the client goes away
+/// (the stream closing is the 2026 era's cancellation).
+async fn drive(
+    prepared: Prepared,
     exchange: Exchange,
     out: mpsc::Sender<Out>,
     timeout: Duration,
     _places: Vec<OwnedSemaphorePermit>,
 ) {
-    let Instance {
-        to_server,
-        mut from_server,
-        stop,
-        ..
-    } = instance;
+    let Prepared {
+        mut instance,
+        initialized,
+        pool,
+    } = prepared;
     let mut wire = Wire {
-        to_server: &to_server,
-        from_server: &mut from_server,
+        to_server: &instance.to_server,
+        from_server: &mut instance.from_server,
         out: &out,
         relay_logs: exchange.meta.log_level.is_some(),
     };
     let client_id = exchange.client_id.clone();
     let outcome = tokio::select! {
-        outcome = tokio::time::timeout(timeout, wire.run(&exchange)) => outcome.unwrap_or_else(|_| Err((
+        outcome = tokio::time::timeout(timeout, wire.run(&exchange, initialized)) => outcome.unwrap_or_else(|_| Err((
             StatusCode::OK,
             code::REQUEST_TIMEOUT,
             format!("the MCP server did not answer within {timeout:?}"),
         ))),
         () = out.closed() => {
-            stop.cancel();
+            instance.stop.cancel();
             return;
         }
     };
-    stop.cancel();
     let reply = match outcome {
-        Ok(reply) => reply,
-        Err((status, code, message)) => Out::Final(
-            status,
-            jsonrpc::error_reply(
-                serde_json::value::to_raw_value(&client_id).ok().as_deref(),
-                code,
-                &message,
-            ),
-        ),
+        Ok((reply, initialized)) => {
+            match pool {
+                Some((pool, key)) => pool.put(key, instance, initialized),
+                None => instance.stop.cancel(),
+            }
+            reply
+        }
+        Err((status, code, message)) => {
+            instance.stop.cancel();
+            Out::Final(
+                status,
+                jsonrpc::error_reply(
+                    serde_json::value::to_raw_value(&client_id).ok().as_deref(),
+                    code,
+                    &message,
+                ),
+            )
+        }
     };
     let _ = out.send(reply).await;
 }
@@ -489,13 +650,19 @@ struct Wire<'a> {
 }
 
 impl Wire<'_> {
-    async fn run(&mut self, exchange: &Exchange) -> Result<Out, Failure> {
-        let initialized = self.handshake(&exchange.meta).await?;
+    /// The answer, and the server's `initialize` result (for an instance that goes back to its pool).
+    async fn run(
+        &mut self,
+        exchange: &Exchange,
+        initialized: Option<Value>,
+    ) -> Result<(Out, Value), Failure> {
+        let initialized = match initialized {
+            Some(initialized) => initialized,
+            None => self.handshake(&exchange.meta).await?,
+        };
         if exchange.method == "server/discover" {
-            return Ok(Out::Final(
-                StatusCode::OK,
-                discover(&exchange.client_id, &initialized).into(),
-            ));
+            let answer = discover(&exchange.client_id, &initialized);
+            return Ok((Out::Final(StatusCode::OK, answer.into()), initialized));
         }
         if let Some(level) = &exchange.meta.log_level {
             let set = json!({"jsonrpc": "2.0", "id": SET_LEVEL_ID, "method": "logging/setLevel",
@@ -507,7 +674,7 @@ impl Wire<'_> {
             "params": exchange.params});
         self.send(&request).await?;
         let answer = self.answer(&exchange.client_id).await?;
-        Ok(complete(&exchange.method, answer))
+        Ok((complete(&exchange.method, answer), initialized))
     }
 
     /// `initialize` with the client's capabilities and info, then `notifications/initialized`: the server's
@@ -690,6 +857,46 @@ mod tests {
         // The key in a tool's arguments is not a version in `_meta`.
         let argument = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"io.modelcontextprotocol/protocolVersion":"x"}}}"#;
         assert!(!is_modern(&HeaderMap::new(), argument));
+    }
+
+    /// An instance put in `pool`: its stop token, and its input (alive while held).
+    fn idle(pool: &Pool, key: &str) -> (CancellationToken, mpsc::Receiver<Bytes>) {
+        let (to_server, server_in) = mpsc::channel(1);
+        let (_events, from_server) = mpsc::channel(1);
+        let stop = CancellationToken::new();
+        let instance = Instance {
+            to_server,
+            from_server,
+            stop: stop.clone(),
+            tag: Default::default(),
+            spare: false,
+        };
+        pool.put(key.into(), instance, json!({}));
+        (stop, server_in)
+    }
+
+    #[test]
+    fn the_pool_is_bounded_keyed_and_reaped() {
+        let pool = Pool::default();
+        let (stops, _inputs): (Vec<_>, Vec<_>) = (0..=POOL_MAX)
+            .map(|i| idle(&pool, &format!("k{i}")))
+            .unzip();
+        // Over the bound, the oldest idle one is stopped.
+        assert!(stops[0].is_cancelled());
+        assert!(stops[1..].iter().all(|s| !s.is_cancelled()));
+        assert_eq!(pool.len(), POOL_MAX);
+        assert!(pool.take("k0").is_none(), "stopped, not kept");
+        assert!(pool.take("nope").is_none(), "only the same key");
+        let (taken, _) = pool.take("k1").expect("kept for its key");
+        assert!(!taken.stop.is_cancelled());
+        // Idle past the limit: stopped.
+        pool.reap(Instant::now() + POOL_IDLE);
+        assert!(pool.is_empty());
+        assert!(stops[2..].iter().all(|s| s.is_cancelled()));
+        // Whatever a pool holds is stopped when it goes.
+        let (last, _input) = idle(&pool, "k");
+        drop(pool);
+        assert!(last.is_cancelled());
     }
 
     #[test]

@@ -331,6 +331,8 @@ impl Host {
         if let Some(timeout) = request_timeout {
             limits.request_timeout = timeout;
         }
+        let modern = Arc::new(crate::http::modern::Pool::default());
+        crate::http::modern::Pool::spawn_reaper(&modern, self.shutdown.clone());
         Arc::new(App {
             tenant: tenant.into(),
             metrics: self.metrics.tenant(tenant),
@@ -344,6 +346,7 @@ impl Host {
             keep_alive: self.keep_alive,
             json_window: self.json_window,
             shutdown: self.shutdown.clone(),
+            modern,
         })
     }
 
