@@ -3,7 +3,7 @@
 //!
 //!   cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest      (or wasm32-wasip2)
 //!   catwalk serve --wasm target/wasm32-wasip1/release/catwalk-conformance-guest.wasm
-use catwalk_guest::{Prompt, Resource, ResourceTemplate, Server, Tool, ToolResult, Value, json};
+use catwalk_guest::{Error, Prompt, Resource, ResourceTemplate, Server, Tool, ToolResult, Value, json};
 
 /// A 1x1 red PNG and a tiny silent WAV.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -148,6 +148,28 @@ fn main() -> std::io::Result<()> {
         })
         .tool(Tool::new("echo", "Echoes its message").param("message", "string", "The message", true), |args, _| {
             Ok(ToolResult::text(format!("Echo: {}", args.str("message")?)))
+        })
+        // Diagnostic tools of the 2026-07-28 `server-stateless` scenario.
+        .tool(Tool::new("test_missing_capability", "Needs the client's sampling capability"), |_, cx| {
+            if !cx.client_capabilities()["sampling"].is_object() {
+                return Err(Error {
+                    code: -32021,
+                    message: "This tool needs the client's sampling capability".into(),
+                    data: Some(json!({ "requiredCapabilities": { "sampling": {} } })),
+                });
+            }
+            Ok(ToolResult::text("The client declared sampling"))
+        })
+        .tool(Tool::new("test_logging_tool", "Logs while it runs"), |_, cx| {
+            cx.log("info", json!("Logging tool running"))?;
+            Ok(ToolResult::text("Logging tool done"))
+        })
+        .tool(Tool::new("test_streaming_elicitation", "Asks the user, then answers"), |_, cx| {
+            let schema = json!({ "type": "object", "properties": { "name": { "type": "string" } } });
+            Ok(match cx.elicit("Your name?", schema) {
+                Ok(result) => ToolResult::text(format!("Elicitation answered: {}", result["action"])),
+                Err(error) => ToolResult::text(format!("Elicitation unavailable: {}", error.message)),
+            })
         })
         .resource(
             Resource::new("test://static-text", "static-text", "A static text resource", "text/plain"),
