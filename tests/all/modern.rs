@@ -331,3 +331,128 @@ async fn an_initialized_npm_server_serves_the_next_modern_request_from_the_same_
     assert_eq!(served_by(&url, 5, json!({"sampling": {}})).await?, other);
     cw.stop().await
 }
+
+/// A modern tools/call of the fixture's `test_elicitation`, with `capabilities`, and optionally the retry fields.
+async fn elicitation_call(
+    url: &str,
+    id: i64,
+    capabilities: Value,
+    retry: Option<(Value, Value)>,
+) -> Result<Value> {
+    let (mut body, headers) = request(
+        id,
+        "tools/call",
+        json!({"name": "test_elicitation", "arguments": {"message": "Who are you?"}}),
+    );
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    if let Some((state, responses)) = retry {
+        body["params"]["requestState"] = state;
+        body["params"]["inputResponses"] = responses;
+    }
+    let answer = send(url, &body, &headers).await?;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    Ok(answer.messages.last().context("an answer")?.clone())
+}
+
+#[tokio::test]
+async fn a_servers_question_reaches_a_modern_client_as_an_input_request_and_the_retry_goes_on()
+-> Result<()> {
+    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let elicitation = json!({"elicitation": {}});
+
+    let first = elicitation_call(&url, 1, elicitation.clone(), None).await?;
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let asked = &result["inputRequests"]["elicitation-1"];
+    assert_eq!(asked["method"], "elicitation/create");
+    assert_eq!(asked["params"]["message"], "Who are you?");
+    let state = result["requestState"].clone();
+    assert!(
+        state.as_str().is_some_and(|s| s.len() >= 32),
+        "an unguessable state: {state}"
+    );
+
+    // A retry that leaves the answer out is asked again, under the same state.
+    let again = elicitation_call(
+        &url,
+        2,
+        elicitation.clone(),
+        Some((state.clone(), json!({}))),
+    )
+    .await?;
+    assert_eq!(again["result"]["resultType"], "input_required");
+    assert_eq!(again["result"]["requestState"], state);
+    assert!(again["result"]["inputRequests"]["elicitation-1"].is_object());
+
+    // A forged state, or the right one on other parameters, is refused; the request still waits.
+    let forged = elicitation_call(
+        &url,
+        3,
+        elicitation.clone(),
+        Some((json!("00ff"), json!({}))),
+    )
+    .await?;
+    assert_eq!(forged["error"]["code"], -32602, "{forged}");
+    let (mut other, headers) = request(
+        4,
+        "tools/call",
+        json!({"name": "test_elicitation", "arguments": {"message": "Something else?"}}),
+    );
+    other["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = elicitation.clone();
+    other["params"]["requestState"] = state.clone();
+    let answer = send(&url, &other, &headers).await?;
+    assert_eq!(
+        answer.messages[0]["error"]["code"], -32602,
+        "{}",
+        answer.text
+    );
+
+    // The answer goes to the server that asked, and the result comes under the retry's id.
+    let answers = json!({"elicitation-1": {"action": "accept", "content": {"username": "ada", "email": "a@example.com"}}});
+    let done = elicitation_call(
+        &url,
+        5,
+        elicitation.clone(),
+        Some((state.clone(), answers.clone())),
+    )
+    .await?;
+    assert_eq!(done["id"], 5);
+    assert_eq!(done["result"]["resultType"], "complete");
+    let text = done["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("action=accept") && text.contains("\"username\":\"ada\""),
+        "{done}"
+    );
+
+    // A state serves one retry.
+    let replayed = elicitation_call(&url, 6, elicitation, Some((state, answers))).await?;
+    assert_eq!(replayed["error"]["code"], -32602, "{replayed}");
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn a_client_without_the_capability_is_not_asked() -> Result<()> {
+    let cw = Catwalk::start_without_command(
+        &[
+            "--wasm",
+            &crate::wasi::guest("wasm32-wasip1", "catwalk-conformance-guest"),
+        ],
+        &[],
+    )
+    .await?;
+    let (body, headers) = request(
+        1,
+        "tools/call",
+        json!({"name": "test_elicitation", "arguments": {"message": "Who are you?"}}),
+    );
+    let answer = send(&cw.mcp(), &body, &headers).await?;
+    // The server's question is refused to it with the 2026 era's error, which the guest passes on.
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    let error = &answer.messages[0]["error"];
+    assert_eq!(error["code"], -32021, "{}", answer.text);
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("elicitation")), "{}", answer.text);
+    cw.stop().await
+}

@@ -1,7 +1,9 @@
 // Both protocol eras on one /mcp URL, with the official clients that speak the 2026-07-28 revision: the
 // TypeScript SDK v2 (`@modelcontextprotocol/client`, versionNegotiation `auto` and `legacy`) and the Python SDK
 // 2.x (`mcp.Client(url, mode=...)`, from the venv tests/run.sh sets up as CATWALK_PYTHON), beside the TypeScript
-// SDK v1 (2025 era only). In front of the WASI demo guest and of catwalk's npm fixture.
+// SDK v1 (2025 era only). In front of catwalk's conformance fixture, as a WASI guest and as an npm server. Tools
+// that ask the client (elicitation, sampling) reach a 2026-07-28 client as input requests, and go on when it
+// retries with its answers.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -11,9 +13,10 @@ import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { startCatwalk, fixtureDir, repo } from "./catwalk.mjs";
 
+const target = path.resolve(path.dirname(process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk")), "..");
 const servers = {
-  "WASI demo guest": { args: [], progress: null },
-  "npm fixture": { args: ["--package", fixtureDir], progress: "test_tool_with_progress" },
+  "WASI guest": ["--wasm", path.join(target, "wasm32-wasip1/release/catwalk-conformance-guest.wasm")],
+  "npm fixture": ["--package", fixtureDir],
 };
 
 const expected = { auto: "2026-07-28", legacy: "2025-11-25" };
@@ -36,27 +39,43 @@ function python(url, mode) {
 
 for (const [serverName, server] of Object.entries(servers)) {
   let catwalk;
-  before(async () => { catwalk = await startCatwalk(server.args); });
+  before(async () => { catwalk = await startCatwalk(server); });
   after(async () => { assert.equal((await catwalk.stop()).code, 0); });
 
   for (const [mode, version] of Object.entries(expected)) {
     test(`${serverName}: TypeScript SDK v2, versionNegotiation ${mode}, speaks ${version}`, async () => {
-      const client = new ClientV2({ name: "catwalk-tests", version: "0" }, { versionNegotiation: { mode } });
+      const client = new ClientV2(
+        { name: "catwalk-tests", version: "0" },
+        { versionNegotiation: { mode }, capabilities: { elicitation: {}, sampling: {} } },
+      );
+      const asked = [];
+      client.setRequestHandler("elicitation/create", async (request) => {
+        asked.push(request.params.message);
+        return { action: "accept", content: { username: "ada", email: "ada@example.com" } };
+      });
+      client.setRequestHandler("sampling/createMessage", async () => {
+        asked.push("sampling");
+        return { role: "assistant", content: { type: "text", text: "sampled by the test" }, model: "test-model" };
+      });
       await client.connect(new TransportV2(new URL(`${catwalk.base}/mcp`)));
       assert.equal(client.getNegotiatedProtocolVersion(), version);
       const { tools } = await client.listTools();
       assert.ok(tools.some((t) => t.name === "echo"), JSON.stringify(tools));
       const echo = await client.callTool({ name: "echo", arguments: { message: `v2 ${mode}` } });
       assert.equal(echo.content[0].text, `Echo: v2 ${mode}`);
-      if (server.progress) {
-        const seen = [];
-        const done = await client.callTool(
-          { name: server.progress, arguments: {} },
-          { onprogress: (p) => seen.push(p.progress) },
-        );
-        assert.equal(seen.length, 3, `progress reported: ${seen}`);
-        assert.ok(done.content.length > 0);
-      }
+      const seen = [];
+      const done = await client.callTool(
+        { name: "test_tool_with_progress", arguments: {} },
+        { onprogress: (p) => seen.push(p.progress) },
+      );
+      assert.equal(seen.length, 3, `progress reported: ${seen}`);
+      assert.ok(done.content.length > 0);
+      // The server's own requests: in the 2026 era, input requests the client answers by retrying.
+      const elicited = await client.callTool({ name: "test_elicitation", arguments: { message: "Who are you?" } });
+      assert.match(elicited.content[0].text, /action=accept, content=.*"username":"ada"/);
+      const sampled = await client.callTool({ name: "test_sampling", arguments: { prompt: "Say hi" } });
+      assert.equal(sampled.content[0].text, "LLM response: sampled by the test");
+      assert.deepEqual(asked, ["Who are you?", "sampling"]);
       await client.close();
     });
 
@@ -65,6 +84,7 @@ for (const [serverName, server] of Object.entries(servers)) {
       assert.equal(got.version, version);
       assert.ok(got.tools.includes("echo"), JSON.stringify(got));
       assert.equal(got.echo, "Echo: from python");
+      assert.match(got.elicited, /action=accept, content=.*"username": ?"py"/);
     });
   }
 

@@ -1,5 +1,6 @@
-"""The official Python SDK (mcp 2.x) against catwalk: connects in the given mode, lists the tools, calls echo,
-and prints what it negotiated and got, as one JSON line.
+"""The official Python SDK (mcp 2.x) against catwalk: connects in the given mode, lists the tools, calls echo and
+a tool that asks the user (answered by the elicitation callback), and prints what it negotiated and got, as one
+JSON line.
 
     python eras_client.py URL auto|legacy
 """
@@ -8,13 +9,18 @@ import asyncio
 import json
 import sys
 
-from mcp import Client
+from mcp import Client, types
+
+
+async def elicit(context, params):
+    return types.ElicitResult(action="accept", content={"username": "py", "email": "py@example.com"})
 
 
 async def main(url: str, mode: str) -> None:
-    async with Client(url, mode=mode) as client:
+    async with Client(url, mode=mode, elicitation_callback=elicit) as client:
         tools = await client.list_tools()
         echo = await client.call_tool("echo", {"message": "from python"})
+        elicited = await client.call_tool("test_elicitation", {"message": "Who are you?"})
         print(
             json.dumps(
                 {
@@ -22,6 +28,7 @@ async def main(url: str, mode: str) -> None:
                     "server": client.server_info.name,
                     "tools": [tool.name for tool in tools.tools],
                     "echo": echo.content[0].text,
+                    "elicited": elicited.content[0].text,
                 }
             )
         )

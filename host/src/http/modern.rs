@@ -6,12 +6,13 @@
 //! instance: catwalk takes one (a spare where one waits), performs the `initialize` handshake itself with the
 //! client's capabilities and info from `_meta`, forwards the request, relays what relates to it (progress, and
 //! log messages when `_meta` asks for a level), answers with the result marked complete, and stops the instance.
-//! `server/discover` is answered from the server's `initialize` result.
+//! `server/discover` is answered from the server's `initialize` result. A server's own requests mid-call
+//! (sampling, elicitation, roots) end the call with an `InputRequiredResult`; the instance waits, parked under
+//! the `requestState` it names, for the client's retry with the answers.
 //!
-//! Not yet bridged: a server's own requests mid-call (sampling, elicitation, roots), which the 2026 era returns
-//! as input requests inside the result, are refused to the server with an error; and `subscriptions/listen`
-//! is not served.
+//! Not yet: `subscriptions/listen`, servers that speak 2026-07-28 themselves (passed through).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -205,13 +206,35 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
             None,
         );
     }
+    let mut params = without_modern_meta(params);
+    // A retry's answers to the server's questions, and the state naming the request that asked them.
+    let (state, responses) = match params.as_object_mut() {
+        Some(fields) if INPUT_CAPABLE.contains(&method) => (
+            fields.remove("requestState"),
+            fields.remove("inputResponses"),
+        ),
+        _ => (None, None),
+    };
+    let digest = {
+        let mut salient = params.clone();
+        if let Some(fields) = salient.as_object_mut() {
+            fields.remove("_meta");
+        }
+        salient.to_string()
+    };
     let exchange = Exchange {
         client_id: id.clone(),
         method: method.to_owned(),
-        params: without_modern_meta(params),
+        params,
         meta: checked,
+        digest,
+        owner: scope.token,
     };
-    match serve(scope, exchange).await {
+    let served = match state {
+        Some(state) => resume(scope, exchange, &state, responses).await,
+        None => serve(scope, exchange).await,
+    };
+    match served {
         Ok(response) => response,
         Err((status, code, message)) => reject(status, &id, code, &message, None),
     }
@@ -231,13 +254,21 @@ impl Meta {
     }
 }
 
-/// Initialized server processes kept between one tenant's 2026-07-28 requests, so that a request does not pay
-/// a process start: at most [`POOL_MAX`] idle ones; one idle past [`POOL_IDLE`] is stopped (by
-/// [`Pool::reap`]), and so is every one when the pool goes (tenant removed or replaced, shutdown). An instance
-/// serves one request at a time, and only requests whose client declared the same capabilities and info (what
-/// its `initialize` carried) and log level.
+/// One tenant's instances kept between its 2026-07-28 requests.
+///
+/// - Idle: initialized server processes, so that a request does not pay a process start: at most [`POOL_MAX`];
+///   one idle past [`POOL_IDLE`] is stopped (by [`Pool::reap`]). An instance serves one request at a time, and
+///   only requests whose client declared the same capabilities and info (what its `initialize` carried) and
+///   log level.
+/// - Parked: requests whose server asked the client something, waiting for the client's retry with its
+///   answers: at most [`PARKED_MAX`], each for [`PARKED_TTL`].
+///
+/// Everything is stopped when the pool goes (tenant removed or replaced, shutdown).
 #[derive(Debug, Default)]
-pub struct Pool(std::sync::Mutex<Vec<Idle>>);
+pub struct Pool {
+    idle: std::sync::Mutex<Vec<Idle>>,
+    parked: std::sync::Mutex<HashMap<String, Parked>>,
+}
 
 #[derive(Debug)]
 struct Idle {
@@ -247,19 +278,52 @@ struct Idle {
     since: Instant,
 }
 
+/// A request waiting for the client's answers to its server's requests.
+#[derive(Debug)]
+struct Parked {
+    instance: Instance,
+    initialized: Value,
+    /// The pool key of the instance, for a process server.
+    pool: Option<String>,
+    /// The id the server knows the request by.
+    server_id: Value,
+    /// What a retry must match: the method, its parameters (but `_meta`, `inputResponses`, `requestState`),
+    /// and the bearer token.
+    method: String,
+    digest: String,
+    owner: Option<[u8; 32]>,
+    /// The server's requests, by the key the client answers under.
+    asks: Vec<(String, Ask)>,
+    /// Answers received so far (a retry that left some out is asked again for the rest).
+    answered: Map<String, Value>,
+    since: Instant,
+}
+
+impl std::fmt::Debug for Ask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ask")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Idle initialized processes a tenant keeps at most.
 pub const POOL_MAX: usize = 4;
 /// How long an initialized process may wait for another request.
 pub const POOL_IDLE: Duration = Duration::from_secs(60);
+/// Requests a tenant may have waiting for the client's input at once; past it the oldest is stopped.
+pub const PARKED_MAX: usize = 32;
+/// How long a request waits for the client's retry with its input.
+pub const PARKED_TTL: Duration = Duration::from_secs(600);
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// An idle instance initialized with `key`, and its `initialize` result.
     fn take(&self, key: &str) -> Option<(Instance, Value)> {
-        let mut idle = self.lock();
+        let mut idle = lock(&self.idle);
         // One whose server exited meanwhile is dropped.
         idle.retain(|i| !i.instance.stop.is_cancelled() && !i.instance.to_server.is_closed());
         let at = idle.iter().rposition(|i| i.key == key)?;
@@ -269,7 +333,7 @@ impl Pool {
 
     /// Keeps an instance for the next request with the same `key`, stopping the oldest idle one if full.
     fn put(&self, key: String, instance: Instance, initialized: Value) {
-        let mut idle = self.lock();
+        let mut idle = lock(&self.idle);
         if idle.len() >= POOL_MAX {
             let oldest = idle.remove(0);
             oldest.instance.stop.cancel();
@@ -282,12 +346,51 @@ impl Pool {
         });
     }
 
-    /// Stops the instances idle since before `now - POOL_IDLE`.
+    /// Keeps a request waiting for input under `state`, stopping the oldest waiting one if full.
+    fn park(&self, parked: Parked, state: String) {
+        let mut waiting = lock(&self.parked);
+        if waiting.len() >= PARKED_MAX
+            && let Some(oldest) = waiting
+                .iter()
+                .min_by_key(|(_, p)| p.since)
+                .map(|(state, _)| state.clone())
+            && let Some(oldest) = waiting.remove(&oldest)
+        {
+            oldest.instance.stop.cancel();
+        }
+        waiting.insert(state, parked);
+    }
+
+    /// The request waiting under `state`, if the retry matches it (method, parameters, token); a retry that
+    /// does not match leaves it waiting.
+    fn resume(
+        &self,
+        state: &str,
+        method: &str,
+        digest: &str,
+        owner: Option<[u8; 32]>,
+    ) -> Option<Parked> {
+        let mut waiting = lock(&self.parked);
+        let parked = waiting.get(state)?;
+        if parked.method != method || parked.digest != digest || parked.owner != owner {
+            return None;
+        }
+        waiting.remove(state)
+    }
+
+    /// Stops the instances idle past [`POOL_IDLE`] and the requests waiting past [`PARKED_TTL`] at `now`.
     pub fn reap(&self, now: Instant) {
-        self.lock().retain(|i| {
+        lock(&self.idle).retain(|i| {
             let keep = now.duration_since(i.since) < POOL_IDLE;
             if !keep {
                 i.instance.stop.cancel();
+            }
+            keep
+        });
+        lock(&self.parked).retain(|_, p| {
+            let keep = now.duration_since(p.since) < PARKED_TTL;
+            if !keep {
+                p.instance.stop.cancel();
             }
             keep
         });
@@ -295,11 +398,21 @@ impl Pool {
 
     /// Idle instances now.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.idle).len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Stops everything the pool holds.
+    fn clear(&self) {
+        lock(&self.idle)
+            .drain(..)
+            .for_each(|i| i.instance.stop.cancel());
+        lock(&self.parked)
+            .drain()
+            .for_each(|(_, p)| p.instance.stop.cancel());
     }
 
     /// Reaps `pool` every few seconds until it is dropped or `shutdown`, when it stops what it holds.
@@ -316,7 +429,7 @@ impl Pool {
                 pool.reap(Instant::now());
             }
             if let Some(pool) = pool.upgrade() {
-                pool.lock().drain(..).for_each(|i| i.instance.stop.cancel());
+                pool.clear();
             }
         });
     }
@@ -324,14 +437,7 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        for idle in self
-            .0
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            idle.instance.stop.cancel();
-        }
+        self.clear();
     }
 }
 
@@ -475,6 +581,10 @@ struct Exchange {
     method: String,
     params: Value,
     meta: Meta,
+    /// What a retry must repeat: the parameters but `_meta`, `inputResponses` and `requestState`.
+    digest: String,
+    /// The bearer token the request came with (its SHA-256).
+    owner: Option<[u8; 32]>,
 }
 
 /// What the instance sends back for the client: request-related notifications, then the final reply.
@@ -499,21 +609,15 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
     let pooled = matches!(app.launcher, Launcher::PerSession(_));
     let key = exchange.meta.key();
     let reused = if pooled { app.modern.take(&key) } else { None };
-    let pool = pooled.then(|| (app.modern.clone(), key));
+    let pool = pooled.then_some(key);
     if let Some((instance, initialized)) = reused {
-        let (out, answers) = mpsc::channel(app.limits.live_queue);
-        tokio::spawn(drive(
-            Prepared {
-                instance,
-                initialized: Some(initialized),
-                pool,
-            },
-            exchange,
-            out,
-            app.limits.request_timeout,
-            permits,
-        ));
-        return reply(answers, app.keep_alive).await;
+        let prepared = Prepared {
+            instance,
+            initialized: Some(initialized),
+            pool,
+            store: app.modern.clone(),
+        };
+        return run(scope, prepared, exchange, Stage::Fresh, permits).await;
     }
     let tag = match &*app.tenant {
         "" => "modern".into(),
@@ -532,14 +636,103 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
         tracing::error!("could not start a server instance for a 2026-07-28 request: {e}");
         (StatusCode::BAD_GATEWAY, code::SERVER_GONE, e.to_string())
     })?;
+    let prepared = Prepared {
+        instance,
+        initialized: None,
+        pool,
+        store: app.modern.clone(),
+    };
+    run(scope, prepared, exchange, Stage::Fresh, permits).await
+}
+
+/// A retry carrying `requestState`: the answers go to the server that asked for them, and the request goes on
+/// where it stopped. The state must name a request of this tenant, with the same method, parameters and bearer
+/// token; an answer left out is asked for again.
+async fn resume(
+    scope: &Scope,
+    exchange: Exchange,
+    state: &Value,
+    responses: Option<Value>,
+) -> Result<Response, Failure> {
+    let app = &scope.app;
+    let invalid = || {
+        (
+            StatusCode::OK,
+            modern_code::INVALID_PARAMS,
+            "requestState is not one this server gave for this request, or it has expired"
+                .to_owned(),
+        )
+    };
+    let state = state.as_str().ok_or_else(invalid)?;
+    let mut parked = app
+        .modern
+        .resume(state, &exchange.method, &exchange.digest, exchange.owner)
+        .ok_or_else(invalid)?;
+    if let Some(Value::Object(responses)) = responses {
+        for (key, value) in responses {
+            // Keys the server did not ask under are ignored.
+            if parked.asks.iter().any(|(asked, _)| *asked == key) {
+                parked.answered.insert(key, value);
+            }
+        }
+    }
+    if parked
+        .asks
+        .iter()
+        .any(|(key, _)| !parked.answered.contains_key(key))
+    {
+        let (body, state) = input_required(&exchange.client_id, &parked, Some(state.to_owned()));
+        parked.since = Instant::now();
+        app.modern.park(parked, state);
+        return Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response());
+    }
+    let permits = reserve_places(app).map_err(|e| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            e.to_string(),
+        )
+    })?;
+    let answers = parked
+        .asks
+        .iter()
+        .map(|(key, ask)| json!({"jsonrpc": "2.0", "id": ask.id, "result": parked.answered[key]}))
+        .collect();
+    let prepared = Prepared {
+        instance: parked.instance,
+        initialized: Some(parked.initialized),
+        pool: parked.pool,
+        store: app.modern.clone(),
+    };
+    let stage = Stage::Resumed {
+        server_id: parked.server_id,
+        answers,
+    };
+    run(scope, prepared, exchange, stage, permits).await
+}
+
+/// Drives the request on its instance and answers the client.
+async fn run(
+    scope: &Scope,
+    prepared: Prepared,
+    exchange: Exchange,
+    stage: Stage,
+    permits: Vec<OwnedSemaphorePermit>,
+) -> Result<Response, Failure> {
+    let app = &scope.app;
     let (out, answers) = mpsc::channel(app.limits.live_queue);
     tokio::spawn(drive(
-        Prepared {
-            instance,
-            initialized: None,
-            pool,
-        },
+        prepared,
         exchange,
+        stage,
         out,
         app.limits.request_timeout,
         permits,
@@ -579,19 +772,60 @@ async fn reply(
     }
 }
 
-/// An instance for one request: initialized already if it came from the pool, and the pool to return it to.
+/// An instance for one request: initialized already if it came from the pool (or waited for the client's
+/// input), the pool key it goes back under (process servers), and the store of its tenant's pool and parked
+/// requests.
 struct Prepared {
     instance: Instance,
     initialized: Option<Value>,
-    pool: Option<(Arc<Pool>, String)>,
+    pool: Option<String>,
+    store: Arc<Pool>,
 }
 
+/// Where a request stands when its instance is handed to [`drive`].
+enum Stage {
+    /// Not sent to the server yet.
+    Fresh,
+    /// Sent earlier as `server_id`; the server waits for `answers`, its requests' responses from the client's
+    /// retry.
+    Resumed {
+        server_id: Value,
+        answers: Vec<Value>,
+    },
+}
+
+/// How the server's side of a request ended.
+enum Ending {
+    Answer(Value),
+    /// The server asked the client something (its own requests, 2025 style): the client answers by retrying.
+    Input(Vec<Ask>),
+}
+
+/// One request of the server's for the client.
+struct Ask {
+    id: Value,
+    method: String,
+    params: Value,
+}
+
+/// The server requests a 2026-07-28 client answers through input requests, and the capability each needs.
+const INPUT_METHODS: &[(&str, &str)] = &[
+    ("elicitation/create", "elicitation"),
+    ("sampling/createMessage", "sampling"),
+    ("roots/list", "roots"),
+];
+
+/// The client requests whose answer may be an input request.
+const INPUT_CAPABLE: &[&str] = &["tools/call", "prompts/get", "resources/read"];
+
 /// Runs one modern request on its instance, then returns the instance to its pool (if it has one and the
-/// request ended with an answer) or stops it. Ends early, stopping the server's work, if the client goes away
-/// (the stream closing is the 2026 era's cancellation).
+/// request ended with an answer), parks it (if the server asked the client something), or stops it. Ends
+/// early, stopping the server's work, if the client goes away (the stream closing is the 2026 era's
+/// cancellation).
 async fn drive(
     prepared: Prepared,
     exchange: Exchange,
+    stage: Stage,
     out: mpsc::Sender<Out>,
     timeout: Duration,
     _places: Vec<OwnedSemaphorePermit>,
@@ -600,16 +834,23 @@ async fn drive(
         mut instance,
         initialized,
         pool,
+        store,
     } = prepared;
+    let server_id = match &stage {
+        Stage::Fresh => exchange.client_id.clone(),
+        Stage::Resumed { server_id, .. } => server_id.clone(),
+    };
     let mut wire = Wire {
         to_server: &instance.to_server,
         from_server: &mut instance.from_server,
         out: &out,
         relay_logs: exchange.meta.log_level.is_some(),
+        asks_allowed: INPUT_CAPABLE.contains(&exchange.method.as_str()),
+        capabilities: &exchange.meta.capabilities,
     };
     let client_id = exchange.client_id.clone();
     let outcome = tokio::select! {
-        outcome = tokio::time::timeout(timeout, wire.run(&exchange, initialized)) => outcome.unwrap_or_else(|_| Err((
+        outcome = tokio::time::timeout(timeout, wire.run(&exchange, initialized, stage)) => outcome.unwrap_or_else(|_| Err((
             StatusCode::OK,
             code::REQUEST_TIMEOUT,
             format!("the MCP server did not answer within {timeout:?}"),
@@ -620,12 +861,35 @@ async fn drive(
         }
     };
     let reply = match outcome {
-        Ok((reply, initialized)) => {
+        Ok((Ending::Answer(mut answer), initialized)) => {
+            // A retry has an id of its own; the server answers the id it was first sent.
+            answer["id"] = client_id;
             match pool {
-                Some((pool, key)) => pool.put(key, instance, initialized),
+                Some(key) => store.put(key, instance, initialized),
                 None => instance.stop.cancel(),
             }
-            reply
+            complete(&exchange.method, answer)
+        }
+        Ok((Ending::Input(asks), initialized)) => {
+            let waiting = Parked {
+                instance,
+                initialized,
+                pool,
+                server_id,
+                method: exchange.method.clone(),
+                digest: exchange.digest.clone(),
+                owner: exchange.owner,
+                asks: asks
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, ask)| (input_key(&ask.method, n), ask))
+                    .collect(),
+                answered: Map::new(),
+                since: Instant::now(),
+            };
+            let reply = input_required(&client_id, &waiting, None);
+            store.park(waiting, reply.1.clone());
+            Out::Final(StatusCode::OK, reply.0.into())
         }
         Err((status, code, message)) => {
             instance.stop.cancel();
@@ -642,39 +906,94 @@ async fn drive(
     let _ = out.send(reply).await;
 }
 
+/// The key of the `n`th input request of a round: its kind and number (`elicitation-1`).
+fn input_key(method: &str, n: usize) -> String {
+    format!("{}-{}", method.split('/').next().unwrap_or("input"), n + 1)
+}
+
+/// An `InputRequiredResult` for the asks of `parked` not answered yet, and its `requestState` (`state`, or a
+/// fresh one).
+fn input_required(id: &Value, parked: &Parked, state: Option<String>) -> (String, String) {
+    let state = state.unwrap_or_else(new_state);
+    let requests: Map<String, Value> = parked
+        .asks
+        .iter()
+        .filter(|(key, _)| !parked.answered.contains_key(key))
+        .map(|(key, ask)| {
+            (
+                key.clone(),
+                json!({"method": ask.method, "params": ask.params}),
+            )
+        })
+        .collect();
+    let body = json!({"jsonrpc": "2.0", "id": id, "result": {
+        "resultType": "input_required",
+        "inputRequests": requests,
+        "requestState": state,
+    }});
+    (body.to_string(), state)
+}
+
+/// An unguessable `requestState`: it names a parked request, and is only good for the tenant, the bearer token,
+/// the method and the parameters of the request it was given for.
+fn new_state() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 struct Wire<'a> {
     to_server: &'a mpsc::Sender<Bytes>,
     from_server: &'a mut mpsc::Receiver<ServerEvent>,
     out: &'a mpsc::Sender<Out>,
     relay_logs: bool,
+    /// Whether the request may end in input requests (tools/call, prompts/get, resources/read).
+    asks_allowed: bool,
+    /// The client's declared capabilities: the server's requests that need others are refused to it.
+    capabilities: &'a Value,
 }
 
 impl Wire<'_> {
-    /// The answer, and the server's `initialize` result (for an instance that goes back to its pool).
+    /// How the request ended, and the server's `initialize` result (for an instance kept for later).
     async fn run(
         &mut self,
         exchange: &Exchange,
         initialized: Option<Value>,
-    ) -> Result<(Out, Value), Failure> {
+        stage: Stage,
+    ) -> Result<(Ending, Value), Failure> {
         let initialized = match initialized {
             Some(initialized) => initialized,
             None => self.handshake(&exchange.meta).await?,
         };
         if exchange.method == "server/discover" {
-            let answer = discover(&exchange.client_id, &initialized);
-            return Ok((Out::Final(StatusCode::OK, answer.into()), initialized));
+            let answer: Value = serde_json::from_str(&discover(&exchange.client_id, &initialized))
+                .expect("discover writes JSON");
+            return Ok((Ending::Answer(answer), initialized));
         }
-        if let Some(level) = &exchange.meta.log_level {
-            let set = json!({"jsonrpc": "2.0", "id": SET_LEVEL_ID, "method": "logging/setLevel",
-                "params": {"level": level}});
-            self.send(&set).await?;
-            self.answer(&Value::from(SET_LEVEL_ID)).await?;
-        }
-        let request = json!({"jsonrpc": "2.0", "id": exchange.client_id, "method": exchange.method,
-            "params": exchange.params});
-        self.send(&request).await?;
-        let answer = self.answer(&exchange.client_id).await?;
-        Ok((complete(&exchange.method, answer), initialized))
+        let server_id = match stage {
+            Stage::Fresh => {
+                if let Some(level) = &exchange.meta.log_level {
+                    let set = json!({"jsonrpc": "2.0", "id": SET_LEVEL_ID, "method": "logging/setLevel",
+                        "params": {"level": level}});
+                    self.send(&set).await?;
+                    self.own_answer(&Value::from(SET_LEVEL_ID)).await?;
+                }
+                let request = json!({"jsonrpc": "2.0", "id": exchange.client_id,
+                    "method": exchange.method, "params": exchange.params});
+                self.send(&request).await?;
+                exchange.client_id.clone()
+            }
+            Stage::Resumed { server_id, answers } => {
+                for answer in &answers {
+                    self.send(answer).await?;
+                }
+                server_id
+            }
+        };
+        Ok((
+            self.answer(&server_id, self.asks_allowed).await?,
+            initialized,
+        ))
     }
 
     /// `initialize` with the client's capabilities and info, then `notifications/initialized`: the server's
@@ -686,7 +1005,7 @@ impl Wire<'_> {
             "clientInfo": meta.client_info,
         }});
         self.send(&initialize).await?;
-        let answer = self.answer(&Value::from(INITIALIZE_ID)).await?;
+        let answer = self.own_answer(&Value::from(INITIALIZE_ID)).await?;
         let Some(result) = answer.get("result") else {
             let reason = answer
                 .pointer("/error/message")
@@ -711,14 +1030,33 @@ impl Wire<'_> {
             .map_err(|_| gone("the MCP server is gone"))
     }
 
-    /// Reads until the answer to `id`, relaying request-related notifications and refusing the server's own
-    /// requests (not yet turned into input requests).
-    async fn answer(&mut self, id: &Value) -> Result<Value, Failure> {
+    /// The answer to one of catwalk's own requests (no input requests come of those).
+    async fn own_answer(&mut self, id: &Value) -> Result<Value, Failure> {
+        match self.answer(id, false).await? {
+            Ending::Answer(answer) => Ok(answer),
+            Ending::Input(_) => Err(gone("the MCP server asked for input during set-up")),
+        }
+    }
+
+    /// Reads until the answer to `id`, relaying request-related notifications. A server request for the
+    /// client ends the wait when `asks_allowed` (with any others the server sent at once); otherwise it is
+    /// refused to the server, as is one the client has no capability for. A ping is answered.
+    async fn answer(&mut self, id: &Value, asks_allowed: bool) -> Result<Ending, Failure> {
         let wanted = serde_json::value::to_raw_value(id)
             .ok()
             .and_then(|raw| jsonrpc::peek_key(&raw));
+        let mut asks = Vec::new();
         loop {
-            let bytes = match self.from_server.recv().await {
+            let event = if asks.is_empty() {
+                self.from_server.recv().await
+            } else {
+                // Asks the server sent together go to the client together.
+                match self.from_server.try_recv() {
+                    Ok(event) => Some(event),
+                    Err(_) => return Ok(Ending::Input(asks)),
+                }
+            };
+            let bytes = match event {
                 Some(ServerEvent::Message(bytes)) => bytes,
                 Some(ServerEvent::Oversized { len, .. }) => {
                     return Err(gone(&format!(
@@ -735,17 +1073,46 @@ impl Wire<'_> {
             };
             match peeked.kind {
                 Kind::Response if peeked.key.is_some() && peeked.key == wanted => {
-                    return serde_json::from_slice(&bytes)
-                        .map_err(|_| gone("the MCP server's answer is not JSON"));
+                    let answer = serde_json::from_slice(&bytes)
+                        .map_err(|_| gone("the MCP server's answer is not JSON"))?;
+                    return Ok(Ending::Answer(answer));
                 }
                 Kind::Response => {}
                 Kind::Request => {
-                    let refusal = jsonrpc::error_reply(
-                        peeked.id.as_deref(),
-                        code::METHOD_NOT_FOUND,
-                        "catwalk does not yet relay server requests to 2026-07-28 clients",
-                    );
-                    let _ = self.to_server.send(refusal).await;
+                    let method = peeked.method();
+                    let needs = INPUT_METHODS
+                        .iter()
+                        .find(|(m, _)| *m == method)
+                        .map(|(_, capability)| *capability);
+                    let message: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                    let reply = match needs {
+                        _ if method == "ping" => {
+                            json!({"jsonrpc": "2.0", "id": message["id"], "result": {}})
+                        }
+                        Some(capability)
+                            if asks_allowed && self.capabilities.get(capability).is_some() =>
+                        {
+                            asks.push(Ask {
+                                id: message["id"].clone(),
+                                method: method.to_owned(),
+                                params: message.get("params").cloned().unwrap_or(json!({})),
+                            });
+                            continue;
+                        }
+                        // The 2026 era's own error: a server that passes it on tells the client what it lacks.
+                        Some(capability) => {
+                            json!({"jsonrpc": "2.0", "id": message["id"], "error": {
+                                "code": modern_code::MISSING_CAPABILITY,
+                                "message": format!("the client did not declare the {capability} capability for this request"),
+                                "data": {"requiredCapabilities": {capability: {}}},
+                            }})
+                        }
+                        None => json!({"jsonrpc": "2.0", "id": message["id"], "error": {
+                            "code": code::METHOD_NOT_FOUND,
+                            "message": format!("{method} is not relayed to 2026-07-28 clients"),
+                        }}),
+                    };
+                    let _ = self.to_server.send(reply.to_string().into()).await;
                 }
                 Kind::Notification => {
                     let relay = match peeked.method() {

@@ -3,7 +3,9 @@
 //!
 //!   cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest      (or wasm32-wasip2)
 //!   catwalk serve --wasm target/wasm32-wasip1/release/catwalk-conformance-guest.wasm
-use catwalk_guest::{Error, Prompt, Resource, ResourceTemplate, Server, Tool, ToolResult, Value, json};
+use catwalk_guest::{
+    Error, Prompt, Resource, ResourceTemplate, Server, Tool, ToolResult, Value, json,
+};
 
 /// A 1x1 red PNG and a tiny silent WAV.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
