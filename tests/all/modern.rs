@@ -453,6 +453,12 @@ async fn a_client_without_the_capability_is_not_asked() -> Result<()> {
     assert_eq!(answer.status, 400, "{}", answer.text);
     let error = &answer.messages[0]["error"];
     assert_eq!(error["code"], -32021, "{}", answer.text);
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("elicitation")), "{}", answer.text);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("elicitation")),
+        "{}",
+        answer.text
+    );
     cw.stop().await
 }

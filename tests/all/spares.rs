@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::support::{Catwalk, Client, alive, eventually, fixture, metric, scrape, sha256_hex};
-use crate::tenants::{scratch, write_config};
+use crate::support::{Catwalk, Client, alive, eventually, fixture, metric, scrape};
+use crate::tenants::with_admin_api;
 use crate::wasi::guest;
 
 /// The pids of live processes whose environment holds `marker` (this test's servers, not other tests').
@@ -158,17 +158,7 @@ async fn without_spares_each_wasi_session_starts_its_own_guest() -> Result<()> {
 #[tokio::test]
 async fn a_removed_tenants_spare_guest_is_stopped() -> Result<()> {
     let admin = "spares-admin-t0ken";
-    let config = write_config(&scratch("spares"), "")?;
-    let cw = Catwalk::start_without_command(
-        &[
-            "--config",
-            &config,
-            "--admin-token-sha256",
-            &sha256_hex(admin.as_bytes()),
-        ],
-        &[],
-    )
-    .await?;
+    let cw = with_admin_api("spares", admin).await?;
     let url = format!("{}/admin/tenants/s", cw.base);
     let http = reqwest::Client::new();
     let wasm = guest("wasm32-wasip1", "catwalk-conformance-guest");

@@ -14,14 +14,29 @@ use crate::wasi::guest;
 
 const CANARY: &str = "canary-5be1d0c7";
 
-pub fn write_config(dir: &Path, toml: &str) -> Result<String> {
+fn write_config(dir: &Path, toml: &str) -> Result<String> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("tenants.toml");
     std::fs::write(&path, toml)?;
     Ok(path.display().to_string())
 }
 
-pub fn scratch(name: &str) -> std::path::PathBuf {
+/// catwalk with no tenants yet, and the admin API behind `admin`; `name` names its scratch dir.
+pub async fn with_admin_api(name: &str, admin: &str) -> Result<Catwalk> {
+    let config = write_config(&scratch(name), "")?;
+    Catwalk::start_without_command(
+        &[
+            "--config",
+            &config,
+            "--admin-token-sha256",
+            &sha256_hex(admin.as_bytes()),
+        ],
+        &[],
+    )
+    .await
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("catwalk-tenants-{name}-{}", std::process::id()))
 }
 
@@ -235,19 +250,8 @@ async fn module_server(bytes: Vec<u8>) -> Result<(String, Arc<AtomicUsize>)> {
 #[tokio::test]
 async fn the_admin_api_adds_replaces_and_removes_tenants_and_pins_fetched_modules() -> Result<()> {
     let admin = "admin-t0ken";
-    let dir = scratch("admin");
     let state = std::env::temp_dir().join("catwalk-test-state");
-    let config = write_config(&dir, "")?;
-    let cw = Catwalk::start_without_command(
-        &[
-            "--config",
-            &config,
-            "--admin-token-sha256",
-            &sha256_hex(admin.as_bytes()),
-        ],
-        &[],
-    )
-    .await?;
+    let cw = with_admin_api("admin", admin).await?;
     let http = reqwest::Client::new();
     let tenant_url = |id: &str| format!("{}/admin/tenants/{id}", cw.base);
     let put = |id: &str, body: Value, token: &str| {
@@ -394,7 +398,7 @@ async fn the_admin_api_adds_replaces_and_removes_tenants_and_pins_fetched_module
         .await?;
     assert_eq!(again.status(), 404);
     cw.stop().await?;
-    std::fs::remove_dir_all(dir)?;
+    std::fs::remove_dir_all(scratch("admin"))?;
     Ok(())
 }
 

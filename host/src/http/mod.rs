@@ -164,6 +164,24 @@ fn reserve_places(app: &App) -> Result<Vec<OwnedSemaphorePermit>, HttpError> {
     Ok(permits)
 }
 
+/// Starts (or takes) an instance for the log's `tag`, counted in the tenant's metrics.
+async fn launch(
+    app: &App,
+    tag: Arc<str>,
+) -> Result<crate::backend::Instance, crate::backend::LaunchError> {
+    let launched = app.launcher.launch(tag).await;
+    // A shared server's process is counted by its supervisor, not per session.
+    if !matches!(app.launcher, Launcher::Shared(_)) {
+        let outcome = match &launched {
+            Ok(instance) if instance.spare => "spare",
+            Ok(_) => "ok",
+            Err(_) => "error",
+        };
+        app.metrics.instance_started(app.launcher.kind(), outcome);
+    }
+    launched
+}
+
 /// Starts a server instance and a session on it, within catwalk's session cap and the tenant's.
 async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Session>, HttpError> {
     let app = &scope.app;
@@ -174,18 +192,8 @@ async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Sessi
         "" => id.as_str().into(),
         tenant => format!("{tenant}/{id}").into(),
     };
-    let launched = app.launcher.launch(tag).await;
-    // A shared server's process is counted by its supervisor, not per session.
     let per_instance = !matches!(app.launcher, Launcher::Shared(_));
-    if per_instance {
-        let outcome = match &launched {
-            Ok(instance) if instance.spare => "spare",
-            Ok(_) => "ok",
-            Err(_) => "error",
-        };
-        app.metrics.instance_started(app.launcher.kind(), outcome);
-    }
-    let instance = launched.map_err(|e| {
+    let instance = launch(app, tag).await.map_err(|e| {
         tracing::error!(session = %id, "could not start a server instance: {e}");
         HttpError::rpc(
             axum::http::StatusCode::BAD_GATEWAY,

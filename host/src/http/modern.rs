@@ -26,7 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{SUPPORTED_VERSIONS, Scope, events, reserve_places};
+use super::{SUPPORTED_VERSIONS, Scope, events, launch, reserve_places};
 use crate::backend::{Instance, Launcher, ServerEvent};
 use crate::jsonrpc::{self, Kind, code};
 
@@ -623,16 +623,7 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
         "" => "modern".into(),
         tenant => format!("{tenant}/modern").into(),
     };
-    let launched = app.launcher.launch(tag).await;
-    if !matches!(app.launcher, Launcher::Shared(_)) {
-        let outcome = match &launched {
-            Ok(instance) if instance.spare => "spare",
-            Ok(_) => "ok",
-            Err(_) => "error",
-        };
-        app.metrics.instance_started(app.launcher.kind(), outcome);
-    }
-    let instance = launched.map_err(|e| {
+    let instance = launch(app, tag).await.map_err(|e| {
         tracing::error!("could not start a server instance for a 2026-07-28 request: {e}");
         (StatusCode::BAD_GATEWAY, code::SERVER_GONE, e.to_string())
     })?;
