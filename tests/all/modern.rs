@@ -462,3 +462,34 @@ async fn a_client_without_the_capability_is_not_asked() -> Result<()> {
     );
     cw.stop().await
 }
+
+#[tokio::test]
+async fn a_request_waiting_for_input_holds_its_place_under_the_session_cap() -> Result<()> {
+    let cw = Catwalk::start(&["--max-sessions", "1"], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let elicitation = json!({"elicitation": {}});
+    let first = elicitation_call(&url, 1, elicitation.clone(), None).await?;
+    let state = first["result"]["requestState"].clone();
+    assert!(state.is_string(), "{first}");
+
+    // The waiting request's server counts like a session: the one place is taken.
+    let (body, headers) = request(
+        2,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "x"}}),
+    );
+    let refused = send(&url, &body, &headers).await?;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+
+    let answers = json!({"elicitation-1": {"action": "decline"}});
+    let done = elicitation_call(&url, 3, elicitation, Some((state, answers))).await?;
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    // Answered: the place is free again.
+    let served = send(&url, &body, &headers).await?;
+    assert_eq!(
+        served.messages[0]["result"]["content"][0]["text"], "Echo: x",
+        "{}",
+        served.text
+    );
+    cw.stop().await
+}

@@ -297,6 +297,8 @@ struct Parked {
     /// Answers received so far (a retry that left some out is asked again for the rest).
     answered: Map<String, Value>,
     since: Instant,
+    /// Its places under catwalk's and the tenant's caps: a waiting request holds a server like a session.
+    places: Vec<OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for Ask {
@@ -685,13 +687,7 @@ async fn resume(
         )
             .into_response());
     }
-    let permits = reserve_places(app).map_err(|e| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
-            e.to_string(),
-        )
-    })?;
+    let permits = std::mem::take(&mut parked.places);
     let answers = parked
         .asks
         .iter()
@@ -819,7 +815,7 @@ async fn drive(
     stage: Stage,
     out: mpsc::Sender<Out>,
     timeout: Duration,
-    _places: Vec<OwnedSemaphorePermit>,
+    places: Vec<OwnedSemaphorePermit>,
 ) {
     let Prepared {
         mut instance,
@@ -877,6 +873,7 @@ async fn drive(
                     .collect(),
                 answered: Map::new(),
                 since: Instant::now(),
+                places,
             };
             let reply = input_required(&client_id, &waiting, None);
             store.park(waiting, reply.1.clone());
