@@ -248,7 +248,7 @@ impl Session {
 }
 
 /// A response body: JSON, the last `data:` of an SSE stream, or null for 202.
-async fn body(response: reqwest::Response) -> Result<Value> {
+pub async fn body(response: reqwest::Response) -> Result<Value> {
     let status = response.status();
     let sse = response
         .headers()

@@ -11,8 +11,12 @@
 //!   catwalk-bench new-sessions --bridges B.conf --servers S.conf --dir HARNESS --json OUT
 //!   catwalk-bench wasi --json OUT
 //!   catwalk-bench report ROUND_DIR...
+//!
+//! The protocol eras (2025 session against 2026-07-28 stateless), on the demo guest and a process server:
+//!   catwalk-bench eras --process "CMD" --json OUT
 
 mod client;
+mod eras;
 mod fairness;
 mod peers;
 mod stats;
@@ -105,6 +109,16 @@ enum Bench {
         #[arg(long)]
         json: PathBuf,
     },
+    /// tools/call over a 2025-era session against the same call as a stateless 2026-07-28 request, on the
+    /// built-in demo guest and on a process server (`--process`, a stdio command with an `echo` tool).
+    Eras {
+        #[arg(long)]
+        process: String,
+        #[arg(long, default_value_t = 500)]
+        calls: usize,
+        #[arg(long)]
+        json: PathBuf,
+    },
     /// One table of the rounds of a `bench/peers.sh` run, medians and ratios to the best peer.
     Report {
         /// The harness's versions.txt of the run.
@@ -164,6 +178,24 @@ fn main() -> Result<()> {
                     state_dir: &state_dir,
                     echo_guest: &target.join("wasm32-wasip1/release/examples/echo.wasm"),
                     steps: &steps,
+                    calls,
+                })
+                .await?;
+                std::fs::write(&json, rows.to_string())?;
+                Ok(())
+            }
+            Bench::Eras {
+                process,
+                calls,
+                json,
+            } => {
+                let mut process_flags = vec!["--".to_owned()];
+                process_flags.extend(process.split_whitespace().map(str::to_owned));
+                let servers = [("WASI demo guest", Vec::new()), ("process", process_flags)];
+                let rows = eras::eras(eras::ErasArgs {
+                    catwalk: &catwalk,
+                    state_dir: &state_dir,
+                    servers: &servers,
                     calls,
                 })
                 .await?;
