@@ -1,9 +1,9 @@
 //! The wire (stdin/stdout) and what a handler can do with it while it runs.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, Write};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::types::Error;
 
@@ -112,7 +112,32 @@ pub struct Context<'w, 'io> {
     pub(crate) wire: &'w mut Wire<'io>,
     pub(crate) request_id: Value,
     pub(crate) progress_token: Option<Value>,
+    /// For a 2026-07-28 request: its input responses, and what the handler asked that they lack.
+    pub(crate) modern: Option<Modern>,
 }
+
+/// A 2026-07-28 request's exchange with its client: it cannot ask mid-call, so what a handler asks that the
+/// request's `inputResponses` do not answer ends the call with an input request, and the client's retry
+/// (which runs the handler again) carries the answer.
+#[derive(Default)]
+pub(crate) struct Modern {
+    pub(crate) responses: Map<String, Value>,
+    pub(crate) asks: Map<String, Value>,
+    counts: HashMap<String, usize>,
+}
+
+impl Modern {
+    pub(crate) fn new(responses: Map<String, Value>) -> Self {
+        Self {
+            responses,
+            ..Self::default()
+        }
+    }
+}
+
+/// The error a handler gets back from [`Context::ask`] while the answer is still to come; the SDK answers
+/// the request with the input request instead of any error.
+pub(crate) const INPUT_REQUIRED: i64 = -32099;
 
 impl Context<'_, '_> {
     /// Sends `notifications/progress`, if the client asked for progress on this request.
@@ -175,8 +200,47 @@ impl Context<'_, '_> {
         &self.wire.client_capabilities
     }
 
-    /// Sends a request to the client and blocks until its answer arrives. Other messages that arrive
-    /// meanwhile are handled after the current request.
+    /// Asks the client (`elicitation/create`, `sampling/createMessage`, `roots/list`) under `key`. On a
+    /// 2025-era session it is [`Context::request`]. On a 2026-07-28 request, the answer is the one the request
+    /// carries in `inputResponses[key]`; without it the call ends with an input request for it (a handler
+    /// gets an error to pass on with `?`), and the client's retry runs the handler again with the answer.
+    /// The client must have declared the capability the request needs (else -32021).
+    pub fn ask(&mut self, key: &str, method: &str, params: Value) -> crate::Result<Value> {
+        let Some(modern) = self.modern.as_mut() else {
+            return self.request(method, params);
+        };
+        if let Some(answer) = modern.responses.get(key) {
+            return Ok(answer.clone());
+        }
+        let capability = method.split('/').next().unwrap_or_default();
+        if self.wire.client_capabilities.get(capability).is_none() {
+            return Err(Error {
+                code: -32021,
+                message: format!("this needs the client's {capability} capability"),
+                data: Some(json!({ "requiredCapabilities": { capability: {} } })),
+            });
+        }
+        modern.asks.insert(
+            key.to_owned(),
+            json!({ "method": method, "params": params }),
+        );
+        Err(Error::new(INPUT_REQUIRED, "waiting for the client's input"))
+    }
+
+    /// [`Context::ask`] under a key of the method's kind and its count in this call (`elicitation-1`).
+    fn ask_next(&mut self, method: &str, params: Value) -> crate::Result<Value> {
+        let Some(modern) = self.modern.as_mut() else {
+            return self.request(method, params);
+        };
+        let kind = method.split('/').next().unwrap_or("input").to_owned();
+        let count = modern.counts.entry(kind.clone()).or_default();
+        *count += 1;
+        let key = format!("{kind}-{count}");
+        self.ask(&key, method, params)
+    }
+
+    /// Sends a request to the client and blocks until its answer arrives (2025 era). Other messages that
+    /// arrive meanwhile are handled after the current request.
     pub fn request(&mut self, method: &str, params: Value) -> crate::Result<Value> {
         let id = json!(format!("guest-{}", self.wire.next_id));
         self.wire.next_id += 1;
@@ -215,12 +279,12 @@ impl Context<'_, '_> {
             "messages": [{ "role": "user", "content": { "type": "text", "text": prompt } }],
             "maxTokens": max_tokens,
         });
-        self.request("sampling/createMessage", params)
+        self.ask_next("sampling/createMessage", params)
     }
 
     /// `elicitation/create`: asks the user to fill in `schema`. Returns the client's result.
     pub fn elicit(&mut self, message: &str, schema: Value) -> crate::Result<Value> {
-        self.request(
+        self.ask_next(
             "elicitation/create",
             json!({ "message": message, "requestedSchema": schema }),
         )
@@ -228,7 +292,7 @@ impl Context<'_, '_> {
 
     /// `roots/list`: the client's roots.
     pub fn roots(&mut self) -> crate::Result<Value> {
-        self.request("roots/list", json!({}))
+        self.ask_next("roots/list", json!({}))
     }
 }
 

@@ -43,8 +43,12 @@ pub use serde_json::{Value, json};
 pub use server::Server;
 pub use types::{Args, Error, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
 
-/// The protocol revisions this SDK speaks, newest first.
+/// The 2025-era protocol revisions this SDK speaks (with `initialize`), newest first.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The stateless revisions this SDK speaks too: a request whose `params._meta` names one is served on its own,
+/// with no `initialize`, and the client's input comes back in its retry (see [`Context::ask`]).
+pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
 
 /// A handler's result.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -4,9 +4,22 @@ use std::io::{BufRead, Write};
 
 use serde_json::{Map, Value, json};
 
-use crate::context::{Context, LEVELS, Wire};
+use crate::context::{Context, INPUT_REQUIRED, LEVELS, Modern, Wire};
 use crate::types::{Args, Error, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
-use crate::{PROTOCOL_VERSIONS, Result};
+use crate::{MODERN_VERSIONS, PROTOCOL_VERSIONS, Result};
+
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
+/// Methods of the 2025 era only: a 2026-07-28 request for one is a method not found.
+const LEGACY_ONLY: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
 
 type ToolFn = Box<dyn Fn(&Args, &mut Context) -> Result<ToolResult>>;
 type ReadFn = Box<dyn Fn(&str, &mut Context) -> Result<Vec<Value>>>;
@@ -125,13 +138,22 @@ impl Server {
                 .get("_meta")
                 .and_then(|m| m.get("progressToken"))
                 .cloned();
-            let outcome = {
-                let mut cx = Context {
-                    wire: &mut wire,
-                    request_id: id.clone(),
-                    progress_token,
-                };
-                self.handle(&method, &params, &mut cx)
+            let modern = params
+                .get("_meta")
+                .and_then(|m| m.get(META_VERSION))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let outcome = match modern {
+                Some(version) => self.serve_modern(&mut wire, &id, &method, &params, &version),
+                None => {
+                    let mut cx = Context {
+                        wire: &mut wire,
+                        request_id: id.clone(),
+                        progress_token,
+                        modern: None,
+                    };
+                    self.handle(&method, &params, &mut cx)
+                }
             };
             let reply = match outcome {
                 Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
@@ -144,6 +166,82 @@ impl Server {
             wire.forget(&id);
         }
         Ok(())
+    }
+
+    /// One 2026-07-28 request: the client's capabilities and log level are the request's own, and what a
+    /// handler asks the client ends the call with an input request unless the request carries the answer.
+    fn serve_modern(
+        &self,
+        wire: &mut Wire,
+        id: &Value,
+        method: &str,
+        params: &Value,
+        version: &str,
+    ) -> Result<Value> {
+        if !MODERN_VERSIONS.contains(&version) {
+            let supported: Vec<&str> = MODERN_VERSIONS
+                .iter()
+                .chain(PROTOCOL_VERSIONS)
+                .copied()
+                .collect();
+            return Err(Error {
+                code: -32022,
+                message: "Unsupported protocol version".into(),
+                data: Some(json!({ "supported": supported, "requested": version })),
+            });
+        }
+        let meta = &params["_meta"];
+        let Some(capabilities) = meta.get(META_CAPABILITIES).filter(|c| c.is_object()) else {
+            return Err(Error::invalid_params(format!(
+                "params._meta[\"{META_CAPABILITIES}\"] is required"
+            )));
+        };
+        if LEGACY_ONLY.contains(&method) {
+            return Err(Error::method_not_found(method));
+        }
+        if method == "server/discover" {
+            let mut result = self.discover();
+            result["supportedVersions"] = json!(
+                MODERN_VERSIONS
+                    .iter()
+                    .chain(PROTOCOL_VERSIONS)
+                    .collect::<Vec<_>>()
+            );
+            return Ok(complete(result));
+        }
+        // This request's own: the client's capabilities, and its log level (no logging unless it names one).
+        let capabilities = std::mem::replace(&mut wire.client_capabilities, capabilities.clone());
+        let level = meta
+            .get(META_LOG_LEVEL)
+            .and_then(Value::as_str)
+            .and_then(|l| LEVELS.iter().position(|known| *known == l))
+            .unwrap_or(LEVELS.len());
+        let log_level = wire.log_level.replace(level);
+        let mut cx = Context {
+            wire,
+            request_id: id.clone(),
+            progress_token: meta.get("progressToken").cloned(),
+            modern: Some(Modern::new(
+                params
+                    .get("inputResponses")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+        };
+        let outcome = self.handle(method, params, &mut cx);
+        let asks = cx.modern.take().map(|m| m.asks).unwrap_or_default();
+        wire.client_capabilities = capabilities;
+        wire.log_level = log_level;
+        if !asks.is_empty() {
+            return Ok(json!({ "resultType": "input_required", "inputRequests": asks }));
+        }
+        match outcome {
+            Err(error) if error.code == INPUT_REQUIRED => {
+                Err(Error::internal("input required, but nothing asked"))
+            }
+            outcome => outcome.map(complete),
+        }
     }
 
     fn handle(&self, method: &str, params: &Value, cx: &mut Context) -> Result<Value> {
@@ -251,6 +349,13 @@ impl Server {
             .iter()
             .find(|v| **v == asked)
             .unwrap_or(&PROTOCOL_VERSIONS[0]);
+        let mut result = self.discover();
+        result["protocolVersion"] = json!(version);
+        result
+    }
+
+    /// What the server is and offers: `initialize`'s result, and `server/discover`'s.
+    fn discover(&self) -> Value {
         let mut capabilities = json!({ "logging": {} });
         if !self.tools.is_empty() {
             capabilities["tools"] = json!({});
@@ -264,16 +369,27 @@ impl Server {
         if self.completer.is_some() {
             capabilities["completions"] = json!({});
         }
+        let info = json!({ "name": self.name, "version": self.version });
         let mut result = json!({
-            "protocolVersion": version,
             "capabilities": capabilities,
-            "serverInfo": { "name": self.name, "version": self.version },
+            "serverInfo": info,
+            "_meta": { "io.modelcontextprotocol/serverInfo": info },
         });
         if let Some(instructions) = &self.instructions {
             result["instructions"] = json!(instructions);
         }
         result
     }
+}
+
+/// A 2026-07-28 result: marked complete.
+fn complete(mut result: Value) -> Value {
+    if let Some(fields) = result.as_object_mut() {
+        fields
+            .entry("resultType")
+            .or_insert_with(|| json!("complete"));
+    }
+    result
 }
 
 #[cfg(test)]
@@ -352,6 +468,97 @@ mod tests {
         assert_eq!(
             out[2]["id"], 2,
             "the ping read meanwhile is answered afterwards"
+        );
+    }
+
+    fn modern(id: u64, method: &str, mut params: Value, capabilities: Value) -> String {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+        });
+        json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+    }
+
+    #[test]
+    fn serves_2026_requests_without_initialize() {
+        let input = [
+            modern(1, "server/discover", json!({}), json!({})),
+            modern(
+                2,
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "hi"}}),
+                json!({}),
+            ),
+            modern(3, "ping", json!({}), json!({})),
+            json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": "1999-01-01",
+                "io.modelcontextprotocol/clientCapabilities": {}}}})
+            .to_string(),
+        ]
+        .join("\n");
+        let out = serve(echo(), &input);
+        let discover = &out[0]["result"];
+        assert_eq!(discover["resultType"], "complete");
+        assert!(
+            discover["supportedVersions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("2026-07-28"))
+        );
+        assert_eq!(
+            discover["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+            "t"
+        );
+        assert_eq!(out[1]["result"]["content"][0]["text"], "hi");
+        assert_eq!(out[1]["result"]["resultType"], "complete");
+        assert_eq!(out[2]["error"]["code"], -32601, "ping is of the 2025 era");
+        assert_eq!(out[3]["error"]["code"], -32022);
+        assert_eq!(out[3]["error"]["data"]["requested"], "1999-01-01");
+    }
+
+    #[test]
+    fn what_a_2026_request_asks_the_client_comes_back_as_an_input_request() {
+        let server = Server::new("t", "1").tool(Tool::new("greet", "g"), |_, cx| {
+            let answer = cx.elicit("Name?", json!({"type": "object"}))?;
+            Ok(ToolResult::text(format!(
+                "Hello, {}",
+                answer["content"]["name"]
+            )))
+        });
+        let call = |id, responses: Option<Value>, capabilities: Value| {
+            let mut params = json!({"name": "greet", "arguments": {}});
+            if let Some(responses) = responses {
+                params["inputResponses"] = responses;
+            }
+            modern(id, "tools/call", params, capabilities)
+        };
+        let input = [
+            call(1, None, json!({"elicitation": {}})),
+            call(
+                2,
+                Some(json!({"elicitation-1": {"action": "accept", "content": {"name": "Ada"}}})),
+                json!({"elicitation": {}}),
+            ),
+            call(3, None, json!({})),
+        ]
+        .join("\n");
+        let out = serve(server, &input);
+        let first = &out[0]["result"];
+        assert_eq!(first["resultType"], "input_required");
+        assert_eq!(
+            first["inputRequests"]["elicitation-1"]["method"],
+            "elicitation/create"
+        );
+        assert_eq!(
+            first["inputRequests"]["elicitation-1"]["params"]["message"],
+            "Name?"
+        );
+        assert_eq!(out[1]["result"]["content"][0]["text"], "Hello, \"Ada\"");
+        // A client that cannot answer is not asked.
+        assert_eq!(out[2]["error"]["code"], -32021);
+        assert_eq!(
+            out[2]["error"]["data"]["requiredCapabilities"]["elicitation"],
+            json!({})
         );
     }
 }

@@ -197,6 +197,22 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         // This revision defines no client notifications over HTTP; with no session, none has anywhere to go.
         return StatusCode::ACCEPTED.into_response();
     }
+    if speaks_modern(&scope.app).await {
+        // The server speaks this revision itself: the request goes to it as it came.
+        let exchange = Exchange {
+            client_id: id.clone(),
+            method: method.to_owned(),
+            params,
+            meta: checked,
+            digest: String::new(),
+            owner: scope.token,
+            passthrough: true,
+        };
+        return match serve(scope, exchange).await {
+            Ok(response) => response,
+            Err((status, code, message)) => reject(status, &id, code, &message, None),
+        };
+    }
     if LEGACY_ONLY.contains(&method) || method == "subscriptions/listen" {
         return reject(
             StatusCode::NOT_FOUND,
@@ -229,6 +245,7 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         meta: checked,
         digest,
         owner: scope.token,
+        passthrough: false,
     };
     let served = match state {
         Some(state) => resume(scope, exchange, &state, responses).await,
@@ -268,6 +285,8 @@ impl Meta {
 pub struct Pool {
     idle: std::sync::Mutex<Vec<Idle>>,
     parked: std::sync::Mutex<HashMap<String, Parked>>,
+    /// Whether the tenant's server speaks 2026-07-28 itself, once asked (see [`speaks_modern`]).
+    era: tokio::sync::OnceCell<bool>,
 }
 
 #[derive(Debug)]
@@ -587,6 +606,8 @@ struct Exchange {
     digest: String,
     /// The bearer token the request came with (its SHA-256).
     owner: Option<[u8; 32]>,
+    /// The server speaks 2026-07-28 itself: no handshake, the request as it came, the answer as it goes.
+    passthrough: bool,
 }
 
 /// What the instance sends back for the client: request-related notifications, then the final reply.
@@ -609,7 +630,11 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
     // Processes are kept initialized between requests (a start costs Node hundreds of ms); a WASI guest is
     // fresh per request (a spare is ready in microseconds, and keeps no state from another request).
     let pooled = matches!(app.launcher, Launcher::PerSession(_));
-    let key = exchange.meta.key();
+    // A server of this revision keeps nothing between requests: any idle one serves.
+    let key = match exchange.passthrough {
+        true => FIRST_MODERN.to_owned(),
+        false => exchange.meta.key(),
+    };
     let reused = if pooled { app.modern.take(&key) } else { None };
     let pool = pooled.then_some(key);
     if let Some((instance, initialized)) = reused {
@@ -704,6 +729,57 @@ async fn resume(
         answers,
     };
     run(scope, prepared, exchange, stage, permits).await
+}
+
+/// How long a server may take to answer `server/discover` when asked whether it speaks 2026-07-28.
+const PROBE_WAIT: Duration = Duration::from_secs(10);
+const PROBE_ID: &str = "catwalk/probe";
+
+/// Whether the tenant's server speaks 2026-07-28 itself. Asked once, of an instance started for the question
+/// and stopped after it (a 2025-era server may exit on a request before `initialize`): `server/discover` with
+/// a 2026-07-28 `_meta` (the stdio transport's probe). A discover result naming the revision says yes; an
+/// error, silence for [`PROBE_WAIT`] or an exit say no. A shared server is not asked (it is 2025-era).
+async fn speaks_modern(app: &crate::http::App) -> bool {
+    if matches!(app.launcher, Launcher::Shared(_)) {
+        return false;
+    }
+    let asked = app
+        .modern
+        .era
+        .get_or_try_init(|| async {
+            let mut instance = launch(app, "probe".into()).await.map_err(|_| ())?;
+            let probe = json!({"jsonrpc": "2.0", "id": PROBE_ID, "method": "server/discover",
+                "params": {"_meta": {META_VERSION: FIRST_MODERN, META_CAPABILITIES: {}}}});
+            let sent = instance.to_server.send(probe.to_string().into()).await;
+            let modern = sent.is_ok()
+                && tokio::time::timeout(PROBE_WAIT, async {
+                    while let Some(ServerEvent::Message(bytes)) = instance.from_server.recv().await {
+                        let Ok(answer) = serde_json::from_slice::<Value>(&bytes) else {
+                            continue;
+                        };
+                        if answer["id"] == PROBE_ID {
+                            return answer
+                                .pointer("/result/supportedVersions")
+                                .and_then(Value::as_array)
+                                .is_some_and(|versions| {
+                                    versions.iter().any(|v| v.as_str() == Some(FIRST_MODERN))
+                                });
+                        }
+                    }
+                    false
+                })
+                .await
+                .unwrap_or(false);
+            instance.stop.cancel();
+            tracing::info!(
+                tenant = %app.tenant,
+                "the server speaks {}",
+                if modern { "2026-07-28 itself: modern requests pass through" } else { "the 2025 era: catwalk bridges modern requests" }
+            );
+            Ok::<bool, ()>(modern)
+        })
+        .await;
+    asked.is_ok_and(|modern| *modern)
 }
 
 /// Drives the request on its instance and answers the client.
@@ -949,6 +1025,13 @@ impl Wire<'_> {
         initialized: Option<Value>,
         stage: Stage,
     ) -> Result<(Ending, Value), Failure> {
+        if exchange.passthrough {
+            let request = json!({"jsonrpc": "2.0", "id": exchange.client_id,
+                "method": exchange.method, "params": exchange.params});
+            self.send(&request).await?;
+            let answer = self.answer(&exchange.client_id, false).await?;
+            return Ok((answer, initialized.unwrap_or_default()));
+        }
         let initialized = match initialized {
             Some(initialized) => initialized,
             None => self.handshake(&exchange.meta).await?,
@@ -1139,7 +1222,8 @@ fn complete(method: &str, mut answer: Value) -> Out {
         result
             .entry("resultType")
             .or_insert_with(|| Value::from("complete"));
-        if CACHEABLE.contains(&method) {
+        if CACHEABLE.contains(&method) && result.get("resultType") == Some(&Value::from("complete"))
+        {
             result.entry("ttlMs").or_insert_with(|| Value::from(0));
             result
                 .entry("cacheScope")
