@@ -124,12 +124,16 @@ pub(crate) struct Modern {
     pub(crate) responses: Map<String, Value>,
     pub(crate) asks: Map<String, Value>,
     counts: HashMap<String, usize>,
+    /// The `requestState` the retry echoed, and the one to send with the next input request.
+    pub(crate) state_in: Option<String>,
+    pub(crate) state_out: Option<String>,
 }
 
 impl Modern {
-    pub(crate) fn new(responses: Map<String, Value>) -> Self {
+    pub(crate) fn new(responses: Map<String, Value>, state_in: Option<String>) -> Self {
         Self {
             responses,
+            state_in,
             ..Self::default()
         }
     }
@@ -210,7 +214,13 @@ impl Context<'_, '_> {
             return self.request(method, params);
         };
         if let Some(answer) = modern.responses.get(key) {
-            return Ok(answer.clone());
+            // An answer is a result: an object.
+            return match answer.is_object() {
+                true => Ok(answer.clone()),
+                false => Err(Error::invalid_params(format!(
+                    "inputResponses[\"{key}\"] is not a result object"
+                ))),
+            };
         }
         let capability = method.split('/').next().unwrap_or_default();
         if self.wire.client_capabilities.get(capability).is_none() {
@@ -225,6 +235,20 @@ impl Context<'_, '_> {
             json!({ "method": method, "params": params }),
         );
         Err(Error::new(INPUT_REQUIRED, "waiting for the client's input"))
+    }
+
+    /// The `requestState` a 2026-07-28 retry echoed back, as the server gave it. It comes from the client:
+    /// protect what matters in it (e.g. with a MAC) and check it before trusting it.
+    pub fn request_state(&self) -> Option<&str> {
+        self.modern.as_ref()?.state_in.as_deref()
+    }
+
+    /// The `requestState` to send with this call's input request (2026-07-28); the client echoes it on its
+    /// retry. Ignored on a 2025-era session.
+    pub fn set_request_state(&mut self, state: impl Into<String>) {
+        if let Some(modern) = self.modern.as_mut() {
+            modern.state_out = Some(state.into());
+        }
     }
 
     /// [`Context::ask`] under a key of the method's kind and its count in this call (`elicitation-1`).

@@ -227,14 +227,23 @@ impl Server {
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default(),
+                params
+                    .get("requestState")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             )),
         };
         let outcome = self.handle(method, params, &mut cx);
-        let asks = cx.modern.take().map(|m| m.asks).unwrap_or_default();
+        let modern = cx.modern.take().unwrap_or_default();
         wire.client_capabilities = capabilities;
         wire.log_level = log_level;
-        if !asks.is_empty() {
-            return Ok(json!({ "resultType": "input_required", "inputRequests": asks }));
+        if !modern.asks.is_empty() {
+            let mut result =
+                json!({ "resultType": "input_required", "inputRequests": modern.asks });
+            if let Some(state) = modern.state_out {
+                result["requestState"] = json!(state);
+            }
+            return Ok(result);
         }
         match outcome {
             Err(error) if error.code == INPUT_REQUIRED => {
@@ -559,6 +568,46 @@ mod tests {
         assert_eq!(
             out[2]["error"]["data"]["requiredCapabilities"]["elicitation"],
             json!({})
+        );
+    }
+
+    #[test]
+    fn a_handler_sets_and_reads_the_request_state_and_answers_are_checked() {
+        let server = Server::new("t", "1").tool(Tool::new("confirm", "c"), |_, cx| {
+            let round = cx.request_state().unwrap_or("0").to_owned();
+            cx.set_request_state("1");
+            cx.ask("ok", "elicitation/create", json!({"message": "Sure?"}))?;
+            Ok(ToolResult::text(format!("confirmed in round {round}")))
+        });
+        let call = |id, extra: Value| {
+            let mut params = json!({"name": "confirm", "arguments": {}});
+            params
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            modern(id, "tools/call", params, json!({"elicitation": {}}))
+        };
+        let input = [
+            call(1, json!({})),
+            call(
+                2,
+                json!({"requestState": "1", "inputResponses": {"ok": {"action": "accept"}}}),
+            ),
+            call(
+                3,
+                json!({"requestState": "1", "inputResponses": {"ok": 12345}}),
+            ),
+        ]
+        .join("\n");
+        let out = serve(server, &input);
+        assert_eq!(out[0]["result"]["requestState"], "1");
+        assert_eq!(
+            out[1]["result"]["content"][0]["text"],
+            "confirmed in round 1"
+        );
+        assert_eq!(
+            out[2]["error"]["code"], -32602,
+            "an answer that is not a result object"
         );
     }
 }

@@ -493,3 +493,52 @@ async fn a_request_waiting_for_input_holds_its_place_under_the_session_cap() -> 
     );
     cw.stop().await
 }
+
+#[tokio::test]
+async fn a_guest_that_speaks_2026_07_28_is_passed_through() -> Result<()> {
+    // catwalk-guest speaks the revision itself: its own input requests and keys reach the client unchanged.
+    let cw = Catwalk::start_without_command(
+        &[
+            "--wasm",
+            &crate::wasi::guest("wasm32-wasip1", "catwalk-conformance-guest"),
+        ],
+        &[],
+    )
+    .await?;
+    let url = cw.mcp();
+    let call = |id: i64, responses: Option<Value>| {
+        let (mut body, headers) = request(
+            id,
+            "tools/call",
+            json!({"name": "test_input_required_result_elicitation", "arguments": {}}),
+        );
+        body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+            json!({"elicitation": {}});
+        if let Some(responses) = responses {
+            body["params"]["inputResponses"] = responses;
+        }
+        let url = url.clone();
+        async move { send(&url, &body, &headers).await }
+    };
+    let first = call(1, None).await?;
+    let result = &first.messages[0]["result"];
+    assert_eq!(result["resultType"], "input_required", "{}", first.text);
+    assert_eq!(
+        result["inputRequests"]["user_name"]["method"],
+        "elicitation/create"
+    );
+    assert!(
+        result.get("requestState").is_none(),
+        "the guest keeps no state: {}",
+        first.text
+    );
+    // The retry runs on a fresh guest, which finds its answer in the request.
+    let answer = json!({"user_name": {"action": "accept", "content": {"name": "Ada"}}});
+    let done = call(2, Some(answer)).await?;
+    assert_eq!(
+        done.messages[0]["result"]["content"][0]["text"], "Hello, Ada!",
+        "{}",
+        done.text
+    );
+    cw.stop().await
+}

@@ -10,7 +10,8 @@
 //! (sampling, elicitation, roots) end the call with an `InputRequiredResult`; the instance waits, parked under
 //! the `requestState` it names, for the client's retry with the answers.
 //!
-//! Not yet: `subscriptions/listen`, servers that speak 2026-07-28 themselves (passed through).
+//! A server that speaks 2026-07-28 itself (asked once per tenant, [`speaks_modern`]) gets the requests as they
+//! came. Not yet: `subscriptions/listen`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -688,8 +689,13 @@ async fn resume(
         .ok_or_else(invalid)?;
     if let Some(Value::Object(responses)) = responses {
         for (key, value) in responses {
-            // Keys the server did not ask under are ignored.
+            // Keys the server did not ask under are ignored; an answer is a result, an object.
             if parked.asks.iter().any(|(asked, _)| *asked == key) {
+                if !value.is_object() {
+                    let message = format!("inputResponses[\"{key}\"] is not a result object");
+                    app.modern.park(parked, state.to_owned());
+                    return Err((StatusCode::OK, modern_code::INVALID_PARAMS, message));
+                }
                 parked.answered.insert(key, value);
             }
         }

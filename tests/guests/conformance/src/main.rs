@@ -20,6 +20,37 @@ fn text(t: &str) -> Value {
     json!({ "type": "text", "text": t })
 }
 
+/// A fixture's stand-in for a MAC over `requestState` (a real server would use HMAC with a secret of its own):
+/// enough to tell a state this server sealed from one a client changed.
+fn seal(payload: &str) -> String {
+    format!("{payload}.{:016x}", checksum(payload))
+}
+
+/// The payload of a state this server sealed; an error for one it did not.
+fn unseal(state: &str) -> catwalk_guest::Result<String> {
+    state
+        .rsplit_once('.')
+        .filter(|(payload, mac)| *mac == format!("{:016x}", checksum(payload)))
+        .map(|(payload, _)| payload.to_owned())
+        .ok_or_else(|| Error::invalid_params("requestState failed its integrity check"))
+}
+
+/// FNV-1a over a fixed key and `payload`.
+fn checksum(payload: &str) -> u64 {
+    "catwalk-conformance-fixture:"
+        .bytes()
+        .chain(payload.bytes())
+        .fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+            (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// An elicitation request for one string field.
+fn ask_for(field: &str, message: &str) -> Value {
+    json!({ "message": message, "requestedSchema": {
+        "type": "object", "properties": { field: { "type": "string" } }, "required": [field] } })
+}
+
 fn elicited(result: &Value) -> ToolResult {
     ToolResult::text(format!(
         "Elicitation completed: action={}, content={}",
@@ -151,6 +182,84 @@ fn main() -> std::io::Result<()> {
         .tool(Tool::new("echo", "Echoes its message").param("message", "string", "The message", true), |args, _| {
             Ok(ToolResult::text(format!("Echo: {}", args.str("message")?)))
         })
+        // Input requests, 2026-07-28 style (the `input-required-result-*` scenarios).
+        .tool(Tool::new("test_input_required_result_elicitation", "Asks the user's name"), |_, cx| {
+            let answer = cx.ask("user_name", "elicitation/create", ask_for("name", "What is your name?"))?;
+            Ok(ToolResult::text(format!("Hello, {}!", answer["content"]["name"].as_str().unwrap_or("?"))))
+        })
+        .tool(Tool::new("test_input_required_result_sampling", "Asks the client's model"), |_, cx| {
+            let answer = cx.ask("capital_question", "sampling/createMessage", json!({
+                "messages": [{ "role": "user", "content": text("What is the capital of France?") }],
+                "maxTokens": 100,
+            }))?;
+            Ok(ToolResult::text(answer["content"]["text"].as_str().unwrap_or("no text").to_owned()))
+        })
+        .tool(Tool::new("test_input_required_result_list_roots", "Asks the client's roots"), |_, cx| {
+            let answer = cx.ask("client_roots", "roots/list", json!({}))?;
+            let roots: Vec<&str> = answer["roots"].as_array().into_iter().flatten()
+                .filter_map(|r| r["uri"].as_str()).collect();
+            Ok(ToolResult::text(format!("Roots: {}", roots.join(", "))))
+        })
+        .tool(Tool::new("test_input_required_result_request_state", "Round-trips its state"), |_, cx| {
+            if let Some(state) = cx.request_state() {
+                unseal(state)?;
+            }
+            cx.set_request_state(seal("confirm"));
+            let answer = cx.ask("confirm", "elicitation/create", json!({ "message": "Please confirm",
+                "requestedSchema": { "type": "object", "properties": { "ok": { "type": "boolean" } }, "required": ["ok"] } }))?;
+            Ok(ToolResult::text(format!("state-ok: {}", answer["content"]["ok"])))
+        })
+        .tool(Tool::new("test_input_required_result_multiple_inputs", "Asks three things at once"), |_, cx| {
+            if let Some(state) = cx.request_state() {
+                unseal(state)?;
+            }
+            cx.set_request_state(seal("multiple"));
+            // All three asked before any is needed, so they go to the client together.
+            let name = cx.ask("user_name", "elicitation/create", ask_for("name", "What is your name?"));
+            let greeting = cx.ask("greeting", "sampling/createMessage", json!({
+                "messages": [{ "role": "user", "content": text("Generate a greeting") }], "maxTokens": 50 }));
+            let roots = cx.ask("client_roots", "roots/list", json!({}));
+            let (name, greeting, roots) = (name?, greeting?, roots?);
+            Ok(ToolResult::text(format!(
+                "name={}, greeting={}, roots={}",
+                name["content"]["name"], greeting["content"]["text"], roots["roots"].as_array().map_or(0, Vec::len)
+            )))
+        })
+        .tool(Tool::new("test_input_required_result_multi_round", "Asks twice, one round each"), |_, cx| {
+            // Round 2 on: the name from round 1 travels in the state.
+            let name = match cx.request_state() {
+                Some(state) => unseal(state)?,
+                None => String::new(),
+            };
+            let name = if name.is_empty() {
+                cx.set_request_state(seal(""));
+                let answer = cx.ask("step1", "elicitation/create", ask_for("name", "Step 1: What is your name?"))?;
+                answer["content"]["name"].as_str().unwrap_or("?").to_owned()
+            } else {
+                name
+            };
+            cx.set_request_state(seal(&name));
+            let answer = cx.ask("step2", "elicitation/create", ask_for("color", "Step 2: What is your favorite color?"))?;
+            Ok(ToolResult::text(format!("{name} likes {}", answer["content"]["color"].as_str().unwrap_or("?"))))
+        })
+        .tool(Tool::new("test_input_required_result_tampered_state", "Checks its state"), |_, cx| {
+            if let Some(state) = cx.request_state() {
+                unseal(state)?;
+            }
+            cx.set_request_state(seal("tamper-check"));
+            cx.ask("confirm", "elicitation/create", ask_for("ok", "Please confirm"))?;
+            Ok(ToolResult::text("state verified"))
+        })
+        .tool(Tool::new("test_input_required_result_capabilities", "Asks only what the client can answer"), |_, cx| {
+            let capabilities = cx.client_capabilities().clone();
+            let elicitation = capabilities.get("elicitation").is_some()
+                .then(|| cx.ask("user_name", "elicitation/create", ask_for("name", "What is your name?")));
+            let sampling = capabilities.get("sampling").is_some().then(|| cx.ask("capital_question", "sampling/createMessage",
+                json!({ "messages": [{ "role": "user", "content": text("What is the capital of France?") }], "maxTokens": 100 })));
+            elicitation.transpose()?;
+            sampling.transpose()?;
+            Ok(ToolResult::text("asked what the client can answer"))
+        })
         // Diagnostic tools of the 2026-07-28 `server-stateless` scenario.
         .tool(Tool::new("test_missing_capability", "Needs the client's sampling capability"), |_, cx| {
             if !cx.client_capabilities()["sampling"].is_object() {
@@ -218,6 +327,11 @@ fn main() -> std::io::Result<()> {
                 ])
             },
         )
+        .prompt(Prompt::new("test_input_required_result_prompt", "A prompt that asks for its context"), |_, cx| {
+            let answer = cx.ask("user_context", "elicitation/create", ask_for("context", "What context should the prompt use?"))?;
+            let context = answer["content"]["context"].as_str().unwrap_or("none").to_owned();
+            Ok(vec![json!({ "role": "user", "content": text(&format!("Use this context: {context}")) })])
+        })
         .prompt(Prompt::new("test_prompt_with_image", "A prompt with an image"), |_, _| {
             Ok(vec![
                 json!({ "role": "user", "content": { "type": "image", "data": PNG, "mimeType": "image/png" } }),
