@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::{SUPPORTED_VERSIONS, Scope, events, launch, reserve_places};
 use crate::backend::{Instance, Launcher, ServerEvent};
 use crate::jsonrpc::{self, Kind, code};
+use crate::session::random_hex;
 
 /// The modern revisions catwalk serves.
 pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
@@ -982,9 +983,10 @@ fn input_key(method: &str, n: usize) -> String {
 }
 
 /// An `InputRequiredResult` for the asks of `parked` not answered yet, and its `requestState` (`state`, or a
-/// fresh one).
+/// fresh random one: it names the parked request, which only a retry of the same tenant, bearer token, method
+/// and parameters can take).
 fn input_required(id: &Value, parked: &Parked, state: Option<String>) -> (String, String) {
-    let state = state.unwrap_or_else(new_state);
+    let state = state.unwrap_or_else(random_hex);
     let requests: Map<String, Value> = parked
         .asks
         .iter()
@@ -1002,14 +1004,6 @@ fn input_required(id: &Value, parked: &Parked, state: Option<String>) -> (String
         "requestState": state,
     }});
     (body.to_string(), state)
-}
-
-/// An unguessable `requestState`: it names a parked request, and is only good for the tenant, the bearer token,
-/// the method and the parameters of the request it was given for.
-fn new_state() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Wire<'a> {

@@ -15,7 +15,7 @@
 mod registry;
 mod stream;
 
-pub use registry::{Registry, SessionId};
+pub use registry::{Registry, SessionId, random_hex};
 pub use stream::{Delivery, STANDALONE, StreamId};
 
 use std::collections::HashMap;

@@ -17,11 +17,20 @@ use super::Session;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId(Arc<str>);
 
+/// 128 bits from the OS's random source, as 32 hex digits: unguessable names (session ids, request states).
+pub fn random_hex() -> String {
+    use std::fmt::Write;
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes.iter().fold(String::with_capacity(32), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
+}
+
 impl SessionId {
     pub fn generate(machine: Option<&str>) -> Self {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-        let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let random = random_hex();
         Self(
             match machine {
                 Some(machine) => format!("{machine}-{random}"),
