@@ -28,7 +28,7 @@ pub mod session;
 pub mod shutdown;
 pub mod tenants;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -231,3 +231,8 @@ async fn single_launcher(
 /// The demo WASI server (`catwalk-guest`'s `echo` example), served when nothing is configured. Empty when the
 /// build had no wasm32-wasip1 target.
 const DEMO_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo.wasm"));
+
+/// A mutex's guard, also after a panic while it was held: what it guards stays usable (counts, queues, maps).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::process::{self, ProcessSpec, reaper};
 use super::spares::Spares;
 use super::{Instance, Tag};
+use crate::lock;
 
 /// Where the command for a new instance comes from.
 #[derive(Debug)]
@@ -126,10 +127,6 @@ impl CommandSource {
             Some(pkg) => lock(&pkg.status).clone(),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A directory name for a package spec: readable, and unique per spec.

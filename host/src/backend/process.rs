@@ -299,7 +299,7 @@ pub mod reaper {
 
     /// Spawns and remembers the child.
     pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
-        let mut spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spawned = crate::lock(&SPAWNED);
         let child = cmd.spawn()?;
         if let Some(id) = child.id() {
             spawned.get_or_insert_with(HashSet::new).insert(id as i32);
@@ -309,7 +309,7 @@ pub mod reaper {
 
     /// Forgets a child tokio has waited for.
     pub fn forget(pid: Pid) {
-        if let Some(set) = SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(set) = crate::lock(&SPAWNED).as_mut() {
             set.remove(&pid.as_raw());
         }
     }
@@ -343,7 +343,7 @@ pub mod reaper {
     fn reap_orphans() {
         use nix::sys::wait::{WaitPidFlag, waitpid};
         let me = nix::unistd::getpid();
-        let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        let spawned = crate::lock(&SPAWNED);
         for (pid, ppid, _, state) in proc_table() {
             let ours = spawned.as_ref().is_some_and(|s| s.contains(&pid.as_raw()));
             if ppid == me && state == 'Z' && !ours {

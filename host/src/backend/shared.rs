@@ -85,7 +85,7 @@ impl SharedServer {
     }
 
     fn lock(&self) -> MutexGuard<'_, Mux> {
-        self.mux.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.mux)
     }
 
     pub fn readiness(&self) -> Result<String, String> {

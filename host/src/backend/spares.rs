@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::{Instance, LaunchError};
+use crate::lock;
 
 /// The spares of one server.
 #[derive(Debug, Default)]
@@ -134,8 +135,4 @@ impl Drop for Spares {
     fn drop(&mut self) {
         self.stop.cancel();
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::{SUPPORTED_VERSIONS, Scope, events, launch, reserve_places};
 use crate::backend::{Instance, Launcher, ServerEvent};
 use crate::jsonrpc::{self, Kind, code};
+use crate::lock;
 use crate::session::random_hex;
 
 /// The modern revisions catwalk serves.
@@ -338,10 +339,6 @@ pub const POOL_IDLE: Duration = Duration::from_secs(60);
 pub const PARKED_MAX: usize = 32;
 /// How long a request waits for the client's retry with its input.
 pub const PARKED_TTL: Duration = Duration::from_secs(600);
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl Pool {
     /// An idle instance initialized with `key`, and its `initialize` result.

@@ -209,7 +209,7 @@ impl Host {
 
     /// The uid of tenant `id`'s children: stable for the id, never another tenant's.
     fn uid_for(&self, id: &str) -> u32 {
-        let mut uids = self.uids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut uids = crate::lock(&self.uids);
         if let Some(&uid) = uids.get(id) {
             return uid;
         }

@@ -156,7 +156,7 @@ impl Pollable for GuestStdout {
 
 impl OutputStream for GuestStdout {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut sink = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sink = crate::lock(&self.0);
         let mut rest = &bytes[..];
         while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
             sink.line.extend_from_slice(&rest[..newline]);
@@ -196,7 +196,7 @@ impl OutputStream for GuestStdout {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        let sink = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let sink = crate::lock(&self.0);
         if sink.events.is_closed() {
             return Err(StreamError::Closed);
         }
@@ -257,7 +257,7 @@ impl Pollable for GuestStderr {
 
 impl OutputStream for GuestStderr {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut sink = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sink = crate::lock(&self.0);
         if sink.left == 0 {
             return Ok(());
         }
