@@ -28,6 +28,8 @@ pub(crate) struct Wire<'io> {
     next_id: u64,
     pub(crate) log_level: Option<usize>,
     pub(crate) subscriptions: HashSet<String>,
+    /// Open `subscriptions/listen` requests (2026-07-28): each one's id and the resource URIs it follows.
+    pub(crate) listens: Vec<(Value, Vec<String>)>,
     pub(crate) client_capabilities: Value,
     cancelled: HashSet<String>,
 }
@@ -41,6 +43,7 @@ impl<'io> Wire<'io> {
             next_id: 0,
             log_level: None,
             subscriptions: HashSet::new(),
+            listens: Vec::new(),
             client_capabilities: Value::Null,
             cancelled: HashSet::new(),
         }
@@ -91,9 +94,10 @@ impl<'io> Wire<'io> {
         self.send(&json!({ "jsonrpc": "2.0", "method": method, "params": params }))
     }
 
-    /// Records a `notifications/cancelled` from the client.
+    /// Records a `notifications/cancelled` from the client; one for a listen request ends that subscription.
     pub(crate) fn cancel(&mut self, params: &Value) {
         if let Some(id) = params.get("requestId") {
+            self.listens.retain(|(listen, _)| listen != id);
             self.cancelled.insert(id.to_string());
         }
     }
@@ -184,14 +188,28 @@ impl Context<'_, '_> {
             .map_err(io_error)
     }
 
-    /// Tells the client a resource changed, if it subscribed to it.
+    /// Tells the client a resource changed, if it subscribed to it: a 2025-era `resources/subscribe`, or a
+    /// 2026-07-28 `subscriptions/listen` that names it (tagged with that subscription's id).
     pub fn resource_updated(&mut self, uri: &str) -> crate::Result<()> {
-        if !self.wire.subscriptions.contains(uri) {
-            return Ok(());
+        if self.wire.subscriptions.contains(uri) {
+            self.wire
+                .notify("notifications/resources/updated", json!({ "uri": uri }))
+                .map_err(io_error)?;
         }
-        self.wire
-            .notify("notifications/resources/updated", json!({ "uri": uri }))
-            .map_err(io_error)
+        let following: Vec<Value> = self
+            .wire
+            .listens
+            .iter()
+            .filter(|(_, uris)| uris.iter().any(|u| u == uri))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in following {
+            let params = json!({ "uri": uri, "_meta": { crate::server::SUBSCRIPTION_ID: id } });
+            self.wire
+                .notify("notifications/resources/updated", params)
+                .map_err(io_error)?;
+        }
+        Ok(())
     }
 
     /// Whether the client cancelled the request being handled.

@@ -11,6 +11,7 @@ use crate::{MODERN_VERSIONS, PROTOCOL_VERSIONS, Result};
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+pub(crate) const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// Methods of the 2025 era only: a 2026-07-28 request for one is a method not found.
 const LEGACY_ONLY: &[&str] = &[
@@ -144,6 +145,13 @@ impl Server {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             let outcome = match modern {
+                // A subscription is answered only when it ends: the loop goes on serving meanwhile.
+                Some(version) if method == "subscriptions/listen" => {
+                    match self.listen(&mut wire, &id, &params, &version) {
+                        Ok(()) => continue,
+                        Err(error) => Err(error),
+                    }
+                }
                 Some(version) => self.serve_modern(&mut wire, &id, &method, &params, &version),
                 None => {
                     let mut cx = Context {
@@ -168,6 +176,37 @@ impl Server {
         Ok(())
     }
 
+    /// `subscriptions/listen` (2026-07-28): acknowledges what of the client's filter this server sends (resource
+    /// updates, when it has resources; its lists are fixed, so no list changes), and follows the resources named
+    /// until the client cancels the request.
+    fn listen(&self, wire: &mut Wire, id: &Value, params: &Value, version: &str) -> Result<()> {
+        modern_checks(params, version)?;
+        let filter = params
+            .get("notifications")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::invalid_params("params.notifications is required"))?;
+        let mut agreed = Map::new();
+        let mut uris = Vec::new();
+        if (!self.resources.is_empty() || !self.templates.is_empty())
+            && let Some(asked) = filter
+                .get("resourceSubscriptions")
+                .and_then(Value::as_array)
+        {
+            for uri in asked.iter().filter_map(Value::as_str) {
+                if !uris.iter().any(|u| u == uri) {
+                    uris.push(uri.to_owned());
+                }
+            }
+            agreed.insert("resourceSubscriptions".into(), json!(uris));
+        }
+        wire.listens.push((id.clone(), uris));
+        wire.notify(
+            "notifications/subscriptions/acknowledged",
+            json!({ "notifications": agreed, "_meta": { SUBSCRIPTION_ID: id } }),
+        )
+        .map_err(|e| Error::internal(e.to_string()))
+    }
+
     /// One 2026-07-28 request: the client's capabilities and log level are the request's own, and what a
     /// handler asks the client ends the call with an input request unless the request carries the answer.
     fn serve_modern(
@@ -178,24 +217,8 @@ impl Server {
         params: &Value,
         version: &str,
     ) -> Result<Value> {
-        if !MODERN_VERSIONS.contains(&version) {
-            let supported: Vec<&str> = MODERN_VERSIONS
-                .iter()
-                .chain(PROTOCOL_VERSIONS)
-                .copied()
-                .collect();
-            return Err(Error {
-                code: -32022,
-                message: "Unsupported protocol version".into(),
-                data: Some(json!({ "supported": supported, "requested": version })),
-            });
-        }
+        let capabilities = modern_checks(params, version)?;
         let meta = &params["_meta"];
-        let Some(capabilities) = meta.get(META_CAPABILITIES).filter(|c| c.is_object()) else {
-            return Err(Error::invalid_params(format!(
-                "params._meta[\"{META_CAPABILITIES}\"] is required"
-            )));
-        };
         if LEGACY_ONLY.contains(&method) {
             return Err(Error::method_not_found(method));
         }
@@ -389,6 +412,28 @@ impl Server {
         }
         result
     }
+}
+
+/// A 2026-07-28 request's version and `_meta`: the client's capabilities, or the error the request gets.
+fn modern_checks<'p>(params: &'p Value, version: &str) -> Result<&'p Value> {
+    if !MODERN_VERSIONS.contains(&version) {
+        let supported: Vec<&str> = MODERN_VERSIONS
+            .iter()
+            .chain(PROTOCOL_VERSIONS)
+            .copied()
+            .collect();
+        return Err(Error {
+            code: -32022,
+            message: "Unsupported protocol version".into(),
+            data: Some(json!({ "supported": supported, "requested": version })),
+        });
+    }
+    params["_meta"]
+        .get(META_CAPABILITIES)
+        .filter(|c| c.is_object())
+        .ok_or_else(|| {
+            Error::invalid_params(format!("params._meta[\"{META_CAPABILITIES}\"] is required"))
+        })
 }
 
 /// A 2026-07-28 result: marked complete.
@@ -609,5 +654,49 @@ mod tests {
             out[2]["error"]["code"], -32602,
             "an answer that is not a result object"
         );
+    }
+
+    #[test]
+    fn a_2026_subscription_is_acknowledged_and_follows_its_resources_until_cancelled() {
+        let server = Server::new("t", "1")
+            .resource(
+                Resource::new("note://a", "a", "A note", "text/plain"),
+                |uri, _| Ok(vec![json!({"uri": uri, "text": "a"})]),
+            )
+            .tool(Tool::new("touch", "t"), |_, cx| {
+                cx.resource_updated("note://a")?;
+                Ok(ToolResult::text("touched"))
+            });
+        let touch = |id| modern(id, "tools/call", json!({"name": "touch"}), json!({}));
+        let input = [
+            modern(
+                7,
+                "subscriptions/listen",
+                json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["note://a", "note://b"]}}),
+                json!({}),
+            ),
+            touch(1),
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}).to_string(),
+            touch(2),
+            modern(8, "subscriptions/listen", json!({}), json!({})),
+        ]
+        .join("\n");
+        let out = serve(server, &input);
+        let ack = &out[0];
+        assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+        assert_eq!(ack["params"]["_meta"][SUBSCRIPTION_ID], 7);
+        assert_eq!(
+            ack["params"]["notifications"],
+            json!({"resourceSubscriptions": ["note://a", "note://b"]}),
+            "no list changes: this server's lists are fixed"
+        );
+        assert_eq!(out[1]["method"], "notifications/resources/updated");
+        assert_eq!(out[1]["params"]["uri"], "note://a");
+        assert_eq!(out[1]["params"]["_meta"][SUBSCRIPTION_ID], 7);
+        assert_eq!(out[2]["id"], 1);
+        assert_eq!(out[3]["id"], 2, "nothing more for a cancelled subscription");
+        assert_eq!(out[4]["id"], 8);
+        assert_eq!(out[4]["error"]["code"], -32602, "a listen without a filter");
+        assert_eq!(out.len(), 5, "{out:?}");
     }
 }

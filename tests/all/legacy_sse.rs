@@ -2,44 +2,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::support::{Catwalk, alive, eventually, fixture};
-
-/// Reads SSE events off a streaming response until `want` of them have data.
-async fn read_events(
-    response: &mut reqwest::Response,
-    buffer: &mut String,
-    want: usize,
-) -> Result<Vec<(String, String)>> {
-    let mut events = Vec::new();
-    while events.len() < want {
-        while let Some(end) = buffer.find("\n\n") {
-            let raw: String = buffer.drain(..end + 2).collect();
-            let mut name = "message".to_owned();
-            let mut data = String::new();
-            for line in raw.lines() {
-                if let Some(v) = line.strip_prefix("event: ") {
-                    name = v.to_owned();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                }
-            }
-            if !data.is_empty() {
-                events.push((name, data));
-            }
-        }
-        if events.len() >= want {
-            break;
-        }
-        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
-            .await??
-            .context("stream ended")?;
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    Ok(events)
-}
+use crate::support::{Catwalk, alive, eventually, fixture, read_events};
 
 #[tokio::test]
 async fn legacy_clients_post_to_the_endpoint_and_read_answers_on_the_stream() -> Result<()> {

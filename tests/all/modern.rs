@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::support::{ACCEPT_BOTH, Answer, Catwalk, Client, fixture, read_answer};
+use crate::support::{ACCEPT_BOTH, Answer, Catwalk, Client, fixture, read_answer, read_events};
 
 const VERSION: &str = "2026-07-28";
 
@@ -539,6 +539,231 @@ async fn a_guest_that_speaks_2026_07_28_is_passed_through() -> Result<()> {
         done.messages[0]["result"]["content"][0]["text"], "Hello, Ada!",
         "{}",
         done.text
+    );
+    cw.stop().await
+}
+
+/// Opens a `subscriptions/listen` stream for `notifications`.
+async fn listen(url: &str, id: i64, notifications: Value) -> Result<reqwest::Response> {
+    let (body, headers) = request(
+        id,
+        "subscriptions/listen",
+        json!({"notifications": notifications}),
+    );
+    let mut post = reqwest::Client::new()
+        .post(url)
+        .header("accept", ACCEPT_BOTH)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (name, value) in &headers {
+        post = post.header(*name, value);
+    }
+    let response = post.send().await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    Ok(response)
+}
+
+/// The next message on a stream.
+async fn next(stream: &mut reqwest::Response, buffer: &mut String) -> Result<Value> {
+    let (_, data) = read_events(stream, buffer, 1).await?.remove(0);
+    Ok(serde_json::from_str(&data)?)
+}
+
+const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+
+#[tokio::test]
+async fn a_listen_stream_gets_the_list_changes_it_asked_for_made_by_other_requests() -> Result<()> {
+    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let (mut tools, mut tools_buffer) = (
+        listen(
+            &url,
+            41,
+            json!({"toolsListChanged": true, "resourcesListChanged": true, "promptsListChanged": false}),
+        )
+        .await?,
+        String::new(),
+    );
+    let ack = next(&mut tools, &mut tools_buffer).await?;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["_meta"][SUBSCRIPTION_ID], 41);
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true, "resourcesListChanged": true})
+    );
+    let (mut prompts, mut prompts_buffer) = (
+        listen(&url, 42, json!({"promptsListChanged": true})).await?,
+        String::new(),
+    );
+    let ack = next(&mut prompts, &mut prompts_buffer).await?;
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"promptsListChanged": true})
+    );
+
+    // Each change is made by a request of its own, on a server instance neither stream holds.
+    for (id, trigger) in [
+        (1, "test_trigger_tool_change"),
+        (2, "test_trigger_prompt_change"),
+    ] {
+        let call = modern(&url, id, "tools/call", json!({"name": trigger})).await?;
+        assert_eq!(call.status, 200, "{}", call.text);
+    }
+    let changed = next(&mut tools, &mut tools_buffer).await?;
+    assert_eq!(changed["method"], "notifications/tools/list_changed");
+    assert_eq!(changed["params"]["_meta"][SUBSCRIPTION_ID], 41);
+    // The tool list changed first, but this stream did not ask for it.
+    let changed = next(&mut prompts, &mut prompts_buffer).await?;
+    assert_eq!(changed["method"], "notifications/prompts/list_changed");
+    assert_eq!(changed["params"]["_meta"][SUBSCRIPTION_ID], 42);
+
+    // When catwalk ends a stream, its last message is the listen request's result.
+    let rest = tokio::spawn(async move {
+        let mut last = None;
+        while let Ok(mut events) = read_events(&mut tools, &mut tools_buffer, 1).await {
+            last = events.pop().map(|(_, data)| data);
+        }
+        last
+    });
+    cw.stop().await?;
+    let last: Value = serde_json::from_str(&rest.await?.expect("an event before the end"))?;
+    assert_eq!(last["id"], 41);
+    assert_eq!(last["result"]["resultType"], "complete");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_listen_stream_follows_resources_on_a_server_held_for_it() -> Result<()> {
+    let cw = Catwalk::start(&["--max-sessions", "1"], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let mut stream = listen(&url, 5, json!({"resourceSubscriptions": ["test://ticker"]})).await?;
+    let mut buffer = String::new();
+    let ack = next(&mut stream, &mut buffer).await?;
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"resourceSubscriptions": ["test://ticker"]})
+    );
+    // The fixture's ticker changes every 100 ms while subscribed to.
+    for _ in 0..2 {
+        let updated = next(&mut stream, &mut buffer).await?;
+        assert_eq!(updated["method"], "notifications/resources/updated");
+        assert_eq!(updated["params"]["uri"], "test://ticker");
+        assert_eq!(updated["params"]["_meta"][SUBSCRIPTION_ID], 5);
+    }
+    // The server held for the stream has its place under the cap, like a session's.
+    let refused = modern(&url, 6, "tools/list", json!({})).await?;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    drop(stream);
+    crate::support::eventually(
+        std::time::Duration::from_secs(30),
+        "the place comes back when the stream closes",
+        || {
+            let url = url.clone();
+            async move {
+                modern(&url, 7, "tools/list", json!({}))
+                    .await
+                    .is_ok_and(|answer| answer.status == 200)
+            }
+        },
+    )
+    .await?;
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn mirrored_arguments_must_match_their_mcp_param_headers() -> Result<()> {
+    let cw = Catwalk::start(&[], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let (body, headers) = request(
+        1,
+        "tools/call",
+        json!({"name": "test_header_param", "arguments": {"region": "eu-west", "priority": 3, "query": "q"}}),
+    );
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut all = headers.clone();
+        all.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        all
+    };
+    for (sent, status) in [
+        (
+            vec![("mcp-param-region", "eu-west"), ("mcp-param-priority", "3")],
+            200,
+        ),
+        // Base64 of "eu-west", and a number written another way.
+        (
+            vec![
+                ("mcp-param-region", "=?base64?ZXUtd2VzdA==?="),
+                ("mcp-param-priority", "3.0"),
+                ("mcp-param-unknown", "x"),
+            ],
+            200,
+        ),
+        (vec![("mcp-param-region", "eu-west")], 400),
+        (
+            vec![("mcp-param-region", "us-east"), ("mcp-param-priority", "3")],
+            400,
+        ),
+        (
+            vec![
+                ("mcp-param-region", "=?base64?ZXUtd2VzdA?="),
+                ("mcp-param-priority", "3"),
+            ],
+            400,
+        ),
+    ] {
+        let answer = send(&url, &body, &with(&sent)).await?;
+        assert_eq!(answer.status, status, "{sent:?}: {}", answer.text);
+        let message = &answer.messages[0];
+        assert_eq!(message["id"], 1);
+        match status {
+            200 => assert_eq!(message["result"]["content"][0]["text"], "region=eu-west"),
+            _ => assert_eq!(message["error"]["code"], -32020, "{sent:?}"),
+        }
+    }
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn a_guest_that_speaks_2026_07_28_answers_its_own_listen_stream_and_its_headers_are_checked()
+-> Result<()> {
+    let cw = Catwalk::start_without_command(
+        &[
+            "--wasm",
+            &crate::wasi::guest("wasm32-wasip1", "catwalk-conformance-guest"),
+        ],
+        &[],
+    )
+    .await?;
+    let url = cw.mcp();
+    let mut stream = listen(
+        &url,
+        9,
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["test://static-text"]}),
+    )
+    .await?;
+    let ack = next(&mut stream, &mut String::new()).await?;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["_meta"][SUBSCRIPTION_ID], 9);
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"resourceSubscriptions": ["test://static-text"]}),
+        "the guest's lists are fixed: no list changes"
+    );
+    let (body, headers) = request(
+        2,
+        "tools/call",
+        json!({"name": "test_header_param", "arguments": {"region": "eu-west"}}),
+    );
+    let missing = send(&url, &body, &headers).await?;
+    assert_eq!(missing.status, 400, "{}", missing.text);
+    assert_eq!(missing.messages[0]["error"]["code"], -32020);
+    let mut mirrored = headers.clone();
+    mirrored.push(("mcp-param-region", "eu-west".to_owned()));
+    let answer = send(&url, &body, &mirrored).await?;
+    assert_eq!(
+        answer.messages[0]["result"]["content"][0]["text"],
+        "region=eu-west"
     );
     cw.stop().await
 }

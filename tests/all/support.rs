@@ -368,3 +368,37 @@ pub async fn scrape(base: &str, admin: Option<&str>) -> Result<String> {
     anyhow::ensure!(response.status() == 200, "/metrics: {}", response.status());
     Ok(response.text().await?)
 }
+
+/// Reads SSE events off a streaming response until `want` of them have data.
+pub async fn read_events(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    want: usize,
+) -> Result<Vec<(String, String)>> {
+    let mut events = Vec::new();
+    while events.len() < want {
+        while let Some(end) = buffer.find("\n\n") {
+            let raw: String = buffer.drain(..end + 2).collect();
+            let mut name = "message".to_owned();
+            let mut data = String::new();
+            for line in raw.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            if !data.is_empty() {
+                events.push((name, data));
+            }
+        }
+        if events.len() >= want {
+            break;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await??
+            .context("stream ended")?;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    Ok(events)
+}

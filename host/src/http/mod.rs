@@ -1,6 +1,7 @@
 //! The HTTP front end: where requests enter.
 //!
 //! - [`streamable`]: Streamable HTTP (2025 era) on `/mcp`: POST, GET stream, DELETE.
+//! - [`modern`]: the 2026-07-28 era on the same URL: stateless requests, `subscriptions/listen`.
 //! - [`sse`]: legacy HTTP+SSE (2024-11-05) on `/sse` and `/message`.
 //! - [`guard`]: Origin/Host validation in front of both.
 //! - [`health`]: `/healthz` and `/readyz`.

@@ -168,12 +168,35 @@ fn main() -> std::io::Result<()> {
             Tool::with_schema("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features", json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
-                "$defs": { "address": { "type": "object", "properties": {
+                "$defs": { "address": { "$anchor": "addressDef", "type": "object", "properties": {
                     "street": { "type": "string" }, "city": { "type": "string" } } } },
-                "properties": { "name": { "type": "string" }, "address": { "$ref": "#/$defs/address" } },
+                "properties": {
+                    "name": { "type": "string" },
+                    "address": { "$ref": "#/$defs/address" },
+                    "contactMethod": { "type": "string", "enum": ["phone", "email"] },
+                    "phone": { "type": "string" },
+                    "email": { "type": "string" },
+                },
+                "allOf": [{ "anyOf": [{ "required": ["phone"] }, { "required": ["email"] }] }],
+                "if": { "properties": { "contactMethod": { "const": "phone" } }, "required": ["contactMethod"] },
+                "then": { "required": ["phone"] },
+                "else": { "required": ["email"] },
                 "additionalProperties": false,
             })),
             |args, _| Ok(ToolResult::text(format!("Received: {}", Value::Object(args.0.clone())))),
+        )
+        // Arguments a 2026-07-28 client mirrors into Mcp-Param-* headers (catwalk checks them).
+        .tool(
+            Tool::with_schema("test_header_param", "Answers with the arguments it routes on", json!({
+                "type": "object",
+                "properties": {
+                    "region": { "type": "string", "x-mcp-header": "Region" },
+                    "priority": { "type": "integer", "x-mcp-header": "Priority" },
+                    "query": { "type": "string" },
+                },
+                "required": ["region"],
+            })),
+            |args, _| Ok(ToolResult::text(format!("region={}", args.str("region")?))),
         )
         .tool(Tool::new("test_reconnection", "Takes a moment, then answers"), |_, _| {
             pause();

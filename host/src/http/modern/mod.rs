@@ -11,7 +11,13 @@
 //! the `requestState` it names, for the client's retry with the answers.
 //!
 //! A server that speaks 2026-07-28 itself (asked once per tenant, [`speaks_modern`]) gets the requests as they
-//! came. Not yet: `subscriptions/listen`.
+//! came.
+//!
+//! - [`listen`]: `subscriptions/listen`, the revision's stream of change notifications.
+//! - [`params`]: `Mcp-Param-*` headers checked against the tool arguments they mirror.
+
+mod listen;
+mod params;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,11 +29,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value, json};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{SUPPORTED_VERSIONS, Scope, events, launch, reserve_places};
+use super::{App, SUPPORTED_VERSIONS, Scope, events, launch, reserve_places};
 use crate::backend::{Instance, Launcher, ServerEvent};
 use crate::jsonrpc::{self, Kind, code};
 use crate::lock;
@@ -200,7 +206,20 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         // This revision defines no client notifications over HTTP; with no session, none has anywhere to go.
         return StatusCode::ACCEPTED.into_response();
     }
-    if speaks_modern(&scope.app).await {
+    let passthrough = speaks_modern(&scope.app).await;
+    let failed = |(status, code, message): Failure| reject(status, &id, code, &message, None);
+    if method == "subscriptions/listen" {
+        return listen::listen(scope, id.clone(), params, checked, passthrough)
+            .await
+            .unwrap_or_else(failed);
+    }
+    if method == "tools/call"
+        && let Err(response) =
+            params::verify(scope, headers, &id, &params, &checked, passthrough).await
+    {
+        return response;
+    }
+    if passthrough {
         // The server speaks this revision itself: the request goes to it as it came.
         let exchange = Exchange {
             client_id: id.clone(),
@@ -211,12 +230,9 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
             owner: scope.token,
             passthrough: true,
         };
-        return match serve(scope, exchange).await {
-            Ok(response) => response,
-            Err((status, code, message)) => reject(status, &id, code, &message, None),
-        };
+        return serve(scope, exchange).await.unwrap_or_else(failed);
     }
-    if LEGACY_ONLY.contains(&method) || method == "subscriptions/listen" {
+    if LEGACY_ONLY.contains(&method) {
         return reject(
             StatusCode::NOT_FOUND,
             &id,
@@ -254,13 +270,11 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         Some(state) => resume(scope, exchange, &state, responses).await,
         None => serve(scope, exchange).await,
     };
-    match served {
-        Ok(response) => response,
-        Err((status, code, message)) => reject(status, &id, code, &message, None),
-    }
+    served.unwrap_or_else(failed)
 }
 
 /// The request's `_meta` fields catwalk acts on.
+#[derive(Debug, Clone)]
 struct Meta {
     client_info: Value,
     capabilities: Value,
@@ -274,7 +288,8 @@ impl Meta {
     }
 }
 
-/// One tenant's instances kept between its 2026-07-28 requests.
+/// One tenant's instances kept between its 2026-07-28 requests, and what its listen streams and header checks
+/// share.
 ///
 /// - Idle: initialized server processes, so that a request does not pay a process start: at most [`POOL_MAX`];
 ///   one idle past [`POOL_IDLE`] is stopped (by [`Pool::reap`]). An instance serves one request at a time, and
@@ -284,13 +299,78 @@ impl Meta {
 ///   answers: at most [`PARKED_MAX`], each for [`PARKED_TTL`].
 ///
 /// Everything is stopped when the pool goes (tenant removed or replaced, shutdown).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pool {
     idle: std::sync::Mutex<Vec<Idle>>,
     parked: std::sync::Mutex<HashMap<String, Parked>>,
     /// Whether the tenant's server speaks 2026-07-28 itself, once asked (see [`speaks_modern`]).
     era: tokio::sync::OnceCell<bool>,
+    /// The list changes the tenant's instances announced, for its `subscriptions/listen` streams.
+    changes: broadcast::Sender<Change>,
+    /// The tenant's tools' mirrored parameters, from its server's `tools/list`; forgotten when the server says
+    /// its tools changed.
+    mirrored: std::sync::Mutex<Option<Arc<params::Mirrors>>>,
+    /// Cancelled when the pool goes: its listen streams end with a result.
+    closing: CancellationToken,
 }
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self {
+            idle: Default::default(),
+            parked: Default::default(),
+            era: Default::default(),
+            changes: broadcast::channel(CHANGES_QUEUE).0,
+            mirrored: Default::default(),
+            closing: CancellationToken::new(),
+        }
+    }
+}
+
+/// A list a server said changed (a `notifications/*/list_changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Tools,
+    Prompts,
+    Resources,
+}
+
+impl Change {
+    const ALL: [Self; 3] = [Self::Tools, Self::Prompts, Self::Resources];
+
+    fn method(self) -> &'static str {
+        match self {
+            Self::Tools => "notifications/tools/list_changed",
+            Self::Prompts => "notifications/prompts/list_changed",
+            Self::Resources => "notifications/resources/list_changed",
+        }
+    }
+
+    /// Its name in a `subscriptions/listen` filter.
+    fn filter(self) -> &'static str {
+        match self {
+            Self::Tools => "toolsListChanged",
+            Self::Prompts => "promptsListChanged",
+            Self::Resources => "resourcesListChanged",
+        }
+    }
+
+    /// The server capability that announces it.
+    fn capability(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+        }
+    }
+
+    fn of(method: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.method() == method)
+    }
+}
+
+/// List changes a slow listen stream may fall behind by before it is told every list it follows changed.
+const CHANGES_QUEUE: usize = 64;
 
 #[derive(Debug)]
 struct Idle {
@@ -416,6 +496,16 @@ impl Pool {
         });
     }
 
+    /// Tells the tenant's listen streams that a list changed; a changed tool list also drops what catwalk knew
+    /// of the tools' mirrored parameters.
+    fn announce(&self, change: Change) {
+        if change == Change::Tools {
+            *lock(&self.mirrored) = None;
+        }
+        // No stream listening is not an error.
+        let _ = self.changes.send(change);
+    }
+
     /// Idle instances now.
     pub fn len(&self) -> usize {
         lock(&self.idle).len()
@@ -425,8 +515,9 @@ impl Pool {
         self.len() == 0
     }
 
-    /// Stops everything the pool holds.
+    /// Stops everything the pool holds, and ends its listen streams.
     fn clear(&self) {
+        self.closing.cancel();
         lock(&self.idle)
             .drain(..)
             .for_each(|i| i.instance.stop.cancel());
@@ -618,32 +709,52 @@ enum Out {
 type Failure = (StatusCode, i64, String);
 
 async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
+    let answers = start(scope, exchange).await?;
+    reply(answers, scope.app.keep_alive).await
+}
+
+/// Takes an instance for the request (an idle initialized one of the pool where one matches) and starts it:
+/// what comes back for the client, notifications and then the final answer.
+async fn start(scope: &Scope, exchange: Exchange) -> Result<mpsc::Receiver<Out>, Failure> {
     let app = &scope.app;
-    let permits = reserve_places(app).map_err(|e| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::UNAVAILABLE,
-            e.to_string(),
-        )
-    })?;
-    // Processes are kept initialized between requests (a start costs Node hundreds of ms); a WASI guest is
-    // fresh per request (a spare is ready in microseconds, and keeps no state from another request).
-    let pooled = matches!(app.launcher, Launcher::PerSession(_));
+    let permits = places(app)?;
     // A server of this revision keeps nothing between requests: any idle one serves.
     let key = match exchange.passthrough {
         true => FIRST_MODERN.to_owned(),
         false => exchange.meta.key(),
     };
-    let reused = if pooled { app.modern.take(&key) } else { None };
-    let pool = pooled.then_some(key);
-    if let Some((instance, initialized)) = reused {
-        let prepared = Prepared {
-            instance,
-            initialized: Some(initialized),
-            pool,
-            store: app.modern.clone(),
-        };
-        return run(scope, prepared, exchange, Stage::Fresh, permits).await;
+    let (instance, initialized, pool) = instance(app, key).await?;
+    let prepared = Prepared {
+        instance,
+        initialized,
+        pool,
+        store: app.modern.clone(),
+    };
+    Ok(run(scope, prepared, exchange, Stage::Fresh, permits))
+}
+
+/// Places for one more server at work, under catwalk's cap and the tenant's.
+fn places(app: &App) -> Result<Vec<OwnedSemaphorePermit>, Failure> {
+    reserve_places(app).map_err(|e| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            e.to_string(),
+        )
+    })
+}
+
+/// An instance for a request whose client is `key` (see [`Meta::key`]): an idle one of the pool initialized
+/// for it, with its `initialize` result, or a new one. Processes are kept initialized between requests (a
+/// start costs Node hundreds of ms), so the pool key is returned for one; a WASI guest is fresh per request (a
+/// spare is ready in microseconds, and keeps no state from another request).
+async fn instance(
+    app: &App,
+    key: String,
+) -> Result<(Instance, Option<Value>, Option<String>), Failure> {
+    let pooled = matches!(app.launcher, Launcher::PerSession(_));
+    if pooled && let Some((instance, initialized)) = app.modern.take(&key) {
+        return Ok((instance, Some(initialized), Some(key)));
     }
     let tag = match &*app.tenant {
         "" => "modern".into(),
@@ -653,13 +764,19 @@ async fn serve(scope: &Scope, exchange: Exchange) -> Result<Response, Failure> {
         tracing::error!("could not start a server instance for a 2026-07-28 request: {e}");
         (StatusCode::BAD_GATEWAY, code::SERVER_GONE, e.to_string())
     })?;
-    let prepared = Prepared {
-        instance,
-        initialized: None,
-        pool,
-        store: app.modern.clone(),
-    };
-    run(scope, prepared, exchange, Stage::Fresh, permits).await
+    Ok((instance, None, pooled.then_some(key)))
+}
+
+/// A request of catwalk's own, served like a client's: the server's final answer.
+async fn internal(scope: &Scope, exchange: Exchange) -> Result<Value, Failure> {
+    let mut answers = start(scope, exchange).await?;
+    while let Some(out) = answers.recv().await {
+        if let Out::Final(_, bytes) = out {
+            return serde_json::from_slice(&bytes)
+                .map_err(|_| gone("the MCP server's answer is not JSON"));
+        }
+    }
+    Err(gone("the MCP server ended without an answer"))
 }
 
 /// A retry carrying `requestState`: the answers go to the server that asked for them, and the request goes on
@@ -732,7 +849,11 @@ async fn resume(
         server_id: parked.server_id,
         answers,
     };
-    run(scope, prepared, exchange, stage, permits).await
+    reply(
+        run(scope, prepared, exchange, stage, permits),
+        app.keep_alive,
+    )
+    .await
 }
 
 /// How long a server may take to answer `server/discover` when asked whether it speaks 2026-07-28.
@@ -786,14 +907,14 @@ async fn speaks_modern(app: &crate::http::App) -> bool {
     asked.is_ok_and(|modern| *modern)
 }
 
-/// Drives the request on its instance and answers the client.
-async fn run(
+/// Drives the request on its instance: what comes back for the client.
+fn run(
     scope: &Scope,
     prepared: Prepared,
     exchange: Exchange,
     stage: Stage,
     permits: Vec<OwnedSemaphorePermit>,
-) -> Result<Response, Failure> {
+) -> mpsc::Receiver<Out> {
     let app = &scope.app;
     let (out, answers) = mpsc::channel(app.limits.live_queue);
     tokio::spawn(drive(
@@ -804,7 +925,7 @@ async fn run(
         app.limits.request_timeout,
         permits,
     ));
-    reply(answers, app.keep_alive).await
+    answers
 }
 
 /// JSON when the final answer comes first, else an SSE stream of the notifications and then the answer.
@@ -914,6 +1035,7 @@ async fn drive(
         relay_logs: exchange.meta.log_level.is_some(),
         asks_allowed: INPUT_CAPABLE.contains(&exchange.method.as_str()),
         capabilities: &exchange.meta.capabilities,
+        pool: &store,
     };
     let client_id = exchange.client_id.clone();
     let outcome = tokio::select! {
@@ -1012,6 +1134,8 @@ struct Wire<'a> {
     asks_allowed: bool,
     /// The client's declared capabilities: the server's requests that need others are refused to it.
     capabilities: &'a Value,
+    /// The tenant's pool, told of the list changes the server announces.
+    pool: &'a Pool,
 }
 
 impl Wire<'_> {
@@ -1183,7 +1307,11 @@ impl Wire<'_> {
                     let _ = self.to_server.send(reply.to_string().into()).await;
                 }
                 Kind::Notification => {
-                    let relay = match peeked.method() {
+                    let method = peeked.method();
+                    if let Some(change) = Change::of(method) {
+                        self.pool.announce(change);
+                    }
+                    let relay = match method {
                         "notifications/progress" => true,
                         "notifications/message" => self.relay_logs,
                         _ => false,
