@@ -63,6 +63,10 @@ for (const [serverName, server] of Object.entries(servers)) {
       assert.ok(tools.some((t) => t.name === "echo"), JSON.stringify(tools));
       const echo = await client.callTool({ name: "echo", arguments: { message: `v2 ${mode}` } });
       assert.equal(echo.content[0].text, `Echo: v2 ${mode}`);
+      // A tool with x-mcp-header arguments: in the 2026 era the client mirrors them into Mcp-Param-* headers,
+      // which catwalk checks against the body.
+      const routed = await client.callTool({ name: "test_header_param", arguments: { region: "eu-west", priority: 2 } });
+      assert.equal(routed.content[0].text, "region=eu-west");
       const seen = [];
       const done = await client.callTool(
         { name: "test_tool_with_progress", arguments: {} },
@@ -84,6 +88,7 @@ for (const [serverName, server] of Object.entries(servers)) {
       assert.equal(got.version, version);
       assert.ok(got.tools.includes("echo"), JSON.stringify(got));
       assert.equal(got.echo, "Echo: from python");
+      assert.equal(got.routed, "region=eu-west");
       assert.match(got.elicited, /action=accept, content=.*"username": ?"py"/);
     });
   }
