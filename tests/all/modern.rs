@@ -545,6 +545,13 @@ async fn a_guest_that_speaks_2026_07_28_is_passed_through() -> Result<()> {
 
 /// Opens a `subscriptions/listen` stream for `notifications`.
 async fn listen(url: &str, id: i64, notifications: Value) -> Result<reqwest::Response> {
+    let response = try_listen(url, id, notifications).await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    Ok(response)
+}
+
+async fn try_listen(url: &str, id: i64, notifications: Value) -> Result<reqwest::Response> {
     let (body, headers) = request(
         id,
         "subscriptions/listen",
@@ -558,10 +565,7 @@ async fn listen(url: &str, id: i64, notifications: Value) -> Result<reqwest::Res
     for (name, value) in &headers {
         post = post.header(*name, value);
     }
-    let response = post.send().await?;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    Ok(response)
+    Ok(post.send().await?)
 }
 
 /// The next message on a stream.
@@ -765,5 +769,33 @@ async fn a_guest_that_speaks_2026_07_28_answers_its_own_listen_stream_and_its_he
         answer.messages[0]["result"]["content"][0]["text"],
         "region=eu-west"
     );
+    cw.stop().await
+}
+
+#[tokio::test]
+async fn a_listen_stream_holds_a_place_under_the_session_cap() -> Result<()> {
+    let cw = Catwalk::start(&["--max-sessions", "1"], &fixture(), &[]).await?;
+    let url = cw.mcp();
+    let mut open = listen(&url, 1, json!({"toolsListChanged": true})).await?;
+    next(&mut open, &mut String::new()).await?;
+    let refused = try_listen(&url, 2, json!({"toolsListChanged": true})).await?;
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await?;
+    assert_eq!(body["id"], 2, "{body}");
+    assert!(body["error"]["code"].is_i64(), "{body}");
+    drop(open);
+    crate::support::eventually(
+        std::time::Duration::from_secs(30),
+        "the place comes back when the stream closes",
+        || {
+            let url = url.clone();
+            async move {
+                try_listen(&url, 3, json!({"toolsListChanged": true}))
+                    .await
+                    .is_ok_and(|response| response.status() == 200)
+            }
+        },
+    )
+    .await?;
     cw.stop().await
 }

@@ -11,6 +11,9 @@
 //!   instance held for the stream, subscribed (`resources/subscribe`) to each URI, whose
 //!   `notifications/resources/updated` for them are relayed. What the server's capabilities do not offer is
 //!   left out of the acknowledgement, and never sent.
+//!
+//! A stream holds a place under catwalk's and the tenant's session caps while it is open, as a 2025-era session
+//! (and its GET stream) does.
 
 use std::sync::Weak;
 
@@ -81,13 +84,15 @@ pub(super) async fn listen(
             .cloned()
             .unwrap_or_default();
         let (agreed, uris) = agree(filter, &capabilities);
+        // The stream's place, like a session's, whether or not a server is held for it.
+        let permits = places(app)?;
         // Subscribed before the acknowledgement: no change after it is missed.
         let changes = app.modern.changes.subscribe();
         let held = match uris.is_empty() {
             true => None,
             false => Some(subscribe(scope, &meta, &uris, &out).await?),
         };
-        tokio::spawn(follow(agreed, uris, held, changes, ends, out));
+        tokio::spawn(follow(agreed, uris, held, changes, ends, out, permits));
     }
     reply(answers, app.keep_alive).await
 }
@@ -175,7 +180,6 @@ fn agree(filter: &Map<String, Value>, capabilities: &Value) -> (Map<String, Valu
 /// An instance of a 2025-era server held for one listen stream, subscribed to its resource URIs.
 struct Held {
     instance: Instance,
-    _places: Vec<OwnedSemaphorePermit>,
 }
 
 async fn subscribe(
@@ -185,7 +189,6 @@ async fn subscribe(
     out: &mpsc::Sender<Out>,
 ) -> Result<Held, Failure> {
     let app = &scope.app;
-    let places = places(app)?;
     let (mut instance, initialized, _) = instance(app, meta.key()).await?;
     let mut wire = Wire {
         to_server: &instance.to_server,
@@ -220,10 +223,7 @@ async fn subscribe(
         Ok(())
     };
     match subscribed.await {
-        Ok(()) => Ok(Held {
-            instance,
-            _places: places,
-        }),
+        Ok(()) => Ok(Held { instance }),
         Err(failure) => {
             instance.stop.cancel();
             Err(failure)
@@ -240,6 +240,7 @@ async fn follow(
     mut changes: broadcast::Receiver<Change>,
     ends: Ends,
     out: mpsc::Sender<Out>,
+    _places: Vec<OwnedSemaphorePermit>,
 ) {
     let acknowledged = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
         "params": {"notifications": agreed}});
