@@ -12,6 +12,10 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 
 echo "== toolchain targets and npm test dependencies"
 rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null
+# catwalk-js builds QuickJS-ng's C sources for wasm32-wasip1 with Debian's clang and wasi-libc (.cargo/config.toml).
+if ! command -v clang >/dev/null || [ ! -d /usr/include/wasm32-wasi ] || ! ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld wasi-libc libclang-rt-dev-wasm32 >/dev/null
+fi
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
 echo "== the Python SDK 2.x, for the protocol-era tests (a venv beside the build, reused by later runs)"
@@ -26,12 +30,13 @@ echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== WASI guests (the conformance fixture and the hostile guests)"
+echo "== WASI guests (the conformance fixture, the hostile guests, the JavaScript runtime)"
 hostile=""
 for attack in fs-read fs-write env net spin memory flood recursion; do hostile="$hostile -p catwalk-hostile-$attack"; done
 cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest $hostile
 cargo build --release --target wasm32-wasip2 -p catwalk-conformance-guest -p catwalk-hostile-net
 cargo build --target wasm32-wasip1 -p catwalk-guest --examples
+cargo build --release --target wasm32-wasip1 -p catwalk-js
 
 echo "== Rust unit and end-to-end tests"
 cargo test --workspace

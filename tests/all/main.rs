@@ -4,6 +4,7 @@
 
 mod env;
 mod faults;
+mod js;
 mod legacy_sse;
 mod logs;
 mod modern;

@@ -1,0 +1,242 @@
+//! catwalk-js: a JavaScript runtime for `wasm32-wasip1`, so that an npm MCP server, bundled to one script, runs
+//! inside catwalk's WASI sandbox under the same grants and limits as any guest.
+//!
+//! The engine is QuickJS-ng (through `rquickjs`). This crate adds what a Node program expects of its process:
+//! - an event loop: microtasks, then due timers, then a wait for stdin *or* the next timer, whichever is first (so
+//!   timers fire while the server waits for a request); the program ends when nothing is left to wait for: no
+//!   pending job, no referenced timer, no one listening on stdin (Node's rule);
+//! - the globals of `prelude.js`: `process` (stdin, stdout, stderr, env, argv, exit, nextTick, hrtime), timers,
+//!   `console`, `TextEncoder`/`TextDecoder`, `crypto.getRandomValues`/`randomUUID` (WASI randomness),
+//!   `structuredClone`, `queueMicrotask`;
+//! - exit codes: `process.exit(n)`, `process.exitCode`, 1 for an uncaught exception or an unhandled rejection.
+//!
+//! The script is `/app/main.js`, or the path in `CATWALK_JS_MAIN`.
+
+mod input;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rquickjs::function::Opt;
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, TypedArray};
+
+use input::{Input, Stdin};
+
+const PRELUDE: &str = include_str!("prelude.js");
+const DEFAULT_MAIN: &str = "/app/main.js";
+
+fn main() -> ExitCode {
+    let main = std::env::var("CATWALK_JS_MAIN").unwrap_or_else(|_| DEFAULT_MAIN.to_owned());
+    let source = match std::fs::read_to_string(&main) {
+        Ok(source) => source,
+        Err(error) => {
+            eprintln!("catwalk-js: cannot read {main}: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match run(&main, source) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("catwalk-js: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Promise rejections with no handler yet: reported (and fatal) if still unhandled once the microtasks drain.
+type Rejections = Rc<RefCell<Vec<String>>>;
+
+/// Runs `source` to the end of its event loop: the exit code.
+fn run(name: &str, source: String) -> Result<u8, String> {
+    let runtime = Runtime::new().map_err(|e| e.to_string())?;
+    let context = Context::full(&runtime).map_err(|e| e.to_string())?;
+    let rejections: Rejections = Rc::default();
+    let pending = rejections.clone();
+    runtime.set_host_promise_rejection_tracker(Some(Box::new(
+        move |ctx, _promise, reason, handled| {
+            let mut pending = pending.borrow_mut();
+            if handled {
+                pending.pop();
+            } else {
+                pending.push(describe(&ctx, reason));
+            }
+        },
+    )));
+    context.with(|ctx| -> Result<(), String> {
+        install(&ctx).map_err(|e| e.to_string())?;
+        ctx.eval::<(), _>(PRELUDE)
+            .catch(&ctx)
+            .map_err(|e| format!("the prelude failed: {e}"))?;
+        let mut options = rquickjs::context::EvalOptions::default();
+        options.strict = false;
+        options.filename = Some(name.to_owned());
+        ctx.eval_with_options::<(), _>(source, options)
+            .catch(&ctx)
+            .map_err(|e| format!("uncaught: {}", caught(&e)))
+    })?;
+    let mut stdin = Stdin::new();
+    loop {
+        drain(&runtime, &rejections)?;
+        let (next, referenced, listening) = context.with(|ctx| -> Result<_, String> {
+            let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
+            let tick: Function = host.get("tick").map_err(|e| e.to_string())?;
+            let state: rquickjs::Array = tick
+                .call(())
+                .catch(&ctx)
+                .map_err(|e| format!("uncaught: {}", caught(&e)))?;
+            let next: f64 = state.get(0).map_err(|e| e.to_string())?;
+            let referenced: u32 = state.get(1).map_err(|e| e.to_string())?;
+            let listening: bool = state.get(2).map_err(|e| e.to_string())?;
+            Ok((next, referenced, listening))
+        })?;
+        if runtime.is_job_pending() || next == 0.0 {
+            continue;
+        }
+        if !listening && referenced == 0 {
+            break;
+        }
+        let wait = (next > 0.0).then(|| Duration::from_secs_f64(next / 1e3));
+        if !listening {
+            std::thread::sleep(wait.unwrap_or(Duration::ZERO));
+            continue;
+        }
+        let input = stdin.next(wait).map_err(|e| format!("stdin: {e}"))?;
+        if input == Input::Timeout {
+            continue;
+        }
+        context.with(|ctx| -> Result<(), String> {
+            let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
+            let deliver: Function = host.get("stdin").map_err(|e| e.to_string())?;
+            let chunk = match input {
+                Input::Data(bytes) => {
+                    Some(TypedArray::<u8>::new(ctx.clone(), bytes).map_err(|e| e.to_string())?)
+                }
+                _ => None,
+            };
+            deliver
+                .call::<_, ()>((chunk,))
+                .catch(&ctx)
+                .map_err(|e| format!("uncaught: {}", caught(&e)))
+        })?;
+    }
+    context.with(|ctx| {
+        let process: Object = ctx.globals().get("process").map_err(|e| e.to_string())?;
+        let code: Option<i32> = process.get("exitCode").unwrap_or(None);
+        Ok(code.map_or(0, |c| c.clamp(0, 255) as u8))
+    })
+}
+
+/// Runs every pending job (microtask); an exception in one, or a rejection still unhandled after, is fatal.
+fn drain(runtime: &Runtime, rejections: &Rejections) -> Result<(), String> {
+    loop {
+        match runtime.execute_pending_job() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(job) => {
+                let message = job.0.with(|ctx| describe(&ctx, ctx.catch()));
+                return Err(format!("uncaught: {message}"));
+            }
+        }
+    }
+    match rejections.borrow_mut().drain(..).next() {
+        Some(reason) => Err(format!("unhandled promise rejection: {reason}")),
+        None => Ok(()),
+    }
+}
+
+/// A thrown value as Node prints it: an error's stack (with its message), or the value itself.
+fn describe<'js>(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> String {
+    if let Some(error) = value.as_object() {
+        let stack: Option<String> = error.get("stack").ok();
+        let message: Option<String> = error.get("message").ok();
+        if let Some(message) = message {
+            return format!("{message}\n{}", stack.unwrap_or_default());
+        }
+    }
+    ctx.json_stringify(value)
+        .ok()
+        .flatten()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| "a value that cannot be shown".to_owned())
+}
+
+fn caught(error: &CaughtError<'_>) -> String {
+    match error {
+        CaughtError::Exception(exception) => format!(
+            "{}\n{}",
+            exception.message().unwrap_or_default(),
+            exception.stack().unwrap_or_default()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The host functions the prelude builds on, as `globalThis.__catwalk`.
+fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    let host = Object::new(ctx.clone())?;
+    let started = Instant::now();
+    host.set(
+        "now",
+        Function::new(ctx.clone(), move || started.elapsed().as_secs_f64() * 1e3)?,
+    )?;
+    host.set(
+        "write",
+        Function::new(ctx.clone(), |fd: i32, text: String| {
+            write(fd, text.as_bytes())
+        })?,
+    )?;
+    host.set("writeBytes", Function::new(ctx.clone(), write_bytes)?)?;
+    host.set("random", Function::new(ctx.clone(), random)?)?;
+    host.set("env", Function::new(ctx.clone(), env)?)?;
+    host.set(
+        "exit",
+        Function::new(ctx.clone(), |code: Opt<i32>| -> () {
+            let _ = std::io::stdout().flush();
+            std::process::exit(code.0.unwrap_or(0))
+        })?,
+    )?;
+    ctx.globals().set("__catwalk", host)
+}
+
+fn write_bytes(fd: i32, bytes: TypedArray<'_, u8>) -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: the bytes are copied out before any JavaScript runs again, so the array cannot be detached or
+    // resized while they are borrowed.
+    let copied = unsafe { bytes.as_bytes() }.map(<[u8]>::to_vec);
+    write(fd, &copied.unwrap_or_default())
+}
+
+/// `len` random bytes (at most 64 KiB, as Web Crypto allows), from WASI's random source.
+fn random<'js>(ctx: Ctx<'js>, len: usize) -> rquickjs::Result<TypedArray<'js, u8>> {
+    let mut bytes = vec![0; len.min(65_536)];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| rquickjs::Exception::throw_internal(&ctx, &format!("no randomness: {e}")))?;
+    TypedArray::new(ctx, bytes)
+}
+
+/// The environment the sandbox gave: only the variables granted.
+fn env<'js>(ctx: Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let env = Object::new(ctx)?;
+    for (name, value) in std::env::vars() {
+        env.set(name, value)?;
+    }
+    Ok(env)
+}
+
+/// Writes to stdout (1) or stderr (2) at once: nothing is held back when the program exits.
+fn write(fd: i32, bytes: &[u8]) -> bool {
+    let written = match fd {
+        2 => {
+            let mut stderr = std::io::stderr().lock();
+            stderr.write_all(bytes).and_then(|()| stderr.flush())
+        }
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes).and_then(|()| stdout.flush())
+        }
+    };
+    written.is_ok()
+}

@@ -1,0 +1,328 @@
+// catwalk-js's globals: what a Node program expects of its process and QuickJS does not have, built on the host
+// functions in `globalThis.__catwalk` (main.rs). The npm compatibility layer (modules such as `fs`, `events`,
+// `buffer`) builds on these.
+"use strict";
+(() => {
+  const host = globalThis.__catwalk;
+
+  // A small event emitter for process and its streams (the `events` module comes with the compatibility layer).
+  class Emitter {
+    constructor() { this._events = new Map(); }
+    on(name, listener) {
+      const list = this._events.get(name) ?? [];
+      list.push(listener);
+      this._events.set(name, list);
+      return this;
+    }
+    addListener(name, listener) { return this.on(name, listener); }
+    prependListener(name, listener) {
+      this._events.set(name, [listener, ...(this._events.get(name) ?? [])]);
+      return this;
+    }
+    once(name, listener) {
+      const once = (...args) => { this.off(name, once); listener.apply(this, args); };
+      once.listener = listener;
+      return this.on(name, once);
+    }
+    off(name, listener) {
+      const list = (this._events.get(name) ?? []).filter((l) => l !== listener && l.listener !== listener);
+      this._events.set(name, list);
+      return this;
+    }
+    removeListener(name, listener) { return this.off(name, listener); }
+    removeAllListeners(name) {
+      if (name === undefined) this._events.clear(); else this._events.delete(name);
+      return this;
+    }
+    emit(name, ...args) {
+      const list = [...(this._events.get(name) ?? [])];
+      for (const listener of list) listener.apply(this, args);
+      return list.length > 0;
+    }
+    listenerCount(name) { return (this._events.get(name) ?? []).length; }
+    listeners(name) { return [...(this._events.get(name) ?? [])]; }
+    setMaxListeners() { return this; }
+  }
+
+  // UTF-8, as TextEncoder and TextDecoder (with `stream: true` keeping a split character for the next chunk).
+  class TextEncoder {
+    get encoding() { return "utf-8"; }
+    encode(text = "") {
+      const out = [];
+      for (const char of String(text)) {
+        let code = char.codePointAt(0);
+        if (code >= 0xd800 && code <= 0xdfff) code = 0xfffd;
+        if (code < 0x80) out.push(code);
+        else if (code < 0x800) out.push(0xc0 | (code >> 6), 0x80 | (code & 63));
+        else if (code < 0x10000) out.push(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63));
+        else out.push(0xf0 | (code >> 18), 0x80 | ((code >> 12) & 63), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63));
+      }
+      return new Uint8Array(out);
+    }
+  }
+  class TextDecoder {
+    constructor(label = "utf-8", options = {}) {
+      if (!/^utf-?8$/i.test(label)) throw new RangeError(`catwalk-js: TextDecoder supports utf-8 only, not ${label}`);
+      this._fatal = Boolean(options.fatal);
+      this._rest = [];
+    }
+    get encoding() { return "utf-8"; }
+    decode(input, options = {}) {
+      let bytes = input === undefined ? new Uint8Array(0)
+        : input instanceof ArrayBuffer ? new Uint8Array(input)
+        : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+      if (this._rest.length > 0) bytes = Uint8Array.from([...this._rest, ...bytes]);
+      this._rest = [];
+      let text = "";
+      let i = 0;
+      const bad = () => {
+        if (this._fatal) throw new TypeError("The encoded data was not valid for encoding utf-8");
+        text += "\ufffd";
+      };
+      while (i < bytes.length) {
+        const first = bytes[i];
+        const size = first < 0x80 ? 1 : first >= 0xf0 && first < 0xf5 ? 4 : first >= 0xe0 ? 3 : first >= 0xc2 && first < 0xe0 ? 2 : 0;
+        if (size === 0) { bad(); i += 1; continue; }
+        if (i + size > bytes.length) {
+          if (options.stream) { this._rest = [...bytes.subarray(i)]; break; }
+          bad(); break;
+        }
+        let code = size === 1 ? first : first & (0xff >> (size + 1));
+        let valid = true;
+        for (let k = 1; k < size; k++) {
+          const next = bytes[i + k];
+          if ((next & 0xc0) !== 0x80) { valid = false; break; }
+          code = (code << 6) | (next & 63);
+        }
+        if (!valid) { bad(); i += 1; continue; }
+        text += String.fromCodePoint(code);
+        i += size;
+      }
+      return text;
+    }
+  }
+  globalThis.TextEncoder ??= TextEncoder;
+  globalThis.TextDecoder ??= TextDecoder;
+
+  // Timers, kept by id; the host's loop calls `tick` to run the due ones and learn when the next is due.
+  const timers = new Map();
+  let nextTimer = 1;
+  let referenced = 0;
+  class Timeout {
+    constructor(callback, ms, args, repeat) {
+      if (typeof callback !== "function") throw new TypeError("The callback argument must be a function");
+      this._id = nextTimer++;
+      this._callback = callback;
+      this._args = args;
+      this._ms = repeat || ms !== 0 ? Math.max(1, Number(ms) || 1) : 0;
+      this._repeat = repeat;
+      this._ref = true;
+      this._due = host.now() + this._ms;
+      timers.set(this._id, this);
+      referenced += 1;
+    }
+    ref() { if (!this._ref && timers.has(this._id)) referenced += 1; this._ref = true; return this; }
+    unref() { if (this._ref && timers.has(this._id)) referenced -= 1; this._ref = false; return this; }
+    hasRef() { return this._ref; }
+    refresh() { this._due = host.now() + this._ms; return this; }
+    close() { clear(this); return this; }
+    [Symbol.toPrimitive]() { return this._id; }
+  }
+  function clear(timer) {
+    const found = timer instanceof Timeout ? timer : timers.get(Number(timer));
+    if (found && timers.delete(found._id) && found._ref) referenced -= 1;
+  }
+  globalThis.setTimeout = (callback, ms, ...args) => new Timeout(callback, ms ?? 1, args, false);
+  globalThis.setInterval = (callback, ms, ...args) => new Timeout(callback, ms ?? 1, args, true);
+  globalThis.setImmediate = (callback, ...args) => new Timeout(callback, 0, args, false);
+  globalThis.clearTimeout = clear;
+  globalThis.clearInterval = clear;
+  globalThis.clearImmediate = clear;
+  globalThis.queueMicrotask ??= (callback) => { Promise.resolve().then(callback); };
+
+  const fatal = (error) => {
+    const text = error instanceof Error ? `${error.stack ?? ""}`.includes(error.message) ? error.stack : `${error}\n${error.stack ?? ""}` : String(error);
+    host.write(2, `Uncaught ${text}\n`);
+    host.exit(1);
+  };
+
+  // The loop's step: runs the timers now due (one at a time, in due order), then says how long until the next
+  // (ms; -1: none), how many keep the program alive, and whether anyone is listening on stdin.
+  host.tick = () => {
+    const now = host.now();
+    const due = [...timers.values()].filter((t) => t._due <= now).sort((a, b) => a._due - b._due || a._id - b._id);
+    for (const timer of due) {
+      if (!timers.has(timer._id)) continue;
+      if (timer._repeat) timer._due = now + timer._ms; else clear(timer);
+      try { timer._callback(...timer._args); } catch (error) { fatal(error); }
+    }
+    let next = -1;
+    for (const timer of timers.values()) if (next < 0 || timer._due < next) next = timer._due;
+    return [next < 0 ? -1 : Math.max(0, next - host.now()), referenced, stdin.flowing()];
+  };
+
+  // process and its streams.
+  const process = new Emitter();
+  const stdin = new Emitter();
+  stdin.fd = 0;
+  stdin.isTTY = false;
+  stdin.readable = true;
+  stdin._paused = false;
+  stdin._ended = false;
+  stdin._decoder = null;
+  stdin.setEncoding = (encoding = "utf8") => { stdin._decoder = new TextDecoder(encoding); return stdin; };
+  stdin.pause = () => { stdin._paused = true; return stdin; };
+  stdin.resume = () => { stdin._paused = false; return stdin; };
+  stdin.isPaused = () => stdin._paused;
+  stdin.flowing = () => !stdin._ended && !stdin._paused && stdin.listenerCount("data") > 0;
+  stdin.destroy = () => { stdin._ended = true; return stdin; };
+  host.stdin = (chunk) => {
+    if (chunk === null || chunk === undefined) {
+      stdin._ended = true;
+      stdin.readable = false;
+      stdin.emit("end");
+      stdin.emit("close");
+      return;
+    }
+    const data = stdin._decoder ? stdin._decoder.decode(chunk, { stream: true })
+      : typeof globalThis.Buffer === "function" ? globalThis.Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      : chunk;
+    if (data.length > 0) stdin.emit("data", data);
+  };
+
+  const output = (fd) => {
+    const stream = new Emitter();
+    stream.fd = fd;
+    stream.isTTY = false;
+    stream.writable = true;
+    stream.write = (chunk, encoding, callback) => {
+      if (typeof encoding === "function") callback = encoding;
+      const ok = typeof chunk === "string" ? host.write(fd, chunk) : host.writeBytes(fd, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      if (typeof callback === "function") queueMicrotask(() => callback(ok ? null : new Error("write failed")));
+      return true;
+    };
+    stream.end = (chunk, encoding, callback) => {
+      if (chunk !== undefined && typeof chunk !== "function") stream.write(chunk, encoding);
+      const done = [chunk, encoding, callback].find((c) => typeof c === "function");
+      if (done) queueMicrotask(done);
+      return stream;
+    };
+    return stream;
+  };
+
+  const started = host.now();
+  Object.assign(process, {
+    argv: ["catwalk-js", "/app/main.js"],
+    argv0: "catwalk-js",
+    execArgv: [],
+    env: host.env(),
+    exitCode: undefined,
+    pid: 1,
+    ppid: 0,
+    platform: "wasi",
+    arch: "wasm32",
+    version: "v20.0.0",
+    versions: { node: "20.0.0" },
+    release: { name: "node" },
+    title: "catwalk-js",
+    stdin,
+    stdout: output(1),
+    stderr: output(2),
+    cwd: () => "/",
+    chdir: () => { throw new Error("process.chdir is not available in the sandbox"); },
+    exit: (code) => {
+      if (code !== undefined) process.exitCode = code;
+      process.emit("exit", process.exitCode ?? 0);
+      host.exit(Number(process.exitCode ?? 0));
+    },
+    nextTick: (callback, ...args) => queueMicrotask(() => callback(...args)),
+    uptime: () => (host.now() - started) / 1e3,
+    memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
+    emitWarning: (warning) => host.write(2, `Warning: ${warning}\n`),
+    umask: () => 0o22,
+    getuid: () => 0,
+    getgid: () => 0,
+  });
+  process.hrtime = (previous) => {
+    const now = host.now();
+    let seconds = Math.floor(now / 1e3);
+    let nanos = Math.floor((now % 1e3) * 1e6);
+    if (previous) {
+      seconds -= previous[0];
+      nanos -= previous[1];
+      if (nanos < 0) { seconds -= 1; nanos += 1e9; }
+    }
+    return [seconds, nanos];
+  };
+  process.hrtime.bigint = () => BigInt(Math.floor(host.now() * 1e6));
+  globalThis.process = process;
+
+  // console: log, info and debug to stdout, warn and error to stderr (as Node does).
+  const show = (value) => {
+    if (typeof value === "string") return value;
+    if (value instanceof Error) return value.stack ?? String(value);
+    if (typeof value === "object" && value !== null) {
+      try { return JSON.stringify(value); } catch { return String(value); }
+    }
+    return String(value);
+  };
+  const format = (args) => {
+    if (typeof args[0] === "string" && /%[sdifjoO%]/.test(args[0])) {
+      let rest = args.slice(1);
+      const head = args[0].replace(/%([sdifjoO%])/g, (match, kind) => {
+        if (kind === "%") return "%";
+        if (rest.length === 0) return match;
+        const value = rest.shift();
+        if (kind === "d" || kind === "i") return String(parseInt(value, 10));
+        if (kind === "f") return String(parseFloat(value));
+        if (kind === "s") return typeof value === "string" ? value : show(value);
+        return show(value);
+      });
+      return [head, ...rest.map(show)].join(" ");
+    }
+    return args.map(show).join(" ");
+  };
+  const print = (fd) => (...args) => host.write(fd, `${format(args)}\n`);
+  globalThis.console = {
+    log: print(1), info: print(1), debug: print(1),
+    warn: print(2), error: print(2), trace: print(2),
+    dir: (value) => host.write(1, `${show(value)}\n`),
+    time() {}, timeEnd() {}, assert(ok, ...args) { if (!ok) print(2)("Assertion failed:", ...args); },
+  };
+
+  // Randomness from WASI.
+  const getRandomValues = (array) => {
+    const bytes = host.random(array.byteLength);
+    new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(bytes);
+    return array;
+  };
+  const randomUUID = () => {
+    const b = host.random(16);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  };
+  globalThis.crypto ??= { getRandomValues, randomUUID };
+
+  // structuredClone for the values JSON-RPC carries and a few more.
+  const clone = (value, seen) => {
+    if (typeof value !== "object" || value === null) {
+      if (typeof value === "function" || typeof value === "symbol") throw new TypeError(`${String(value)} could not be cloned.`);
+      return value;
+    }
+    if (seen.has(value)) return seen.get(value);
+    let copy;
+    if (value instanceof Date) copy = new Date(value.getTime());
+    else if (value instanceof RegExp) copy = new RegExp(value.source, value.flags);
+    else if (ArrayBuffer.isView(value)) copy = value.slice();
+    else if (value instanceof ArrayBuffer) copy = value.slice(0);
+    else if (value instanceof Map) { copy = new Map(); seen.set(value, copy); for (const [k, v] of value) copy.set(clone(k, seen), clone(v, seen)); return copy; }
+    else if (value instanceof Set) { copy = new Set(); seen.set(value, copy); for (const v of value) copy.add(clone(v, seen)); return copy; }
+    else if (Array.isArray(value)) { copy = []; seen.set(value, copy); value.forEach((v, i) => { copy[i] = clone(v, seen); }); return copy; }
+    else { copy = {}; seen.set(value, copy); for (const key of Object.keys(value)) copy[key] = clone(value[key], seen); return copy; }
+    seen.set(value, copy);
+    return copy;
+  };
+  globalThis.structuredClone ??= (value) => clone(value, new Map());
+})();
