@@ -435,14 +435,7 @@ async fn a_servers_question_reaches_a_modern_client_as_an_input_request_and_the_
 
 #[tokio::test]
 async fn a_client_without_the_capability_is_not_asked() -> Result<()> {
-    let cw = Catwalk::start_without_command(
-        &[
-            "--wasm",
-            &crate::wasi::guest("wasm32-wasip1", "catwalk-conformance-guest"),
-        ],
-        &[],
-    )
-    .await?;
+    let cw = conformance_guest().await?;
     let (body, headers) = request(
         1,
         "tools/call",
@@ -497,14 +490,7 @@ async fn a_request_waiting_for_input_holds_its_place_under_the_session_cap() -> 
 #[tokio::test]
 async fn a_guest_that_speaks_2026_07_28_is_passed_through() -> Result<()> {
     // catwalk-guest speaks the revision itself: its own input requests and keys reach the client unchanged.
-    let cw = Catwalk::start_without_command(
-        &[
-            "--wasm",
-            &crate::wasi::guest("wasm32-wasip1", "catwalk-conformance-guest"),
-        ],
-        &[],
-    )
-    .await?;
+    let cw = conformance_guest().await?;
     let url = cw.mcp();
     let call = |id: i64, responses: Option<Value>| {
         let (mut body, headers) = request(
@@ -575,6 +561,18 @@ async fn next(stream: &mut reqwest::Response, buffer: &mut String) -> Result<Val
 }
 
 const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// catwalk serving the WASI conformance fixture, written with catwalk-guest (which speaks 2026-07-28 itself).
+async fn conformance_guest() -> Result<Catwalk> {
+    Catwalk::start_without_command(
+        &[
+            "--wasm",
+            &crate::wasi::guest("wasm32-wasip1", "catwalk-conformance-guest"),
+        ],
+        &[],
+    )
+    .await
+}
 
 #[tokio::test]
 async fn a_listen_stream_gets_the_list_changes_it_asked_for_made_by_other_requests() -> Result<()> {
@@ -731,14 +729,7 @@ async fn mirrored_arguments_must_match_their_mcp_param_headers() -> Result<()> {
 #[tokio::test]
 async fn a_guest_that_speaks_2026_07_28_answers_its_own_listen_stream_and_its_headers_are_checked()
 -> Result<()> {
-    let cw = Catwalk::start_without_command(
-        &[
-            "--wasm",
-            &crate::wasi::guest("wasm32-wasip1", "catwalk-conformance-guest"),
-        ],
-        &[],
-    )
-    .await?;
+    let cw = conformance_guest().await?;
     let url = cw.mcp();
     let mut stream = listen(
         &url,

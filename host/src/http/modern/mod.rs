@@ -138,6 +138,17 @@ fn reject(
     json_reply(status, &json!({"jsonrpc": "2.0", "id": id, "error": error}))
 }
 
+/// 400 with -32020: a header that does not agree with the body.
+fn header_mismatch(id: &Value, message: &str) -> Response {
+    reject(
+        StatusCode::BAD_REQUEST,
+        id,
+        modern_code::HEADER_MISMATCH,
+        message,
+        None,
+    )
+}
+
 fn json_reply(status: StatusCode, body: &Value) -> Response {
     (
         status,
@@ -565,15 +576,7 @@ fn check(headers: &HeaderMap, id: &Value, method: &str, params: &Value) -> Resul
             None,
         )
     };
-    let mismatch = |message: String| {
-        reject(
-            StatusCode::BAD_REQUEST,
-            id,
-            modern_code::HEADER_MISMATCH,
-            &message,
-            None,
-        )
-    };
+    let mismatch = |message: String| header_mismatch(id, &message);
     let meta = params
         .get("_meta")
         .and_then(Value::as_object)

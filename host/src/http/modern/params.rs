@@ -13,12 +13,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Exchange, Failure, Meta, decode_header, internal, modern_code, reject, without_modern_meta,
+    Exchange, Failure, Meta, decode_header, header_mismatch, internal, reject, without_modern_meta,
 };
 use crate::http::Scope;
 use crate::lock;
@@ -63,15 +63,7 @@ pub(super) async fn verify(
         .get("arguments")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
-    check(headers, arguments, mirrored).map_err(|message| {
-        reject(
-            StatusCode::BAD_REQUEST,
-            id,
-            modern_code::HEADER_MISMATCH,
-            &message,
-            None,
-        )
-    })
+    check(headers, arguments, mirrored).map_err(|message| header_mismatch(id, &message))
 }
 
 /// What catwalk knows of the tenant's tools' mirrored arguments, learnt from its server first if need be.
