@@ -26,14 +26,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Change, Exchange, FIRST_MODERN, Failure, Meta, Out, Pool, Wire, complete, gone, instance,
-    internal, modern_code, places, reply,
+    internal, modern_code, places, refusal, reply,
 };
 use crate::backend::{Instance, ServerEvent};
 use crate::http::Scope;
-use crate::jsonrpc::code;
+use crate::jsonrpc::{self, Kind, code};
 
 const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 const RESOURCE_UPDATED: &str = "notifications/resources/updated";
+/// Why a server's request on a listen stream goes unanswered: there is no one to ask.
+const LISTEN_REFUSAL: &str = "is not answered on a subscriptions/listen stream";
 
 /// Serves one `subscriptions/listen`.
 pub(super) async fn listen(
@@ -287,7 +289,7 @@ async fn follow(
                     if !method.is_empty()
                         && let Some(held) = &held
                     {
-                        let _ = held.instance.to_server.send(refusal(&message).to_string().into()).await;
+                        let _ = held.instance.to_server.send(refusal(&message, LISTEN_REFUSAL).to_string().into()).await;
                     }
                 } else if let Some(change) = Change::of(method) {
                     ends.announce(change);
@@ -318,7 +320,7 @@ async fn relay(
 ) {
     let wanted = serde_json::value::to_raw_value(&ends.id)
         .ok()
-        .and_then(|raw| crate::jsonrpc::peek_key(&raw));
+        .and_then(|raw| jsonrpc::peek_key(&raw));
     loop {
         let note = tokio::select! {
             event = instance.from_server.recv() => {
@@ -326,22 +328,22 @@ async fn relay(
                     let _ = out.send(ends.failed("the MCP server is gone")).await;
                     break;
                 };
-                let Ok(peeked) = crate::jsonrpc::peek(bytes.clone()) else { continue };
+                let Ok(peeked) = jsonrpc::peek(bytes.clone()) else { continue };
                 match peeked.kind {
-                    crate::jsonrpc::Kind::Response if peeked.key.is_some() && peeked.key == wanted => {
+                    Kind::Response if peeked.key.is_some() && peeked.key == wanted => {
                         if let Ok(answer) = serde_json::from_slice(&bytes) {
                             let _ = out.send(complete("subscriptions/listen", answer)).await;
                         }
                         break;
                     }
-                    crate::jsonrpc::Kind::Response => continue,
-                    crate::jsonrpc::Kind::Request => {
+                    Kind::Response => continue,
+                    Kind::Request => {
                         if let Ok(message) = serde_json::from_slice::<Value>(&bytes) {
-                            let _ = instance.to_server.send(refusal(&message).to_string().into()).await;
+                            let _ = instance.to_server.send(refusal(&message, LISTEN_REFUSAL).to_string().into()).await;
                         }
                         continue;
                     }
-                    crate::jsonrpc::Kind::Notification => {
+                    Kind::Notification => {
                         if let Some(change) = Change::of(peeked.method()) {
                             ends.announce(change);
                         }
@@ -360,18 +362,6 @@ async fn relay(
         }
     }
     instance.stop.cancel();
-}
-
-/// The answer to a server's request on a listen stream, which has no one to ask: a ping is answered, anything
-/// else refused.
-fn refusal(request: &Value) -> Value {
-    match request["method"].as_str() {
-        Some("ping") => json!({"jsonrpc": "2.0", "id": request["id"], "result": {}}),
-        method => json!({"jsonrpc": "2.0", "id": request["id"], "error": {
-            "code": code::METHOD_NOT_FOUND,
-            "message": format!("{} is not answered on a subscriptions/listen stream", method.unwrap_or("a request")),
-        }}),
-    }
 }
 
 #[cfg(test)]

@@ -1281,9 +1281,7 @@ impl Wire<'_> {
                         .map(|(_, capability)| *capability);
                     let message: Value = serde_json::from_slice(&bytes).unwrap_or_default();
                     let reply = match needs {
-                        _ if method == "ping" => {
-                            json!({"jsonrpc": "2.0", "id": message["id"], "result": {}})
-                        }
+                        _ if method == "ping" => refusal(&message, RELAY_REFUSAL),
                         Some(capability)
                             if asks_allowed && self.capabilities.get(capability).is_some() =>
                         {
@@ -1302,10 +1300,7 @@ impl Wire<'_> {
                                 "data": {"requiredCapabilities": {capability: {}}},
                             }})
                         }
-                        None => json!({"jsonrpc": "2.0", "id": message["id"], "error": {
-                            "code": code::METHOD_NOT_FOUND,
-                            "message": format!("{method} is not relayed to 2026-07-28 clients"),
-                        }}),
+                        None => refusal(&message, RELAY_REFUSAL),
                     };
                     let _ = self.to_server.send(reply.to_string().into()).await;
                 }
@@ -1325,6 +1320,21 @@ impl Wire<'_> {
                 }
             }
         }
+    }
+}
+
+/// Why a server's request for the client goes unanswered when it is not one the revision relays.
+const RELAY_REFUSAL: &str = "is not relayed to 2026-07-28 clients";
+
+/// The answer to a server's request that no client will see: a ping is answered, anything else refused with
+/// `why` after its method.
+fn refusal(request: &Value, why: &str) -> Value {
+    match request["method"].as_str() {
+        Some("ping") => json!({"jsonrpc": "2.0", "id": request["id"], "result": {}}),
+        method => json!({"jsonrpc": "2.0", "id": request["id"], "error": {
+            "code": code::METHOD_NOT_FOUND,
+            "message": format!("{} {why}", method.unwrap_or("a request")),
+        }}),
     }
 }
 
