@@ -195,7 +195,13 @@ impl WasiRuntime {
                     what: format!("caching {}", path.display()),
                     source,
                 };
-                let temp = path.with_extension(format!("tmp{}", std::process::id()));
+                // A name of this write's own: two compilations of the same wasm at once (two tenants, or
+                // two catwalks in one process) must not write into one temporary file.
+                let temp = path.with_extension(format!(
+                    "tmp{}-{}",
+                    std::process::id(),
+                    crate::session::random_hex()
+                ));
                 std::fs::write(&temp, &artifact).map_err(io_err)?;
                 std::fs::rename(&temp, &path).map_err(io_err)?;
                 self.deserialize(&path, component)
