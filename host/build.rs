@@ -1,6 +1,8 @@
-//! Builds the demo guest (`catwalk-guest`'s `echo` example) for `wasm32-wasip1`, so the catwalk binary can
-//! serve it when nothing else is configured. It is built by a nested cargo with its own target directory (the
-//! outer build holds the lock on ours), and installs the wasm target if rustup is there to do it.
+//! Builds two guests for `wasm32-wasip1` into the catwalk binary: the demo guest (`catwalk-guest`'s `echo`
+//! example), served when nothing else is configured, and `catwalk-js`, the JavaScript runtime `catwalk pack`
+//! runs npm servers in. They are built by a nested cargo with its own target directory (the outer build holds
+//! the lock on ours), which installs the wasm target if rustup is there to do it. Either may be missing (no
+//! wasm target; no clang and wasi-libc for QuickJS's C): the binary still builds, and says so when asked for it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,25 +16,48 @@ fn main() {
     for path in ["src", "examples/echo.rs", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", sdk.join(path).display());
     }
-    let demo = out.join("demo.wasm");
+    let runtime = manifest.join("../js/runtime");
+    for path in ["src", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", runtime.join(path).display());
+    }
     let _ = Command::new("rustup")
         .args(["target", "add", "wasm32-wasip1"])
         .output();
+    let target_dir = out.join("guests");
+    build(
+        &manifest,
+        &target_dir,
+        &["-p", "catwalk-guest", "--example", "echo"],
+        &target_dir.join("wasm32-wasip1/release/examples/echo.wasm"),
+        &out.join("demo.wasm"),
+        "the demo WASI guest could not be built (is the wasm32-wasip1 target installed?)",
+    );
+    build(
+        &manifest,
+        &target_dir,
+        &["-p", "catwalk-js"],
+        &target_dir.join("wasm32-wasip1/release/catwalk-js.wasm"),
+        &out.join("catwalk-js.wasm"),
+        "the JavaScript runtime (catwalk-js) could not be built: `catwalk pack` needs it (apt-get install clang \
+         lld wasi-libc libclang-rt-dev-wasm32)",
+    );
+}
+
+/// Builds one guest in release for `wasm32-wasip1` and copies it to `to`; an empty file there if it failed.
+fn build(
+    manifest: &std::path::Path,
+    target_dir: &std::path::Path,
+    what: &[&str],
+    built: &std::path::Path,
+    to: &std::path::Path,
+    warning: &str,
+) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let target_dir = out.join("demo-guest");
     let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "-p",
-            "catwalk-guest",
-            "--example",
-            "echo",
-        ])
+        .args(["build", "--release", "--target", "wasm32-wasip1"])
+        .args(what)
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         .current_dir(manifest.join(".."))
         // The outer build's flags are for the host, not for the guest.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -40,18 +65,13 @@ fn main() {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .status();
-    let built = target_dir.join("wasm32-wasip1/release/examples/echo.wasm");
     match status {
         Ok(status) if status.success() && built.exists() => {
-            std::fs::copy(&built, &demo).expect("copying the demo guest");
+            std::fs::copy(built, to).expect("copying a built guest");
         }
         _ => {
-            // Without the wasm target the binary still builds; `catwalk serve` with nothing configured then
-            // says how to get the demo.
-            println!(
-                "cargo:warning=the demo WASI guest could not be built (is the wasm32-wasip1 target installed?)"
-            );
-            std::fs::write(&demo, b"").expect("writing the empty demo placeholder");
+            println!("cargo:warning={warning}");
+            std::fs::write(to, b"").expect("writing an empty placeholder");
         }
     }
 }

@@ -7,13 +7,14 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Cli, Command, LogFormat, ServeArgs};
+use crate::config::{Cli, Command, LogFormat, PackArgs, ServeArgs};
 
 /// What `catwalk` does with its arguments.
 pub fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(*args),
         Command::Healthcheck { port } => healthcheck(port),
+        Command::Pack(args) => pack(args),
         Command::Confine(args) => {
             let error = crate::confine::exec(args);
             eprintln!("catwalk confine: {error}");
@@ -37,6 +38,95 @@ fn healthcheck(port: u16) -> anyhow::Result<()> {
             .error_for_status()?;
         Ok(())
     })
+}
+
+/// `catwalk pack`: packs one spec and says what it made (or why it could not).
+fn pack(args: PackArgs) -> anyhow::Result<()> {
+    use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime};
+    use crate::pack::{PackRequest, Packer};
+
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
+        crate::config::default_state_dir(
+            std::env::var_os("XDG_CACHE_HOME"),
+            std::env::var_os("HOME"),
+        )
+    });
+    let mut env = Vec::new();
+    for (key, value) in &args.env {
+        let value = match value {
+            Some(value) => value.clone(),
+            None => std::env::var(key).with_context(|| format!("--env {key}: not set"))?,
+        };
+        env.push((key.clone(), value));
+    }
+    let request = PackRequest {
+        spec: args.spec.clone(),
+        args: args.args.clone(),
+        policy: GuestPolicy {
+            env,
+            dirs: args.dirs.clone(),
+            ..GuestPolicy::new()
+        },
+        refresh: args.refresh,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = std::time::Instant::now();
+    let (artifact, cached) = runtime.block_on(async {
+        let pool = PoolSize {
+            instances: 4,
+            max_memory_bytes: request.policy.max_memory_bytes,
+        };
+        let cache = state_dir.join("wasm");
+        let wasi = tokio::task::spawn_blocking(move || WasiRuntime::new(cache, pool)).await??;
+        let packer = Packer::new(&state_dir, wasi)?;
+        anyhow::Ok(packer.pack(&request).await?)
+    })?;
+    let took = started.elapsed();
+    let m = &artifact.manifest;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(m)?);
+        return Ok(());
+    }
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    eprintln!(
+        "packed {} {} in {:.1?}{}",
+        m.package,
+        m.version,
+        took,
+        if cached { " (packed before)" } else { "" }
+    );
+    eprintln!("  artifact  {}", artifact.dir.display());
+    eprintln!(
+        "  bundle    {} KiB, bytecode {} KiB",
+        m.bundle_bytes >> 10,
+        m.bytecode_bytes >> 10
+    );
+    eprintln!("  tools     {}", list(m.tools.clone()));
+    eprintln!(
+        "  stubbed   {}",
+        list(
+            m.stubbed
+                .iter()
+                .map(|s| format!("{} (imported by {})", s.name, s.importer))
+                .collect()
+        )
+    );
+    eprintln!("  addons    {}", list(m.addons.clone()));
+    eprintln!("serve it:   catwalk serve --package {} --sandbox wasi", m.spec);
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

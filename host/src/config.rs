@@ -50,9 +50,48 @@ pub enum Command {
         #[arg(long, env = "PORT", default_value_t = 8080)]
         port: u16,
     },
+    /// Precompiles an npm MCP server to WASI: installs it (no lifecycle scripts), bundles its bin against
+    /// catwalk's Node compatibility layer, compiles it to QuickJS bytecode, smoke-tests it in the sandbox and
+    /// keeps the artifact in the state dir (`catwalk serve --package SPEC --sandbox wasi` then serves it).
+    ///
+    /// Examples:
+    ///   catwalk pack @modelcontextprotocol/server-memory
+    ///   catwalk pack @modelcontextprotocol/server-filesystem --dir /srv/docs::/docs -- /docs
+    Pack(PackArgs),
     /// Internal: confines a tenant's child (limits, Landlock, uid), then execs it. catwalk runs this itself.
     #[command(hide = true)]
     Confine(crate::confine::ConfineArgs),
+}
+
+#[derive(Debug, Clone, Parser)]
+pub struct PackArgs {
+    /// The npm package to pack (`name`, `name@version`, or any spec npm installs).
+    #[arg(value_name = "SPEC")]
+    pub spec: String,
+
+    /// Pack again even if this spec was packed before (a newer version may have been published).
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// Print the manifest as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Where the artifact is kept (as for `catwalk serve`).
+    #[arg(long, env = "CATWALK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// A directory the smoke test's guest is granted, `HOST::GUEST[:ro|:rw]` (repeatable).
+    #[arg(long = "dir", value_name = "HOST::GUEST[:ro|:rw]", value_parser = crate::backend::wasi::policy::parse_dir)]
+    pub dirs: Vec<crate::backend::wasi::policy::DirGrant>,
+
+    /// A variable for the smoke test's guest, `KEY=VALUE` (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub env: Vec<(String, Option<String>)>,
+
+    /// The package's arguments for the smoke test (as `catwalk serve --package SPEC -- ARGS` gives them).
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -246,14 +285,27 @@ pub enum Sandbox {
     Auto,
     /// Always npx.
     Npx,
-    /// The WASI build, or fail: the package never runs outside the sandbox.
+    /// The WASI build: the catalog's, or the package packed by catwalk (`catwalk pack`) on first use; if
+    /// neither can be had, catwalk does not start (the error says why): the package never runs outside the
+    /// sandbox.
     Wasi,
+    /// As `wasi`, but a package that cannot be packed runs through npx (with a warning saying why).
+    WasiOrNpx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `$XDG_CACHE_HOME/catwalk`, or `~/.cache/catwalk`.
+pub fn default_state_dir(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
+    xdg_cache_home
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("catwalk")
 }
 
 /// What to run.
@@ -303,6 +355,8 @@ pub struct Config {
     pub helper: PathBuf,
     pub catalog: Option<String>,
     pub sandbox: Sandbox,
+    /// The package's arguments (`--package SPEC -- ARGS`).
+    pub package_args: Vec<String>,
     pub max_inflight: usize,
     /// This machine's id, in its session ids (`--machine-id`).
     pub machine_id: Option<Arc<str>>,
@@ -390,21 +444,22 @@ impl ServeArgs {
             let policy = self.guest_policy(given.clone());
             return self.finish(Server::Wasm { path, policy }, host_env, given);
         }
-        if !self.dirs.is_empty() {
+        let sandboxed = matches!(self.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx);
+        if !self.dirs.is_empty() && !(self.package.is_some() && sandboxed) {
             return Err(ConfigError::Invalid {
                 flag: "dir",
-                problem: "only a WASI server (--wasm) takes grants".into(),
+                problem: "only a WASI server (--wasm, or --package with --sandbox wasi) takes grants".into(),
             });
         }
         let server = match (self.package.clone(), self.command.is_empty()) {
-            (Some(_), false) => return Err(ConfigError::BothServers),
-            (Some(p), true) if p.trim().is_empty() => {
+            (Some(p), _) if p.trim().is_empty() => {
                 return Err(ConfigError::Invalid {
                     flag: "package",
                     problem: "empty".into(),
                 });
             }
-            (Some(p), true) => Server::Package(p.trim().to_owned()),
+            // A command after `--` with a package is the package's arguments.
+            (Some(p), _) => Server::Package(p.trim().to_owned()),
             (None, false) => Server::Command(ProcessSpec {
                 program: self.command[0].clone(),
                 args: self.command[1..].to_vec(),
@@ -502,11 +557,7 @@ impl ServeArgs {
             None if self.config.is_some() && rustix::process::geteuid().is_root() => {
                 PathBuf::from("/var/lib/catwalk")
             }
-            None => get("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir)
-                .join("catwalk"),
+            None => default_state_dir(get("XDG_CACHE_HOME"), get("HOME")),
         };
         let env = child_env(&self.pass_env, &host_env, &given, &state_dir);
 
@@ -541,6 +592,14 @@ impl ServeArgs {
             tenants_file: None,
             catalog: self.catalog,
             sandbox: self.sandbox,
+            package_args: match server {
+                Server::Package(_) => self
+                    .command
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                _ => Vec::new(),
+            },
             max_inflight,
             machine_id: machine_id.map(Arc::from),
             tenant_env: host_env
@@ -716,8 +775,16 @@ mod tests {
             args(&[]).into_config(vec![]).unwrap().server,
             Server::Demo { .. }
         ));
+        // After `--`, a package's own arguments.
+        let with_args = args(&["--package", "p", "--", "x"]).into_config(vec![]).unwrap();
+        assert!(matches!(with_args.server, Server::Package(ref p) if p == "p"));
+        assert_eq!(with_args.package_args, ["x"]);
         assert!(matches!(
-            args(&["--package", "p", "--", "x"]).into_config(vec![]),
+            args(&["--package", "p", "--dir", "/tmp::/t"]).into_config(vec![]),
+            Err(ConfigError::Invalid { flag: "dir", .. })
+        ));
+        assert!(matches!(
+            args(&["--wasm", "m.wasm", "--package", "p"]).into_config(vec![]),
             Err(ConfigError::BothServers)
         ));
     }

@@ -24,6 +24,7 @@ pub mod confine;
 pub mod http;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod pack;
 pub mod session;
 pub mod shutdown;
 pub mod tenants;
@@ -38,7 +39,8 @@ use backend::Launcher;
 use backend::npm::CommandSource;
 use backend::shared::SharedServer;
 use backend::wasi::GuestPolicy;
-use config::{Config, Mode, Server};
+use backend::process::ProcessSpec;
+use config::{Config, Mode, Sandbox, Server};
 use session::Registry;
 use tenants::Tenants;
 
@@ -176,28 +178,26 @@ async fn single_launcher(
                 tenants::source::load(&module, &config.state_dir.join("modules"), host.http())
                     .await
                     .map_err(std::io::Error::other)?;
-            // The guest gets what the package's process would have (the tenant's credentials), without the
-            // variables only a process needs.
-            let env = config
-                .spec
-                .env
-                .iter()
-                .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "PATH" | "HOME" | "TMPDIR")
-                        && !k.starts_with("npm_config_")
-                })
-                .collect();
             let policy = GuestPolicy {
-                env,
+                env: package_guest_env(config),
                 ..config.guest.clone()
             };
             Launcher::Wasi(host.wasi_server("", package.clone(), wasm, policy).await?)
         }
+        Server::Package(package)
+            if matches!(config.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx)
+                && let Some(launcher) = packed_launcher(config, host, package).await? =>
+        {
+            launcher
+        }
         Server::Package(_) | Server::Command(_) => {
             let mut source = match &config.server {
                 Server::Package(spec) => {
-                    CommandSource::npm(config.spec.clone(), spec.clone(), &config.state_dir)
+                    let base = ProcessSpec {
+                        args: config.package_args.iter().map(Into::into).collect(),
+                        ..config.spec.clone()
+                    };
+                    CommandSource::npm(base, spec.clone(), &config.state_dir)
                 }
                 _ => CommandSource::command(config.spec.clone()),
             };
@@ -230,6 +230,43 @@ async fn single_launcher(
 
 /// The demo WASI server (`catwalk-guest`'s `echo` example), served when nothing is configured. Empty when the
 /// build had no wasm32-wasip1 target.
+/// What a package's WASI build gets of the package's env: the tenant's credentials, without the variables only
+/// a process needs.
+fn package_guest_env(config: &Config) -> Vec<(String, String)> {
+    config
+        .spec
+        .env
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "PATH" | "HOME" | "TMPDIR") && !k.starts_with("npm_config_")
+        })
+        .collect()
+}
+
+/// The package packed to WASI (`catwalk pack`, done now unless it was before). `None`: it cannot be packed
+/// and `--sandbox wasi-or-npx` lets it run through npx.
+async fn packed_launcher(
+    config: &Config,
+    host: &tenants::Host,
+    package: &str,
+) -> std::io::Result<Option<Launcher>> {
+    let base = GuestPolicy {
+        env: package_guest_env(config),
+        ..config.guest.clone()
+    };
+    match host.pack_launcher("", package, &config.package_args, base).await {
+        Ok(launcher) => Ok(Some(launcher)),
+        Err(e) if config.sandbox == Sandbox::WasiOrNpx => {
+            tracing::warn!(%package, "cannot run sandboxed, so it runs through npx: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(std::io::Error::other(format!(
+            "{package} cannot run sandboxed (--sandbox wasi): {e}"
+        ))),
+    }
+}
+
 const DEMO_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo.wasm"));
 
 /// A mutex's guard, also after a panic while it was held: what it guards stays usable (counts, queues, maps).

@@ -30,6 +30,8 @@ pub struct CommandSource {
 #[derive(Debug)]
 struct NpmPackage {
     spec: String,
+    /// The package's own arguments, after its bin.
+    args: Vec<OsString>,
     install_dir: PathBuf,
     resolved: OnceCell<ProcessSpec>,
     status: Mutex<Result<String, String>>,
@@ -69,13 +71,19 @@ impl CommandSource {
         });
     }
 
-    /// An npm package; `base` carries env and limits, and runs `npx -y <spec>` until the install is done.
+    /// An npm package; `base` carries env, limits and the package's own arguments, and runs
+    /// `npx -y <spec> <args>` until the install is done.
     pub fn npm(mut base: ProcessSpec, spec: String, state_dir: &Path) -> Self {
+        let args = std::mem::take(&mut base.args);
         base.program = "npx".into();
-        base.args = vec!["-y".into(), spec.clone().into()];
+        base.args = [OsString::from("-y"), spec.clone().into()]
+            .into_iter()
+            .chain(args.iter().cloned())
+            .collect();
         let install_dir = state_dir.join("npm").join(dir_name(&spec));
         let status = Mutex::new(Err(format!("package {spec} is not installed yet")));
         let package = NpmPackage {
+            args,
             spec,
             install_dir,
             resolved: OnceCell::new(),
@@ -106,7 +114,8 @@ impl CommandSource {
                         let took = started.elapsed();
                         tracing::info!(package = %pkg.spec, bin = %bin.display(), ?took, "package installed");
                         *lock(&pkg.status) = Ok(format!("package {} installed at {}", pkg.spec, bin.display()));
-                        let (program, args) = node_command(&bin);
+                        let (program, mut args) = node_command(&bin);
+                        args.extend(pkg.args.iter().cloned());
                         ProcessSpec { program, args, ..self.base.clone() }
                     }
                     Err(e) => {
@@ -213,7 +222,7 @@ async fn install(base: &ProcessSpec, spec: &str, dir: &Path) -> Result<PathBuf, 
 }
 
 /// The installed package's bin, chosen as npx chooses: the only one, or the one named like the package.
-fn bin_path(dir: &Path) -> Result<PathBuf, String> {
+pub(crate) fn bin_path(dir: &Path) -> Result<PathBuf, String> {
     let read = |p: PathBuf| -> Result<serde_json::Value, String> {
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))

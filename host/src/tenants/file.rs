@@ -49,6 +49,9 @@ pub struct TenantsFile {
 pub struct TenantDef {
     pub id: String,
     pub package: Option<String>,
+    /// A package's arguments, after its bin.
+    #[serde(default)]
+    pub args: Vec<String>,
     pub command: Option<Vec<String>>,
     pub wasm: Option<ModuleDef>,
     pub mode: Option<String>,
@@ -115,8 +118,10 @@ pub struct TenantSpec {
     pub id: String,
     pub server: TenantServer,
     pub mode: Mode,
-    /// For a package: its WASI build from the catalog, or npx.
+    /// For a package: its WASI build (the catalog's, or packed by catwalk), or npx.
     pub sandbox: Sandbox,
+    /// A package's arguments.
+    pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub dirs: Vec<DirGrant>,
     /// Where a WASI tenant's guest may connect.
@@ -265,6 +270,12 @@ impl TenantDef {
                 ));
             }
         };
+        if !self.args.is_empty() && !matches!(server, TenantServer::Package(_)) {
+            return Err(fail(
+                "args",
+                "only a package takes args (a command carries its own)".into(),
+            ));
+        }
         let wasm = matches!(server, TenantServer::Wasm(_));
         let sandbox = match self.sandbox.as_deref() {
             None => Sandbox::Auto,
@@ -275,7 +286,12 @@ impl TenantDef {
                 ));
             }
             Some(value) => Sandbox::from_str(value, true)
-                .map_err(|_| fail("sandbox", "must be \"auto\", \"npx\" or \"wasi\"".into()))?,
+                .map_err(|_| {
+                    fail(
+                        "sandbox",
+                        "must be \"auto\", \"npx\", \"wasi\" or \"wasi-or-npx\"".into(),
+                    )
+                })?,
         };
         let mode = match self.mode.as_deref() {
             None | Some("per-session") => Mode::PerSession,
@@ -384,6 +400,7 @@ impl TenantDef {
             server,
             mode,
             sandbox,
+            args: self.args,
             env,
             dirs,
             network,

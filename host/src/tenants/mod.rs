@@ -352,6 +352,27 @@ impl Host {
 
     /// Builds a tenant's server and its front end: fetches and compiles its module, or prepares its package.
     pub async fn build(&self, spec: &TenantSpec) -> Result<Arc<App>, String> {
+        if let TenantServer::Package(package) = &spec.server
+            && matches!(spec.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx)
+            && self.catalog.resolve(package).is_none()
+        {
+            match self.packed_tenant(spec, package).await {
+                Ok(launcher) => {
+                    return Ok(self.app(
+                        &spec.id,
+                        launcher,
+                        spec.tokens.clone(),
+                        spec.max_sessions,
+                        spec.request_timeout,
+                        Some(spec.max_inflight.unwrap_or(self.max_inflight)),
+                    ));
+                }
+                Err(e) if spec.sandbox == Sandbox::WasiOrNpx => {
+                    tracing::warn!(tenant = %spec.id, %package, "cannot run sandboxed, so it runs through npx: {e}");
+                }
+                Err(e) => return Err(format!("sandbox: {package} cannot run sandboxed: {e}")),
+            }
+        }
         let published = match &spec.server {
             TenantServer::Package(package) => self
                 .published_build(package, spec.sandbox)
@@ -398,9 +419,14 @@ impl Host {
                     ..self.process.clone()
                 };
                 let source = Arc::new(match &spec.server {
-                    TenantServer::Package(package) => {
-                        CommandSource::npm(base, package.clone(), &dirs.root)
-                    }
+                    TenantServer::Package(package) => CommandSource::npm(
+                        ProcessSpec {
+                            args: spec.args.iter().map(OsString::from).collect(),
+                            ..base
+                        },
+                        package.clone(),
+                        &dirs.root,
+                    ),
                     TenantServer::Command(argv) => CommandSource::command(ProcessSpec {
                         program: argv[0].clone().into(),
                         args: argv[1..].iter().map(OsString::from).collect(),
@@ -430,20 +456,83 @@ impl Host {
         ))
     }
 
-    /// The catalog's WASI build of `package`, if it should be used: `None` means npx.
+    /// The catalog's WASI build of `package`, if it should be used. `None` means npx or, with `wasi` and
+    /// `wasi-or-npx`, the package packed by catwalk.
     pub fn published_build(
         &self,
         package: &str,
         sandbox: Sandbox,
     ) -> Result<Option<ModuleSource>, String> {
-        let found = self.catalog.resolve(package).cloned();
-        match sandbox {
-            Sandbox::Npx => Ok(None),
-            Sandbox::Auto => Ok(found),
-            Sandbox::Wasi => found.map(Some).ok_or_else(|| {
-                format!("the catalog has no WASI build of {package}, and this package runs only sandboxed")
-            }),
+        Ok(match sandbox {
+            Sandbox::Npx => None,
+            Sandbox::Auto | Sandbox::Wasi | Sandbox::WasiOrNpx => {
+                self.catalog.resolve(package).cloned()
+            }
+        })
+    }
+
+    /// A WASI server of `package` packed to WASI (`catwalk pack`; packed now unless it was before), under
+    /// `base`'s env, grants and limits, with the package's `args`.
+    pub async fn pack_launcher(
+        &self,
+        tenant: &str,
+        package: &str,
+        args: &[String],
+        base: GuestPolicy,
+    ) -> Result<Launcher, String> {
+        let packer =
+            crate::pack::Packer::new(&self.state_dir, self.wasi().await.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        let request = crate::pack::PackRequest {
+            spec: package.to_owned(),
+            args: args.to_vec(),
+            policy: base.clone(),
+            refresh: false,
+        };
+        let started = std::time::Instant::now();
+        let (artifact, cached) = packer.pack(&request).await.map_err(|e| e.to_string())?;
+        tracing::info!(
+            %package,
+            version = %artifact.manifest.version,
+            artifact = %artifact.manifest.sha256,
+            cached,
+            took = ?started.elapsed(),
+            "serving the package packed to WASI"
+        );
+        let wasm = tokio::fs::read(artifact.runtime_path())
+            .await
+            .map_err(|e| format!("reading the packed runtime: {e}"))?;
+        let policy = artifact.policy(&base, args);
+        let server = self
+            .wasi_server(tenant, package.to_owned(), wasm, policy)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Launcher::Wasi(server))
+    }
+
+    /// What tenant `spec`'s guests may do: its env, grants and limits.
+    fn tenant_policy(&self, spec: &TenantSpec) -> Result<GuestPolicy, String> {
+        let memory = spec.memory.unwrap_or(self.guest.max_memory_bytes);
+        if memory > self.max_guest_memory {
+            return Err(format!(
+                "limits.memory: more than this machine allows a guest ({} MiB, --memory)",
+                self.max_guest_memory >> 20
+            ));
         }
+        Ok(GuestPolicy {
+            env: spec.env.clone(),
+            dirs: spec.dirs.clone(),
+            network: spec.network.clone(),
+            max_memory_bytes: memory,
+            cpu_budget: spec.cpu_budget.unwrap_or(self.guest.cpu_budget),
+            ..self.guest.clone()
+        })
+    }
+
+    /// Tenant `spec`'s package, packed to WASI, with the tenant's env, grants and limits.
+    async fn packed_tenant(&self, spec: &TenantSpec, package: &str) -> Result<Launcher, String> {
+        let base = self.tenant_policy(spec)?;
+        self.pack_launcher(&spec.id, package, &spec.args, base).await
     }
 
     /// A WASI server for tenant `spec` from `module`, with the tenant's env, grants and limits.
@@ -453,24 +542,10 @@ impl Host {
         module: &ModuleSource,
         name: String,
     ) -> Result<Launcher, String> {
-        let memory = spec.memory.unwrap_or(self.guest.max_memory_bytes);
-        if memory > self.max_guest_memory {
-            return Err(format!(
-                "limits.memory: more than this machine allows a guest ({} MiB, --memory)",
-                self.max_guest_memory >> 20
-            ));
-        }
+        let policy = self.tenant_policy(spec)?;
         let wasm = source::load(module, &self.state_dir.join("modules"), &self.http)
             .await
             .map_err(|e| format!("wasm: {e}"))?;
-        let policy = GuestPolicy {
-            env: spec.env.clone(),
-            dirs: spec.dirs.clone(),
-            network: spec.network.clone(),
-            max_memory_bytes: memory,
-            cpu_budget: spec.cpu_budget.unwrap_or(self.guest.cpu_budget),
-            ..self.guest.clone()
-        };
         let server = self
             .wasi_server(&spec.id, name, wasm, policy)
             .await

@@ -10,8 +10,15 @@
 //!   `structuredClone`, `queueMicrotask`;
 //! - exit codes: `process.exit(n)`, `process.exitCode`, 1 for an uncaught exception or an unhandled rejection.
 //!
-//! The script is `/app/main.js`, or the path in `CATWALK_JS_MAIN`.
+//! The program is the path in `CATWALK_JS_MAIN`, or the first of `/app/main.jsc`, `/app/main.mjs` and
+//! `/app/main.js` that exists. By its extension it is QuickJS bytecode of a module (`.jsc`, what `catwalk pack`
+//! produces), an ES module (`.mjs`), or a script (anything else). `process.argv` is the JSON array in
+//! `CATWALK_JS_ARGV` when catwalk gives one (a packed server's bin and arguments, as Node would have them).
+//!
+//! With `CATWALK_JS_COMPILE=<file>` the runtime does not run the program: it compiles the module to bytecode,
+//! writes it to that file and exits (`catwalk pack` does this once per package, so no session parses it).
 
+mod fs;
 mod input;
 
 use std::cell::RefCell;
@@ -21,23 +28,49 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rquickjs::function::Opt;
-use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, TypedArray};
+use rquickjs::{
+    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Runtime, TypedArray,
+};
 
 use input::{Input, Stdin};
 
 const PRELUDE: &str = include_str!("prelude.js");
-const DEFAULT_MAIN: &str = "/app/main.js";
+/// Where the program is looked for when `CATWALK_JS_MAIN` names none, in this order.
+const DEFAULT_MAINS: [&str; 3] = ["/app/main.jsc", "/app/main.mjs", "/app/main.js"];
+
+/// What the runtime runs.
+enum Program {
+    Script(String),
+    Module(String),
+    /// A module compiled to QuickJS bytecode by this same runtime.
+    Bytecode(Vec<u8>),
+}
 
 fn main() -> ExitCode {
-    let main = std::env::var("CATWALK_JS_MAIN").unwrap_or_else(|_| DEFAULT_MAIN.to_owned());
-    let source = match std::fs::read_to_string(&main) {
-        Ok(source) => source,
+    let main = std::env::var("CATWALK_JS_MAIN").unwrap_or_else(|_| {
+        DEFAULT_MAINS
+            .iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .unwrap_or(&DEFAULT_MAINS[2])
+            .to_string()
+    });
+    let program = match load(&main) {
+        Ok(program) => program,
         Err(error) => {
             eprintln!("catwalk-js: cannot read {main}: {error}");
             return ExitCode::from(1);
         }
     };
-    match run(&main, source) {
+    if let Ok(out) = std::env::var("CATWALK_JS_COMPILE") {
+        return match compile(&main, program, &out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("catwalk-js: cannot compile {main}: {message}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    match run(&main, program) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
             eprintln!("catwalk-js: {message}");
@@ -49,8 +82,39 @@ fn main() -> ExitCode {
 /// Promise rejections with no handler yet: reported (and fatal) if still unhandled once the microtasks drain.
 type Rejections = Rc<RefCell<Vec<String>>>;
 
-/// Runs `source` to the end of its event loop: the exit code.
-fn run(name: &str, source: String) -> Result<u8, String> {
+fn load(path: &str) -> std::io::Result<Program> {
+    Ok(if path.ends_with(".jsc") {
+        Program::Bytecode(std::fs::read(path)?)
+    } else if path.ends_with(".mjs") {
+        Program::Module(std::fs::read_to_string(path)?)
+    } else {
+        Program::Script(std::fs::read_to_string(path)?)
+    })
+}
+
+/// Compiles a module to bytecode in `out`, without running it.
+fn compile(name: &str, program: Program, out: &str) -> Result<(), String> {
+    let Program::Module(source) = program else {
+        return Err("only an ES module (.mjs) is compiled".into());
+    };
+    let runtime = Runtime::new().map_err(|e| e.to_string())?;
+    let context = Context::full(&runtime).map_err(|e| e.to_string())?;
+    let bytecode = context.with(|ctx| {
+        Module::declare(ctx.clone(), name, source)
+            .catch(&ctx)
+            .map_err(|e| caught(&e))?
+            // Line numbers stay, for stack traces; the source text does not (it would double the size).
+            .write(rquickjs::WriteOptions {
+                strip_source: true,
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())
+    })?;
+    std::fs::write(out, bytecode).map_err(|e| format!("writing {out}: {e}"))
+}
+
+/// Runs the program to the end of its event loop: the exit code.
+fn run(name: &str, program: Program) -> Result<u8, String> {
     let runtime = Runtime::new().map_err(|e| e.to_string())?;
     let context = Context::full(&runtime).map_err(|e| e.to_string())?;
     let rejections: Rejections = Rc::default();
@@ -70,12 +134,36 @@ fn run(name: &str, source: String) -> Result<u8, String> {
         ctx.eval::<(), _>(PRELUDE)
             .catch(&ctx)
             .map_err(|e| format!("the prelude failed: {e}"))?;
-        let mut options = rquickjs::context::EvalOptions::default();
-        options.strict = false;
-        options.filename = Some(name.to_owned());
-        ctx.eval_with_options::<(), _>(source, options)
-            .catch(&ctx)
-            .map_err(|e| format!("uncaught: {}", caught(&e)))
+        // A module's evaluation is a promise: an error in it is a rejection nobody handles, which the loop
+        // reports as fatal once the microtasks drain.
+        match program {
+            Program::Script(source) => {
+                let mut options = rquickjs::context::EvalOptions::default();
+                options.strict = false;
+                options.filename = Some(name.to_owned());
+                ctx.eval_with_options::<(), _>(source, options)
+                    .catch(&ctx)
+                    .map_err(|e| format!("uncaught: {}", caught(&e)))
+            }
+            Program::Module(source) => Module::evaluate(ctx.clone(), name, source)
+                .catch(&ctx)
+                .map(drop)
+                .map_err(|e| format!("uncaught: {}", caught(&e))),
+            Program::Bytecode(bytes) => {
+                // QuickJS keeps pointing into the bytes it loaded a module from: they live as long as the
+                // program.
+                let bytes: &'static [u8] = Vec::leak(bytes);
+                #[allow(unsafe_code)]
+                // SAFETY: the bytes were written by `compile` in this same runtime build (`catwalk pack`
+                // produces them beside the runtime they were made with), and they are never freed.
+                let module = unsafe { Module::load(ctx.clone(), bytes) };
+                module
+                    .and_then(Module::eval)
+                    .catch(&ctx)
+                    .map(drop)
+                    .map_err(|e| format!("uncaught: {}", caught(&e)))
+            }
+        }
     })?;
     let mut stdin = Stdin::new();
     loop {
@@ -191,6 +279,7 @@ fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     host.set("writeBytes", Function::new(ctx.clone(), write_bytes)?)?;
     host.set("random", Function::new(ctx.clone(), random)?)?;
     host.set("env", Function::new(ctx.clone(), env)?)?;
+    fs::install(ctx, &host)?;
     host.set(
         "exit",
         Function::new(ctx.clone(), |code: Opt<i32>| -> () {

@@ -211,11 +211,16 @@
   };
 
   const started = host.now();
+  // catwalk's own variables for the runtime are not the program's environment.
+  const env = host.env();
+  const argv = env.CATWALK_JS_ARGV ? JSON.parse(env.CATWALK_JS_ARGV) : ["catwalk-js", env.CATWALK_JS_MAIN ?? "/app/main.js"];
+  for (const name of Object.keys(env)) if (name.startsWith("CATWALK_JS_")) delete env[name];
   Object.assign(process, {
-    argv: ["catwalk-js", "/app/main.js"],
-    argv0: "catwalk-js",
+    argv,
+    argv0: "node",
     execArgv: [],
-    env: host.env(),
+    execPath: "/usr/local/bin/node",
+    env,
     exitCode: undefined,
     pid: 1,
     ppid: 0,

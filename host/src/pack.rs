@@ -1,0 +1,622 @@
+//! `catwalk pack`: an npm MCP server precompiled to WASI, so the npm ecosystem runs in the sandbox.
+//!
+//! Packing a spec:
+//! 1. installs it with npm, lifecycle scripts disabled, into a scratch dir;
+//! 2. finds its bin, as npx would;
+//! 3. bundles the bin with esbuild into one ES module against the Node compatibility layer (`js/node/`: the
+//!    layer's own modules and maintained npm polyfills; built-ins that cannot work in the sandbox become stubs
+//!    that throw a clear error when used, and are reported, as are native addons);
+//! 4. compiles the bundle to QuickJS bytecode with the same runtime that will run it (`catwalk-js`, embedded
+//!    in this binary), inside the sandbox;
+//! 5. smoke-tests it: the packed server, under the grants it will be served with, answers `initialize` and
+//!    `tools/list`;
+//! 6. keeps the result as one artifact, named by its content: `<state>/packs/<sha256>/` with the runtime
+//!    (`runtime.wasm`), the package tree with the bundle and its bytecode (`app/`, mounted read-only at `/app`)
+//!    and `manifest.json`. The runtime's native code is compiled once and cached by wasmtime's module cache.
+//!
+//! Packing the same spec again is instant: `<state>/packs/specs/` maps each spec (with the runtime and layer
+//! it was packed with) to its artifact.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+use crate::backend::ServerEvent;
+use crate::backend::wasi::policy::DirGrant;
+use crate::backend::wasi::{GuestPolicy, WasiRuntime, WasiServer};
+
+/// `catwalk-js`, the JavaScript runtime for `wasm32-wasip1`, built into this binary (empty when the build
+/// could not make it; `CATWALK_JS_RUNTIME` names a file instead).
+const EMBEDDED_RUNTIME: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/catwalk-js.wasm"));
+
+/// The compatibility layer and the bundling script, written into the tools dir as they are here.
+const TOOLS: &[(&str, &str)] = &[
+    ("package.json", include_str!("../../js/node/package.json")),
+    ("pack.mjs", include_str!("../../js/node/pack.mjs")),
+    ("globals.js", include_str!("../../js/node/globals.js")),
+    ("fs.js", include_str!("../../js/node/fs.js")),
+    ("fs-promises.js", include_str!("../../js/node/fs-promises.js")),
+    ("os.js", include_str!("../../js/node/os.js")),
+    ("crypto.js", include_str!("../../js/node/crypto.js")),
+    ("module.js", include_str!("../../js/node/module.js")),
+    ("url.js", include_str!("../../js/node/url.js")),
+    ("timers.js", include_str!("../../js/node/timers.js")),
+    ("timers-promises.js", include_str!("../../js/node/timers-promises.js")),
+    ("process.js", include_str!("../../js/node/process.js")),
+    ("tty.js", include_str!("../../js/node/tty.js")),
+    ("perf_hooks.js", include_str!("../../js/node/perf_hooks.js")),
+    ("async_hooks.js", include_str!("../../js/node/async_hooks.js")),
+    ("assert.js", include_str!("../../js/node/assert.js")),
+    ("readline.js", include_str!("../../js/node/readline.js")),
+];
+
+/// Where the package tree is mounted in the guest.
+pub const GUEST_APP: &str = "/app";
+/// How long the smoke test waits for each answer (the first start includes compiling the runtime).
+const SMOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error(
+        "this catwalk was built without its JavaScript runtime (building catwalk-js needs Debian's clang, lld, \
+         wasi-libc and libclang-rt-dev-wasm32): rebuild with them, or set CATWALK_JS_RUNTIME to a catwalk-js.wasm"
+    )]
+    NoRuntime,
+    #[error("installing the pack tools (esbuild and the polyfills) failed: {0}")]
+    Tools(String),
+    #[error("npm could not install {spec}: {reason}")]
+    Install { spec: String, reason: String },
+    #[error("{0}")]
+    Bin(String),
+    #[error("{package} needs native addons, which cannot run in WASI: {addons}")]
+    Addons { package: String, addons: String },
+    #[error("bundling {package} failed: {reason}")]
+    Bundle { package: String, reason: String },
+    #[error("compiling {package} to bytecode failed: {reason}")]
+    Bytecode { package: String, reason: String },
+    #[error("the packed {package} failed its smoke test: {reason}")]
+    Smoke { package: String, reason: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PackError {
+    let what = what.into();
+    move |source| PackError::Io { what, source }
+}
+
+/// A built-in module the bundle got a stub for, and the first file that imports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stubbed {
+    pub name: String,
+    pub importer: String,
+}
+
+/// What an artifact is and what packing found, kept as `manifest.json` beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub spec: String,
+    pub package: String,
+    pub version: String,
+    /// The bin, as a path in the guest (`process.argv[1]`).
+    pub bin: String,
+    /// The artifact's content hash: runtime, bundle, bytecode and the package tree's lockfile.
+    pub sha256: String,
+    pub runtime_sha256: String,
+    pub bundle_bytes: u64,
+    pub bytecode_bytes: u64,
+    /// Built-ins replaced by stubs (they throw "not available in catwalk's sandbox" when used).
+    pub stubbed: Vec<Stubbed>,
+    /// Native addons in the tree (packing refuses a bin that imports one).
+    pub addons: Vec<String>,
+    /// The tools the smoke test listed.
+    pub tools: Vec<String>,
+}
+
+/// A packed server, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Artifact {
+    pub fn runtime_path(&self) -> PathBuf {
+        self.dir.join("runtime.wasm")
+    }
+
+    /// `base` (the tenant's env, grants and limits) plus what the packed server needs: its tree read-only at
+    /// `/app`, and its bin and `args` as Node would have them in `process.argv`.
+    pub fn policy(&self, base: &GuestPolicy, args: &[String]) -> GuestPolicy {
+        let mut policy = base.clone();
+        policy.dirs.push(DirGrant {
+            host: self.dir.join("app"),
+            guest: GUEST_APP.into(),
+            writable: false,
+        });
+        policy.env.extend(launch_env(&self.manifest.bin, args, "main.jsc"));
+        policy
+    }
+}
+
+/// The runtime's own variables: which file to run, and `process.argv`.
+fn launch_env(bin: &str, args: &[String], main: &str) -> Vec<(String, String)> {
+    let argv: Vec<&str> = ["node", bin]
+        .into_iter()
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    vec![
+        ("CATWALK_JS_MAIN".into(), format!("{GUEST_APP}/{main}")),
+        (
+            "CATWALK_JS_ARGV".into(),
+            serde_json::to_string(&argv).unwrap_or_default(),
+        ),
+    ]
+}
+
+/// What to pack, and the grants and arguments its smoke test runs with (those it will be served with).
+#[derive(Debug, Clone)]
+pub struct PackRequest {
+    pub spec: String,
+    pub args: Vec<String>,
+    pub policy: GuestPolicy,
+    /// Pack again even when the spec was packed before (a newer version may have been published).
+    pub refresh: bool,
+}
+
+/// Packs npm specs into artifacts under one state dir.
+#[derive(Debug, Clone)]
+pub struct Packer {
+    root: PathBuf,
+    runtime: Arc<[u8]>,
+    wasi: Arc<WasiRuntime>,
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    format!("{:x}", hash.finalize())
+}
+
+impl Packer {
+    /// The runtime is the one built into catwalk, or the file `CATWALK_JS_RUNTIME` names.
+    pub fn new(state_dir: &Path, wasi: Arc<WasiRuntime>) -> Result<Self, PackError> {
+        let runtime: Arc<[u8]> = match std::env::var_os("CATWALK_JS_RUNTIME") {
+            Some(path) => std::fs::read(&path)
+                .map_err(io(format!(
+                    "reading CATWALK_JS_RUNTIME ({})",
+                    Path::new(&path).display()
+                )))?
+                .into(),
+            None if EMBEDDED_RUNTIME.is_empty() => return Err(PackError::NoRuntime),
+            None => EMBEDDED_RUNTIME.into(),
+        };
+        Ok(Self {
+            root: state_dir.join("packs"),
+            runtime,
+            wasi,
+        })
+    }
+
+    /// The artifact for `request.spec`: the one packed before, or a new one. `true` with it: it was cached.
+    pub async fn pack(&self, request: &PackRequest) -> Result<(Artifact, bool), PackError> {
+        let runtime_sha = sha256_hex(&[&self.runtime]);
+        let tools: Vec<&[u8]> = TOOLS.iter().map(|(_, text)| text.as_bytes()).collect();
+        let layer_sha = sha256_hex(&tools);
+        let index = self.root.join("specs").join(sha256_hex(&[
+            request.spec.as_bytes(),
+            runtime_sha.as_bytes(),
+            layer_sha.as_bytes(),
+        ]));
+        if !request.refresh
+            && let Some(artifact) = self.cached(&index)
+        {
+            return Ok((artifact, true));
+        }
+        let tools_dir = self.tools(&layer_sha).await?;
+        let scratch = self.root.join(format!("tmp-{}", crate::session::random_hex()));
+        let built = self
+            .build(request, &tools_dir, &scratch, runtime_sha)
+            .await;
+        let artifact = match built {
+            Ok(artifact) => artifact,
+            Err(error) => {
+                let _ = tokio::fs::remove_dir_all(&scratch).await;
+                return Err(error);
+            }
+        };
+        tokio::fs::create_dir_all(index.parent().unwrap_or(&self.root))
+            .await
+            .map_err(io("creating the pack index"))?;
+        let temp = index.with_extension(crate::session::random_hex());
+        tokio::fs::write(&temp, &artifact.manifest.sha256)
+            .await
+            .map_err(io("writing the pack index"))?;
+        tokio::fs::rename(&temp, &index)
+            .await
+            .map_err(io("writing the pack index"))?;
+        Ok((artifact, false))
+    }
+
+    /// The artifact an index entry names, if it is still there whole.
+    fn cached(&self, index: &Path) -> Option<Artifact> {
+        let sha = std::fs::read_to_string(index).ok()?;
+        let dir = self.root.join(sha.trim());
+        let manifest = std::fs::read(dir.join("manifest.json")).ok()?;
+        let manifest: Manifest = serde_json::from_slice(&manifest).ok()?;
+        (dir.join("runtime.wasm").is_file() && dir.join("app/main.jsc").is_file())
+            .then_some(Artifact { dir, manifest })
+    }
+
+    /// The tools dir for this layer: the layer's files and, installed once, esbuild and the polyfills.
+    async fn tools(&self, layer_sha: &str) -> Result<PathBuf, PackError> {
+        let dir = self.root.join(format!("tools-{}", &layer_sha[..16]));
+        let done = dir.join(".installed");
+        if done.exists() {
+            return Ok(dir);
+        }
+        let fail = |e: std::io::Error| PackError::Tools(e.to_string());
+        tokio::fs::create_dir_all(&dir).await.map_err(fail)?;
+        for (name, text) in TOOLS {
+            tokio::fs::write(dir.join(name), text).await.map_err(fail)?;
+        }
+        npm_install(&dir, None).await.map_err(PackError::Tools)?;
+        tokio::fs::write(&done, b"").await.map_err(fail)?;
+        Ok(dir)
+    }
+
+    async fn build(
+        &self,
+        request: &PackRequest,
+        tools: &Path,
+        scratch: &Path,
+        runtime_sha: String,
+    ) -> Result<Artifact, PackError> {
+        let spec = &request.spec;
+        let app = scratch.join("app");
+        tokio::fs::create_dir_all(&app)
+            .await
+            .map_err(io("creating the scratch dir"))?;
+        tokio::fs::write(
+            app.join("package.json"),
+            "{\"name\":\"catwalk-pack\",\"private\":true}\n",
+        )
+        .await
+        .map_err(io("creating the scratch dir"))?;
+        npm_install(&app, Some(spec))
+            .await
+            .map_err(|reason| PackError::Install {
+                spec: spec.clone(),
+                reason,
+            })?;
+        let bin = crate::backend::npm::bin_path(&app).map_err(PackError::Bin)?;
+        let (package, version) = installed(&app)?;
+
+        // Bundle.
+        let bundle = app.join("main.mjs");
+        let job = serde_json::json!({ "root": app, "bin": bin, "out": bundle });
+        let out = Command::new("node")
+            .arg(tools.join("pack.mjs"))
+            .arg(job.to_string())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(io("running node for esbuild"))?;
+        let report: BundleReport = serde_json::from_slice(&out.stdout).map_err(|_| {
+            PackError::Bundle {
+                package: package.clone(),
+                reason: last_line(&out.stderr),
+            }
+        })?;
+        if let Some(reason) = report.error {
+            return Err(if report.addons.is_empty() {
+                PackError::Bundle { package, reason }
+            } else {
+                PackError::Addons {
+                    package,
+                    addons: report.addons.join(", "),
+                }
+            });
+        }
+        let bin_guest = format!(
+            "{GUEST_APP}/{}",
+            bin.strip_prefix(&app).unwrap_or(&bin).display()
+        );
+
+        // Bytecode, made by the runtime that will run it, in the sandbox with only the scratch tree granted.
+        let mut compile = GuestPolicy {
+            max_memory_bytes: 512 << 20,
+            cpu_budget: Duration::from_secs(60),
+            ..GuestPolicy::new()
+        };
+        compile.dirs.push(DirGrant {
+            host: app.clone(),
+            guest: GUEST_APP.into(),
+            writable: true,
+        });
+        compile.env = vec![
+            ("CATWALK_JS_MAIN".into(), format!("{GUEST_APP}/main.mjs")),
+            ("CATWALK_JS_COMPILE".into(), format!("{GUEST_APP}/main.jsc")),
+        ];
+        let status = self.run_to_exit(&compile).await;
+        let bytecode = match (status, tokio::fs::read(app.join("main.jsc")).await) {
+            (Ok(()), Ok(bytes)) if !bytes.is_empty() => bytes,
+            (Err(reason), _) => return Err(PackError::Bytecode { package, reason }),
+            _ => {
+                return Err(PackError::Bytecode {
+                    package,
+                    reason: "the runtime wrote no bytecode".into(),
+                });
+            }
+        };
+        let source = tokio::fs::read(&bundle)
+            .await
+            .map_err(io("reading the bundle"))?;
+        let lock = tokio::fs::read(app.join("package-lock.json"))
+            .await
+            .unwrap_or_default();
+        let sha256 = sha256_hex(&[runtime_sha.as_bytes(), &source, &bytecode, &lock]);
+
+        let dir = self.root.join(&sha256);
+        let mut manifest = Manifest {
+            spec: spec.clone(),
+            package: package.clone(),
+            version,
+            bin: bin_guest,
+            sha256: sha256.clone(),
+            runtime_sha256: runtime_sha,
+            bundle_bytes: source.len() as u64,
+            bytecode_bytes: bytecode.len() as u64,
+            stubbed: report.stubbed,
+            addons: report.addons,
+            tools: Vec::new(),
+        };
+        tokio::fs::write(scratch.join("runtime.wasm"), &self.runtime)
+            .await
+            .map_err(io("writing the runtime"))?;
+        let _ = tokio::fs::remove_file(app.join("catwalk-entry.mjs")).await;
+
+        // Smoke test, from the scratch tree, under the grants it will be served with.
+        let trial = Artifact {
+            dir: scratch.to_path_buf(),
+            manifest: manifest.clone(),
+        };
+        manifest.tools = self
+            .smoke(&trial.policy(&request.policy, &request.args))
+            .await
+            .map_err(|reason| PackError::Smoke {
+                package: package.clone(),
+                reason,
+            })?;
+        tokio::fs::write(
+            scratch.join("manifest.json"),
+            serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+        )
+        .await
+        .map_err(io("writing the manifest"))?;
+        if dir.join("manifest.json").exists() {
+            // The same content was packed before (or by another packer just now): keep that one.
+            let _ = tokio::fs::remove_dir_all(scratch).await;
+        } else if let Err(e) = tokio::fs::rename(scratch, &dir).await {
+            if !dir.join("manifest.json").exists() {
+                return Err(io("keeping the artifact")(e));
+            }
+            let _ = tokio::fs::remove_dir_all(scratch).await;
+        }
+        Ok(Artifact { dir, manifest })
+    }
+
+    fn server(&self, policy: &GuestPolicy) -> Result<Arc<WasiServer>, String> {
+        WasiServer::new(
+            self.wasi.clone(),
+            "catwalk-js",
+            &self.runtime,
+            policy.clone(),
+        )
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+    }
+
+    /// Runs the runtime until it exits: `Err` with why, unless it exited with status 0.
+    async fn run_to_exit(&self, policy: &GuestPolicy) -> Result<(), String> {
+        let server = self.server(policy)?;
+        let mut instance = server
+            .launch(&Arc::from("pack"))
+            .map_err(|e| e.to_string())?;
+        loop {
+            match tokio::time::timeout(SMOKE_TIMEOUT, instance.from_server.recv()).await {
+                Ok(Some(ServerEvent::Exited { reason })) => {
+                    return if reason == "exited" || reason.ends_with("with status 0") {
+                        Ok(())
+                    } else {
+                        Err(reason)
+                    };
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Err("the runtime ended without a word".into()),
+                Err(_) => {
+                    instance.stop.cancel();
+                    return Err("the runtime did not finish in time".into());
+                }
+            }
+        }
+    }
+
+    /// Starts the packed server, initializes it and lists its tools: their names.
+    async fn smoke(&self, policy: &GuestPolicy) -> Result<Vec<String>, String> {
+        let server = self.server(policy)?;
+        let mut instance = server
+            .launch(&Arc::from("pack"))
+            .map_err(|e| e.to_string())?;
+        let result = async {
+            let initialize = serde_json::json!({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "catwalk-pack", "version": env!("CARGO_PKG_VERSION")}},
+            });
+            let init = exchange(&mut instance, initialize, 1).await?;
+            let capabilities = &init["capabilities"];
+            send(
+                &instance,
+                serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            )
+            .await?;
+            if capabilities.get("tools").is_none() {
+                return Ok(Vec::new());
+            }
+            let list = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+            let tools = exchange(&mut instance, list, 2).await?;
+            Ok(tools["tools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                .collect())
+        }
+        .await;
+        instance.stop.cancel();
+        result
+    }
+}
+
+async fn send(instance: &crate::backend::Instance, message: serde_json::Value) -> Result<(), String> {
+    instance
+        .to_server
+        .send(Bytes::from(message.to_string()))
+        .await
+        .map_err(|_| "the server is gone".to_owned())
+}
+
+/// Sends a request and waits for its answer's result, past whatever else the server says first.
+async fn exchange(
+    instance: &mut crate::backend::Instance,
+    request: serde_json::Value,
+    id: u64,
+) -> Result<serde_json::Value, String> {
+    let method = request["method"].as_str().unwrap_or_default().to_owned();
+    send(instance, request).await?;
+    loop {
+        let event = tokio::time::timeout(SMOKE_TIMEOUT, instance.from_server.recv())
+            .await
+            .map_err(|_| format!("no answer to {method} within {} s", SMOKE_TIMEOUT.as_secs()))?;
+        match event {
+            Some(ServerEvent::Message(line)) => {
+                let Ok(message) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if message["id"].as_u64() != Some(id) || message.get("method").is_some() {
+                    continue;
+                }
+                if let Some(error) = message.get("error") {
+                    return Err(format!("{method} was answered with an error: {error}"));
+                }
+                return Ok(message["result"].clone());
+            }
+            Some(ServerEvent::Oversized { len, .. }) => {
+                return Err(format!("the server wrote a line of {len} bytes"));
+            }
+            Some(ServerEvent::Exited { reason }) => {
+                return Err(format!("the server {reason} before it answered {method} (its stderr is in catwalk's log)"));
+            }
+            None => return Err("the server is gone".into()),
+        }
+    }
+}
+
+/// What `pack.mjs` printed.
+#[derive(Debug, Deserialize)]
+struct BundleReport {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default, deserialize_with = "stubs")]
+    stubbed: Vec<Stubbed>,
+    #[serde(default)]
+    addons: Vec<String>,
+}
+
+/// Stubs as `{name, importer}` objects, or as bare names when bundling failed.
+fn stubs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stubbed>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Full(Stubbed),
+        Name(String),
+    }
+    Ok(Vec::<Entry>::deserialize(d)?
+        .into_iter()
+        .map(|e| match e {
+            Entry::Full(s) => s,
+            Entry::Name(name) => Stubbed {
+                name,
+                importer: String::new(),
+            },
+        })
+        .collect())
+}
+
+/// The installed package's name and version.
+fn installed(app: &Path) -> Result<(String, String), PackError> {
+    let read = |path: PathBuf| -> Result<serde_json::Value, PackError> {
+        let text = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+        serde_json::from_slice(&text).map_err(|e| PackError::Bin(format!("{}: {e}", path.display())))
+    };
+    let top = read(app.join("package.json"))?;
+    let deps: HashMap<String, serde_json::Value> =
+        serde_json::from_value(top["dependencies"].clone()).unwrap_or_default();
+    let name = deps
+        .keys()
+        .next()
+        .cloned()
+        .ok_or_else(|| PackError::Bin("the install recorded no package".into()))?;
+    let manifest = read(app.join("node_modules").join(&name).join("package.json"))?;
+    let version = manifest["version"].as_str().unwrap_or("").to_owned();
+    Ok((name, version))
+}
+
+/// `npm install` in `dir` (of `spec`, or of its package.json), with lifecycle scripts disabled: nothing of the
+/// package runs outside the sandbox.
+async fn npm_install(dir: &Path, spec: Option<&str>) -> Result<(), String> {
+    let mut command = Command::new("npm");
+    command
+        .args([
+            "install",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+        ])
+        .arg(dir)
+        .args(spec)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = command.output().await.map_err(|e| format!("npm: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", out.status, last_line(&out.stderr)))
+    }
+}
+
+fn last_line(text: &[u8]) -> String {
+    String::from_utf8_lossy(text)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output")
+        .chars()
+        .take(300)
+        .collect()
+}

@@ -1,0 +1,23 @@
+// `os`: a machine with nothing to show. The sandbox hides the host's name, users and interfaces.
+export const EOL = "\n";
+export const devNull = "/dev/null";
+export const platform = () => "linux";
+export const type = () => "Linux";
+export const arch = () => "wasm32";
+export const release = () => "0.0.0";
+export const version = () => "catwalk-js";
+export const machine = () => "wasm32";
+export const hostname = () => "localhost";
+export const homedir = () => globalThis.process?.env?.HOME ?? "/";
+export const tmpdir = () => globalThis.process?.env?.TMPDIR ?? "/tmp";
+export const endianness = () => "LE";
+export const uptime = () => globalThis.process.uptime();
+export const loadavg = () => [0, 0, 0];
+export const totalmem = () => 64 * 1024 * 1024;
+export const freemem = () => 32 * 1024 * 1024;
+export const availableParallelism = () => 1;
+export const cpus = () => [{ model: "wasm32", speed: 0, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } }];
+export const networkInterfaces = () => ({});
+export const userInfo = () => ({ uid: 0, gid: 0, username: "sandbox", homedir: homedir(), shell: null });
+export const constants = { signals: {}, errno: {} };
+export default { EOL, devNull, platform, type, arch, release, version, machine, hostname, homedir, tmpdir, endianness, uptime, loadavg, totalmem, freemem, availableParallelism, cpus, networkInterfaces, userInfo, constants };

@@ -1,0 +1,2 @@
+// `process`: catwalk-js's global one.
+export default globalThis.process;

@@ -1,0 +1,3 @@
+import timers from "./timers.js";
+export const { setTimeout, setImmediate, setInterval, scheduler } = timers.promises;
+export default timers.promises;
