@@ -46,7 +46,9 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
     use crate::pack::{PackRequest, Packer};
 
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
@@ -79,9 +81,11 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
         .build()?;
     let started = std::time::Instant::now();
     let (artifact, cached) = runtime.block_on(async {
+        // Room for the bytecode step (a large bundle compiles in more than a server's 64 MiB); the smoke test
+        // still runs under the serving default.
         let pool = PoolSize {
             instances: 4,
-            max_memory_bytes: request.policy.max_memory_bytes,
+            max_memory_bytes: crate::pack::COMPILE_MEMORY,
         };
         let cache = state_dir.join("wasm");
         let wasi = tokio::task::spawn_blocking(move || WasiRuntime::new(cache, pool)).await??;
@@ -125,7 +129,10 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
         )
     );
     eprintln!("  addons    {}", list(m.addons.clone()));
-    eprintln!("serve it:   catwalk serve --package {} --sandbox wasi", m.spec);
+    eprintln!(
+        "serve it:   catwalk serve --package {} --sandbox wasi",
+        m.spec
+    );
     Ok(())
 }
 

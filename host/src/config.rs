@@ -448,7 +448,9 @@ impl ServeArgs {
         if !self.dirs.is_empty() && !(self.package.is_some() && sandboxed) {
             return Err(ConfigError::Invalid {
                 flag: "dir",
-                problem: "only a WASI server (--wasm, or --package with --sandbox wasi) takes grants".into(),
+                problem:
+                    "only a WASI server (--wasm, or --package with --sandbox wasi) takes grants"
+                        .into(),
             });
         }
         let server = match (self.package.clone(), self.command.is_empty()) {
@@ -776,7 +778,9 @@ mod tests {
             Server::Demo { .. }
         ));
         // After `--`, a package's own arguments.
-        let with_args = args(&["--package", "p", "--", "x"]).into_config(vec![]).unwrap();
+        let with_args = args(&["--package", "p", "--", "x"])
+            .into_config(vec![])
+            .unwrap();
         assert!(matches!(with_args.server, Server::Package(ref p) if p == "p"));
         assert_eq!(with_args.package_args, ["x"]);
         assert!(matches!(

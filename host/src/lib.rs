@@ -37,9 +37,9 @@ use tokio_util::sync::CancellationToken;
 
 use backend::Launcher;
 use backend::npm::CommandSource;
+use backend::process::ProcessSpec;
 use backend::shared::SharedServer;
 use backend::wasi::GuestPolicy;
-use backend::process::ProcessSpec;
 use config::{Config, Mode, Sandbox, Server};
 use session::Registry;
 use tenants::Tenants;
@@ -255,7 +255,10 @@ async fn packed_launcher(
         env: package_guest_env(config),
         ..config.guest.clone()
     };
-    match host.pack_launcher("", package, &config.package_args, base).await {
+    match host
+        .pack_launcher("", package, &config.package_args, base)
+        .await
+    {
         Ok(launcher) => Ok(Some(launcher)),
         Err(e) if config.sandbox == Sandbox::WasiOrNpx => {
             tracing::warn!(%package, "cannot run sandboxed, so it runs through npx: {e}");

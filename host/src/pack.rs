@@ -41,23 +41,35 @@ const TOOLS: &[(&str, &str)] = &[
     ("pack.mjs", include_str!("../../js/node/pack.mjs")),
     ("globals.js", include_str!("../../js/node/globals.js")),
     ("fs.js", include_str!("../../js/node/fs.js")),
-    ("fs-promises.js", include_str!("../../js/node/fs-promises.js")),
+    (
+        "fs-promises.js",
+        include_str!("../../js/node/fs-promises.js"),
+    ),
     ("os.js", include_str!("../../js/node/os.js")),
     ("crypto.js", include_str!("../../js/node/crypto.js")),
     ("module.js", include_str!("../../js/node/module.js")),
     ("url.js", include_str!("../../js/node/url.js")),
     ("timers.js", include_str!("../../js/node/timers.js")),
-    ("timers-promises.js", include_str!("../../js/node/timers-promises.js")),
+    (
+        "timers-promises.js",
+        include_str!("../../js/node/timers-promises.js"),
+    ),
     ("process.js", include_str!("../../js/node/process.js")),
     ("tty.js", include_str!("../../js/node/tty.js")),
     ("perf_hooks.js", include_str!("../../js/node/perf_hooks.js")),
-    ("async_hooks.js", include_str!("../../js/node/async_hooks.js")),
+    (
+        "async_hooks.js",
+        include_str!("../../js/node/async_hooks.js"),
+    ),
     ("assert.js", include_str!("../../js/node/assert.js")),
     ("readline.js", include_str!("../../js/node/readline.js")),
+    ("constants.js", include_str!("../../js/node/constants.js")),
 ];
 
 /// Where the package tree is mounted in the guest.
 pub const GUEST_APP: &str = "/app";
+/// The memory the bytecode step may use (within what the WASI runtime's pool allows).
+pub const COMPILE_MEMORY: usize = 512 << 20;
 /// How long the smoke test waits for each answer (the first start includes compiling the runtime).
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -143,7 +155,9 @@ impl Artifact {
             guest: GUEST_APP.into(),
             writable: false,
         });
-        policy.env.extend(launch_env(&self.manifest.bin, args, "main.jsc"));
+        policy
+            .env
+            .extend(launch_env(&self.manifest.bin, args, "main.jsc"));
         policy
     }
 }
@@ -226,10 +240,10 @@ impl Packer {
             return Ok((artifact, true));
         }
         let tools_dir = self.tools(&layer_sha).await?;
-        let scratch = self.root.join(format!("tmp-{}", crate::session::random_hex()));
-        let built = self
-            .build(request, &tools_dir, &scratch, runtime_sha)
-            .await;
+        let scratch = self
+            .root
+            .join(format!("tmp-{}", crate::session::random_hex()));
+        let built = self.build(request, &tools_dir, &scratch, runtime_sha).await;
         let artifact = match built {
             Ok(artifact) => artifact,
             Err(error) => {
@@ -260,21 +274,44 @@ impl Packer {
             .then_some(Artifact { dir, manifest })
     }
 
-    /// The tools dir for this layer: the layer's files and, installed once, esbuild and the polyfills.
+    /// The tools dir for this layer: the layer's files and, installed once, esbuild and the polyfills. It is
+    /// installed aside and renamed into place, so packers that start at once never share a half-made one.
     async fn tools(&self, layer_sha: &str) -> Result<PathBuf, PackError> {
         let dir = self.root.join(format!("tools-{}", &layer_sha[..16]));
-        let done = dir.join(".installed");
-        if done.exists() {
+        if dir.join(".installed").exists() {
             return Ok(dir);
         }
         let fail = |e: std::io::Error| PackError::Tools(e.to_string());
-        tokio::fs::create_dir_all(&dir).await.map_err(fail)?;
-        for (name, text) in TOOLS {
-            tokio::fs::write(dir.join(name), text).await.map_err(fail)?;
+        let aside = self
+            .root
+            .join(format!("tmp-tools-{}", crate::session::random_hex()));
+        tokio::fs::create_dir_all(&aside).await.map_err(fail)?;
+        let installed = async {
+            for (name, text) in TOOLS {
+                tokio::fs::write(aside.join(name), text)
+                    .await
+                    .map_err(fail)?;
+            }
+            npm_install(&aside, None).await.map_err(PackError::Tools)?;
+            tokio::fs::write(aside.join(".installed"), b"")
+                .await
+                .map_err(fail)
         }
-        npm_install(&dir, None).await.map_err(PackError::Tools)?;
-        tokio::fs::write(&done, b"").await.map_err(fail)?;
-        Ok(dir)
+        .await;
+        if installed.is_ok() && tokio::fs::rename(&aside, &dir).await.is_ok() {
+            return Ok(dir);
+        }
+        let _ = tokio::fs::remove_dir_all(&aside).await;
+        installed?;
+        // Another packer's install got there first.
+        if dir.join(".installed").exists() {
+            Ok(dir)
+        } else {
+            Err(PackError::Tools(format!(
+                "{} is incomplete: remove it",
+                dir.display()
+            )))
+        }
     }
 
     async fn build(
@@ -307,19 +344,16 @@ impl Packer {
         // Bundle.
         let bundle = app.join("main.mjs");
         let job = serde_json::json!({ "root": app, "bin": bin, "out": bundle });
-        let out = Command::new("node")
-            .arg(tools.join("pack.mjs"))
-            .arg(job.to_string())
-            .kill_on_drop(true)
-            .output()
+        let mut node = Command::new("node");
+        node.arg(tools.join("pack.mjs")).arg(job.to_string());
+        let out = run(&mut node)
             .await
             .map_err(io("running node for esbuild"))?;
-        let report: BundleReport = serde_json::from_slice(&out.stdout).map_err(|_| {
-            PackError::Bundle {
+        let report: BundleReport =
+            serde_json::from_slice(&out.stdout).map_err(|_| PackError::Bundle {
                 package: package.clone(),
                 reason: last_line(&out.stderr),
-            }
-        })?;
+            })?;
         if let Some(reason) = report.error {
             return Err(if report.addons.is_empty() {
                 PackError::Bundle { package, reason }
@@ -337,7 +371,7 @@ impl Packer {
 
         // Bytecode, made by the runtime that will run it, in the sandbox with only the scratch tree granted.
         let mut compile = GuestPolicy {
-            max_memory_bytes: 512 << 20,
+            max_memory_bytes: COMPILE_MEMORY,
             cpu_budget: Duration::from_secs(60),
             ..GuestPolicy::new()
         };
@@ -398,7 +432,14 @@ impl Packer {
             .await
             .map_err(|reason| PackError::Smoke {
                 package: package.clone(),
-                reason,
+                reason: if manifest.addons.is_empty() {
+                    reason
+                } else {
+                    format!(
+                        "{reason} (the package tree has native addons, which cannot run in WASI: {})",
+                        manifest.addons.join(", ")
+                    )
+                },
             })?;
         tokio::fs::write(
             scratch.join("manifest.json"),
@@ -425,13 +466,20 @@ impl Packer {
             &self.runtime,
             policy.clone(),
         )
-        .map(Arc::new)
+        .map(|server| Arc::new(server.with_stderr_tail()))
         .map_err(|e| e.to_string())
     }
 
-    /// Runs the runtime until it exits: `Err` with why, unless it exited with status 0.
+    /// Runs the runtime until it exits: `Err` with why (and what it wrote to stderr), unless it exited with
+    /// status 0.
     async fn run_to_exit(&self, policy: &GuestPolicy) -> Result<(), String> {
         let server = self.server(policy)?;
+        self.exit_of(&server)
+            .await
+            .map_err(|reason| with_stderr(reason, &server))
+    }
+
+    async fn exit_of(&self, server: &Arc<WasiServer>) -> Result<(), String> {
         let mut instance = server
             .launch(&Arc::from("pack"))
             .map_err(|e| e.to_string())?;
@@ -457,6 +505,12 @@ impl Packer {
     /// Starts the packed server, initializes it and lists its tools: their names.
     async fn smoke(&self, policy: &GuestPolicy) -> Result<Vec<String>, String> {
         let server = self.server(policy)?;
+        self.smoke_on(&server)
+            .await
+            .map_err(|reason| with_stderr(reason, &server))
+    }
+
+    async fn smoke_on(&self, server: &Arc<WasiServer>) -> Result<Vec<String>, String> {
         let mut instance = server
             .launch(&Arc::from("pack"))
             .map_err(|e| e.to_string())?;
@@ -491,7 +545,20 @@ impl Packer {
     }
 }
 
-async fn send(instance: &crate::backend::Instance, message: serde_json::Value) -> Result<(), String> {
+/// `reason`, and the last lines the guest wrote to stderr.
+fn with_stderr(reason: String, server: &WasiServer) -> String {
+    let tail = server.stderr_tail();
+    if tail.is_empty() {
+        reason
+    } else {
+        format!("{reason}; its stderr ended with: {}", tail.join(" | "))
+    }
+}
+
+async fn send(
+    instance: &crate::backend::Instance,
+    message: serde_json::Value,
+) -> Result<(), String> {
     instance
         .to_server
         .send(Bytes::from(message.to_string()))
@@ -528,7 +595,7 @@ async fn exchange(
                 return Err(format!("the server wrote a line of {len} bytes"));
             }
             Some(ServerEvent::Exited { reason }) => {
-                return Err(format!("the server {reason} before it answered {method} (its stderr is in catwalk's log)"));
+                return Err(format!("the server {reason} before it answered {method}"));
             }
             None => return Err("the server is gone".into()),
         }
@@ -570,7 +637,8 @@ fn stubs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stubbed>, D::Erro
 fn installed(app: &Path) -> Result<(String, String), PackError> {
     let read = |path: PathBuf| -> Result<serde_json::Value, PackError> {
         let text = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
-        serde_json::from_slice(&text).map_err(|e| PackError::Bin(format!("{}: {e}", path.display())))
+        serde_json::from_slice(&text)
+            .map_err(|e| PackError::Bin(format!("{}: {e}", path.display())))
     };
     let top = read(app.join("package.json"))?;
     let deps: HashMap<String, serde_json::Value> =
@@ -593,6 +661,8 @@ async fn npm_install(dir: &Path, spec: Option<&str>) -> Result<(), String> {
         .args([
             "install",
             "--ignore-scripts",
+            // A package from a local folder is copied, not linked: the sandbox sees only the tree it is given.
+            "--install-links",
             "--no-audit",
             "--no-fund",
             "--loglevel=error",
@@ -600,14 +670,31 @@ async fn npm_install(dir: &Path, spec: Option<&str>) -> Result<(), String> {
         ])
         .arg(dir)
         .args(spec)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let out = command.output().await.map_err(|e| format!("npm: {e}"))?;
+        .stdin(std::process::Stdio::null());
+    let out = run(&mut command).await.map_err(|e| format!("npm: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!("{}: {}", out.status, last_line(&out.stderr)))
     }
+}
+
+/// Runs a command to its end for its output. Spawned through catwalk's reaper, which otherwise collects the
+/// exit status first when this runs inside `catwalk serve`.
+async fn run(command: &mut Command) -> std::io::Result<std::process::Output> {
+    use crate::backend::process::reaper;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = reaper::spawn(command)?;
+    let pid = child.id();
+    let out = child.wait_with_output().await;
+    if let Some(pid) = pid {
+        reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
+    }
+    out
 }
 
 fn last_line(text: &[u8]) -> String {

@@ -7,8 +7,15 @@ import events from "events";
 import { Buffer } from "buffer";
 import url from "./url.js";
 import crypto from "./crypto.js";
+import timers from "./timers.js";
+import tty from "./tty.js";
+import perfHooks from "./perf_hooks.js";
+import asyncHooks from "./async_hooks.js";
 
-const builtins = { fs, path, os, events, buffer: { Buffer }, url, crypto };
+const builtins = {
+  fs, "fs/promises": fs.promises, path, os, events, buffer: { Buffer }, url, crypto, timers, tty,
+  perf_hooks: perfHooks, async_hooks: asyncHooks, process: globalThis.process,
+};
 
 export const builtinModules = ["assert", "async_hooks", "buffer", "child_process", "crypto", "events", "fs", "http", "https", "module", "net", "os", "path", "process", "querystring", "readline", "stream", "string_decoder", "timers", "tls", "tty", "url", "util", "worker_threads", "zlib"];
 export const isBuiltin = (name) => builtinModules.includes(String(name).replace(/^node:/, "").split("/")[0]);

@@ -19,7 +19,7 @@ const LAYER = {
   fs: "fs.js", "fs/promises": "fs-promises.js", os: "os.js", crypto: "crypto.js", module: "module.js", url: "url.js",
   timers: "timers.js", "timers/promises": "timers-promises.js", process: "process.js", tty: "tty.js",
   perf_hooks: "perf_hooks.js", async_hooks: "async_hooks.js", assert: "assert.js", "assert/strict": "assert.js",
-  readline: "readline.js",
+  readline: "readline.js", constants: "constants.js",
 };
 const POLYFILLS = {
   events: "events", buffer: "buffer", string_decoder: "string_decoder", path: "path-browserify",
@@ -29,24 +29,35 @@ const POLYFILLS = {
 const builtins = new Set(builtinModules);
 const stubbed = new Map();
 const addons = new Set();
+// Addons the bin's imports reach: those make the package unpackable.
+const imported = new Set();
 
 const guestPath = (file) => `${GUEST_ROOT}/${path.relative(root, file).split(path.sep).join("/")}`;
 
 const sandbox = {
   name: "catwalk-sandbox",
   setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (args) => {
+    b.onResolve({ filter: /^(node:)?[a-z0-9_]+(\/[a-z0-9_]+)?$/ }, (args) => {
       const name = args.path.replace(/^node:/, "");
       if (!builtins.has(name) && !args.path.startsWith("node:")) return undefined;
-      if (LAYER[name]) return { path: path.join(tools, LAYER[name]) };
+      // Node's built-ins are plain objects packages patch (graceful-fs replaces fs.close): each layer module
+      // reaches the bundle as CommonJS around its default object, which can be written, not as a namespace.
+      if (LAYER[name]) return { path: LAYER[name], namespace: "catwalk-builtin" };
       // The trailing slash asks for the npm package, not the built-in of the same name.
       if (POLYFILLS[name]) return { path: require.resolve(`${POLYFILLS[name]}/`) };
       const importer = path.relative(root, args.importer);
       if (!stubbed.has(name)) stubbed.set(name, importer);
       return { path: name, namespace: "catwalk-stub" };
     });
+    b.onLoad({ filter: /.*/, namespace: "catwalk-builtin" }, (args) => ({
+      loader: "js",
+      resolveDir: tools,
+      contents: `module.exports = require(${JSON.stringify(path.join(tools, args.path))}).default;`,
+    }));
     b.onResolve({ filter: /\.node$/ }, (args) => {
-      addons.add(path.relative(root, path.resolve(args.resolveDir, args.path)));
+      const addon = path.relative(root, path.resolve(args.resolveDir, args.path));
+      addons.add(addon);
+      imported.add(addon);
       return { path: args.path, namespace: "catwalk-stub" };
     });
     b.onLoad({ filter: /.*/, namespace: "catwalk-stub" }, (args) => ({
@@ -105,9 +116,12 @@ const result = await build({
   plugins: [sandbox],
 }).catch((error) => ({ failed: error }));
 await findAddons(path.join(root, "node_modules"));
+if (!result.failed && imported.size > 0) {
+  result.failed = { errors: [{ text: `it imports native addons: ${[...imported].join(", ")}` }] };
+}
 if (result.failed) {
   const messages = (result.failed.errors ?? []).slice(0, 5).map((e) => `${e.location?.file ?? ""}:${e.location?.line ?? ""}: ${e.text}`);
-  process.stdout.write(JSON.stringify({ error: messages.join("; ") || String(result.failed), stubbed: [...stubbed.keys()], addons: [...addons] }));
+  process.stdout.write(JSON.stringify({ error: messages.join("; ") || String(result.failed), stubbed: [...stubbed.keys()], addons: [...(imported.size > 0 ? imported : addons)] }));
   process.exit(0);
 }
 process.stdout.write(JSON.stringify({

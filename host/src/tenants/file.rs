@@ -285,13 +285,12 @@ impl TenantDef {
                     "only a package tenant chooses between its WASI build and npx".into(),
                 ));
             }
-            Some(value) => Sandbox::from_str(value, true)
-                .map_err(|_| {
-                    fail(
-                        "sandbox",
-                        "must be \"auto\", \"npx\", \"wasi\" or \"wasi-or-npx\"".into(),
-                    )
-                })?,
+            Some(value) => Sandbox::from_str(value, true).map_err(|_| {
+                fail(
+                    "sandbox",
+                    "must be \"auto\", \"npx\", \"wasi\" or \"wasi-or-npx\"".into(),
+                )
+            })?,
         };
         let mode = match self.mode.as_deref() {
             None | Some("per-session") => Mode::PerSession,

@@ -480,9 +480,11 @@ impl Host {
         args: &[String],
         base: GuestPolicy,
     ) -> Result<Launcher, String> {
-        let packer =
-            crate::pack::Packer::new(&self.state_dir, self.wasi().await.map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
+        let packer = crate::pack::Packer::new(
+            &self.state_dir,
+            self.wasi().await.map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
         let request = crate::pack::PackRequest {
             spec: package.to_owned(),
             args: args.to_vec(),
@@ -532,7 +534,8 @@ impl Host {
     /// Tenant `spec`'s package, packed to WASI, with the tenant's env, grants and limits.
     async fn packed_tenant(&self, spec: &TenantSpec, package: &str) -> Result<Launcher, String> {
         let base = self.tenant_policy(spec)?;
-        self.pack_launcher(&spec.id, package, &spec.args, base).await
+        self.pack_launcher(&spec.id, package, &spec.args, base)
+            .await
     }
 
     /// A WASI server for tenant `spec` from `module`, with the tenant's env, grants and limits.

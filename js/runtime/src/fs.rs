@@ -64,7 +64,9 @@ pub fn install<'js>(ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> 
     )?;
     fs.set(
         "close",
-        Function::new(ctx.clone(), move |ctx, fd| files.borrow_mut().close(ctx, fd))?,
+        Function::new(ctx.clone(), move |ctx, fd| {
+            files.borrow_mut().close(ctx, fd)
+        })?,
     )?;
     host.set("fs", fs)
 }
@@ -140,7 +142,12 @@ fn bytes_of(value: &Value<'_>) -> Vec<u8> {
 }
 
 /// Writes a whole file; `flag` is Node's: `w` (replace), `a` (append), `wx`/`ax` (the file must not exist).
-fn write_file(ctx: Ctx<'_>, path: String, data: Value<'_>, flag: Opt<String>) -> rquickjs::Result<()> {
+fn write_file(
+    ctx: Ctx<'_>,
+    path: String,
+    data: Value<'_>,
+    flag: Opt<String>,
+) -> rquickjs::Result<()> {
     let flag = flag.0.unwrap_or_else(|| "w".to_owned());
     let mut file = options(&flag)
         .open(&path)
@@ -220,7 +227,8 @@ fn stat<'js>(ctx: Ctx<'js>, path: String, follow: Opt<bool>) -> rquickjs::Result
     } else {
         std::fs::symlink_metadata(&path)
     };
-    let meta = meta.map_err(|e| fail(&ctx, &e, if follow { "stat" } else { "lstat" }, &path, None))?;
+    let meta =
+        meta.map_err(|e| fail(&ctx, &e, if follow { "stat" } else { "lstat" }, &path, None))?;
     stat_array(&ctx, &meta)
 }
 
@@ -302,6 +310,10 @@ fn realpath(ctx: Ctx<'_>, path: String) -> rquickjs::Result<String> {
 }
 
 fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    // The directories above a grant are not there for the guest (WASI shows only what was granted), and
+    // nothing outside a grant can be a link the guest could follow: when the path itself exists, an ancestor
+    // that cannot be looked at is taken as the plain directory it is on the host.
+    let exists = std::fs::metadata(path).is_ok();
     let mut pending: Vec<PathBuf> = vec![path.to_path_buf()];
     let mut resolved = PathBuf::from("/");
     let mut links = 0;
@@ -322,7 +334,14 @@ fn resolve(path: &Path) -> std::io::Result<PathBuf> {
             }
             Component::Normal(name) => {
                 let candidate = resolved.join(name);
-                let meta = std::fs::symlink_metadata(&candidate)?;
+                let meta = match std::fs::symlink_metadata(&candidate) {
+                    Ok(meta) => meta,
+                    Err(_) if exists => {
+                        resolved = candidate;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                };
                 if meta.file_type().is_symlink() {
                     links += 1;
                     if links > MAX_LINKS {
@@ -356,8 +375,15 @@ impl Files {
         Ok(self.next)
     }
 
-    fn file(&mut self, ctx: &Ctx<'_>, fd: i32, syscall: &str) -> rquickjs::Result<&mut (File, String)> {
-        self.open.get_mut(&fd).ok_or_else(|| bad_descriptor(ctx, syscall))
+    fn file(
+        &mut self,
+        ctx: &Ctx<'_>,
+        fd: i32,
+        syscall: &str,
+    ) -> rquickjs::Result<&mut (File, String)> {
+        self.open
+            .get_mut(&fd)
+            .ok_or_else(|| bad_descriptor(ctx, syscall))
     }
 
     /// Up to `len` bytes from `position` (or the file's own position when it is negative).
@@ -388,7 +414,13 @@ impl Files {
         TypedArray::new(ctx, buffer)
     }
 
-    fn write(&mut self, ctx: Ctx<'_>, fd: i32, data: Value<'_>, position: f64) -> rquickjs::Result<f64> {
+    fn write(
+        &mut self,
+        ctx: Ctx<'_>,
+        fd: i32,
+        data: Value<'_>,
+        position: f64,
+    ) -> rquickjs::Result<f64> {
         let bytes = bytes_of(&data);
         let (file, path) = self.file(&ctx, fd, "write")?;
         (|| {
@@ -405,7 +437,9 @@ impl Files {
         let Some((file, path)) = self.open.get(&fd) else {
             return Err(bad_descriptor(&ctx, "fstat"));
         };
-        let meta = file.metadata().map_err(|e| fail(&ctx, &e, "fstat", path, None))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| fail(&ctx, &e, "fstat", path, None))?;
         stat_array(&ctx, &meta)
     }
 

@@ -282,6 +282,7 @@ pub struct WasiServer {
     policy: GuestPolicy,
     name: String,
     spares: Spares,
+    stderr_tail: Option<stdio::StderrTail>,
 }
 
 impl std::fmt::Debug for WasiServer {
@@ -326,7 +327,22 @@ impl WasiServer {
             policy,
             name: name.to_owned(),
             spares: Spares::default(),
+            stderr_tail: None,
         })
+    }
+
+    /// Keeps the last lines its guests write to stderr (`catwalk pack` reports them when a guest fails).
+    pub fn with_stderr_tail(mut self) -> Self {
+        self.stderr_tail = Some(stdio::StderrTail::default());
+        self
+    }
+
+    /// What [`Self::with_stderr_tail`] kept, oldest first.
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.stderr_tail
+            .as_ref()
+            .map(|tail| crate::lock(tail).iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Keeps `wanted` instances started ahead of need (while places for spares are left), until `shutdown`.
@@ -393,7 +409,15 @@ impl WasiServer {
             .stderr(GuestStderr::new(
                 tag.clone(),
                 self.policy.max_log_bytes,
-                Redactor::new(self.policy.env.iter().map(|(_, v)| v.as_str())),
+                // The JavaScript runtime's own variables (which file to run) are not the tenant's secrets.
+                Redactor::new(
+                    self.policy
+                        .env
+                        .iter()
+                        .filter(|(k, _)| !k.starts_with("CATWALK_JS_"))
+                        .map(|(_, v)| v.as_str()),
+                ),
+                self.stderr_tail.clone(),
             ));
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.policy.max_memory_bytes)

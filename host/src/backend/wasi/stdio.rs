@@ -218,18 +218,26 @@ struct LogSink {
     redactor: Redactor,
     line: Vec<u8>,
     left: usize,
+    tail: Option<StderrTail>,
 }
+
+/// The last lines a guest wrote to stderr (redacted as logged), for whoever must say why it failed.
+pub type StderrTail = Arc<std::sync::Mutex<std::collections::VecDeque<String>>>;
+
+/// Lines kept in a [`StderrTail`].
+const TAIL_LINES: usize = 20;
 
 /// The longest stderr line logged whole.
 const LOG_LINE_CAP: usize = 8 * 1024;
 
 impl GuestStderr {
-    pub fn new(tag: Tag, allowance: usize, redactor: Redactor) -> Self {
+    pub fn new(tag: Tag, allowance: usize, redactor: Redactor, tail: Option<StderrTail>) -> Self {
         Self(Arc::new(std::sync::Mutex::new(LogSink {
             tag,
             redactor,
             line: Vec::new(),
             left: allowance,
+            tail,
         })))
     }
 }
@@ -266,11 +274,16 @@ impl OutputStream for GuestStderr {
         for &b in &bytes[..take] {
             if b == b'\n' {
                 let line = std::mem::take(&mut sink.line);
-                tracing::info!(
-                    session = %sink.tag,
-                    "guest stderr: {}",
-                    sink.redactor.apply(&String::from_utf8_lossy(&line))
-                );
+                let text = String::from_utf8_lossy(&line);
+                let text = sink.redactor.apply(&text);
+                tracing::info!(session = %sink.tag, "guest stderr: {text}");
+                if let Some(tail) = &sink.tail {
+                    let mut tail = crate::lock(tail);
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(text.into_owned());
+                }
             } else if sink.line.len() < LOG_LINE_CAP {
                 sink.line.push(b);
             }

@@ -1,0 +1,153 @@
+// npm MCP servers packed to WASI (`--sandbox wasi`) against the same package run by Node (`--sandbox npx`), side by
+// side in one run on this machine:
+//  - new session -> initialize answered, with no spare started ahead (each session starts its own server: Node's
+//    start against the runtime's instantiation, bytecode load and the package's own start), and with catwalk's
+//    default of one spare;
+//  - idle memory per instance: RSS of catwalk and every process below it with N sessions open, less the same with
+//    none, divided by N (RSS and PSS; PSS shares the runtime's and Node's shared pages fairly).
+//
+//   cargo build --release -p catwalk && npm ci --prefix tests && node bench/packed.mjs [sessions=20] [starts=30]
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const bin = process.env.CATWALK_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, "target"), "release/catwalk");
+const state = process.env.CATWALK_STATE_DIR ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, "target"), "bench-state");
+const packages = (process.env.BENCH_PACKAGES ?? "@modelcontextprotocol/server-memory@2026.8.31,@modelcontextprotocol/server-sequential-thinking@2026.8.31").split(",");
+const sessions = Number(process.argv[2] ?? 20);
+const starts = Number(process.argv[3] ?? 30);
+
+function descendants(root) {
+  const table = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      return [Number(pid), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])];
+    } catch { return null; }
+  }).filter(Boolean);
+  const found = [root];
+  for (let i = 0; i < found.length; i++) for (const [pid, ppid] of table) if (ppid === found[i]) found.push(pid);
+  return found;
+}
+
+function memory(root) {
+  let rss = 0, pss = 0;
+  for (const pid of descendants(root)) {
+    try {
+      const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+      rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)[1]);
+      pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)[1]);
+    } catch {}
+  }
+  return { rss: rss / 1024, pss: pss / 1024 };
+}
+
+async function start(args) {
+  const child = spawn(bin, ["serve", "--port", "0", "--log-format", "json", "--state-dir", state, "--max-sessions", "512", ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"],
+  });
+  const base = await new Promise((resolve, reject) => {
+    let buffer = "";
+    child.stderr.on("data", (chunk) => {
+      buffer += chunk;
+      for (let nl; (nl = buffer.indexOf("\n")) >= 0; buffer = buffer.slice(nl + 1)) {
+        try {
+          const entry = JSON.parse(buffer.slice(0, nl));
+          if (entry.fields?.message === "catwalk is serving") resolve(`http://${entry.fields.addr}/mcp`);
+        } catch {}
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`catwalk exited (${code})`)));
+  });
+  for (let i = 0; i < 600 && (await fetch(base.replace("/mcp", "/readyz")).catch(() => null))?.status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, base };
+}
+
+const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+const initialize = JSON.stringify({
+  jsonrpc: "2.0", id: 1, method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "1" } },
+});
+
+/// One session: initialize (timed to its answer), initialized, tools/list. Returns the session id and the time.
+async function open(base) {
+  const began = process.hrtime.bigint();
+  const res = await fetch(base, { method: "POST", headers, body: initialize });
+  const text = await res.text();
+  const took = Number(process.hrtime.bigint() - began) / 1e6;
+  if (!text.includes('"serverInfo"')) throw new Error(`initialize failed: ${res.status} ${text.slice(0, 200)}`);
+  const id = res.headers.get("mcp-session-id");
+  const session = { ...headers, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" };
+  await fetch(base, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) }).then((r) => r.text());
+  const list = await fetch(base, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) }).then((r) => r.text());
+  if (!list.includes('"tools"')) throw new Error("tools/list failed");
+  return { id, took };
+}
+const close = (base, id) => fetch(base, { method: "DELETE", headers: { ...headers, "mcp-session-id": id } }).then((r) => r.text());
+
+const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
+const settle = () => new Promise((r) => setTimeout(r, 1500));
+
+async function measure(pkg, sandbox) {
+  const row = { pkg, sandbox };
+  // New sessions, each starting its own server.
+  let catwalk = await start(["--package", pkg, "--sandbox", sandbox, "--spare", "0"]);
+  await close(catwalk.base, (await open(catwalk.base)).id);
+  const cold = [];
+  for (let i = 0; i < starts; i++) {
+    const { id, took } = await open(catwalk.base);
+    cold.push(took);
+    await close(catwalk.base, id);
+  }
+  row.start_p50 = quantile(cold, 0.5);
+  row.start_p90 = quantile(cold, 0.9);
+  // Idle memory: N sessions open, against none.
+  await settle();
+  const before = memory(catwalk.child.pid);
+  const open_ = [];
+  for (let i = 0; i < sessions; i++) open_.push((await open(catwalk.base)).id);
+  await settle();
+  const after = memory(catwalk.child.pid);
+  row.rss_per_session = (after.rss - before.rss) / sessions;
+  row.pss_per_session = (after.pss - before.pss) / sessions;
+  for (const id of open_) await close(catwalk.base, id);
+  catwalk.child.kill("SIGTERM");
+  await new Promise((r) => catwalk.child.once("exit", r));
+  // New sessions with catwalk's default spare (started ahead of need).
+  catwalk = await start(["--package", pkg, "--sandbox", sandbox, "--spare", "1"]);
+  const warm = [];
+  for (let i = 0; i < starts; i++) {
+    // Pacing, not synchronisation: one session a second gives the spare time to be ready, as on a machine
+    // whose sessions do not all arrive at once.
+    await new Promise((r) => setTimeout(r, 1000));
+    const { id, took } = await open(catwalk.base);
+    warm.push(took);
+    await close(catwalk.base, id);
+  }
+  row.spare_p50 = quantile(warm, 0.5);
+  catwalk.child.kill("SIGTERM");
+  await new Promise((r) => catwalk.child.once("exit", r));
+  return row;
+}
+
+const fmt = (n, d = 1) => n.toFixed(d);
+console.log(`catwalk ${bin}; ${sessions} idle sessions, ${starts} starts; ${new Date().toISOString()}`);
+console.log("| package | run by | new session -> initialize p50 (p90), no spare | with a spare, p50 | idle RSS / instance | idle PSS / instance |");
+console.log("|---|---|---|---|---|---|");
+const rows = [];
+for (const pkg of packages) {
+  for (const sandbox of ["npx", "wasi"]) {
+    const row = await measure(pkg, sandbox);
+    rows.push(row);
+    console.log(`| ${pkg} | ${sandbox === "npx" ? "Node (npx)" : "packed, WASI"} | ${fmt(row.start_p50)} ms (${fmt(row.start_p90)}) | ${fmt(row.spare_p50, 2)} ms | ${fmt(row.rss_per_session)} MiB | ${fmt(row.pss_per_session)} MiB |`);
+  }
+}
+console.log("\n| package | start, packed / Node | idle RSS, packed / Node | idle PSS, packed / Node |");
+console.log("|---|---|---|---|");
+for (const pkg of packages) {
+  const [node, wasi] = ["npx", "wasi"].map((s) => rows.find((r) => r.pkg === pkg && r.sandbox === s));
+  console.log(`| ${pkg} | ${fmt(wasi.start_p50 / node.start_p50, 3)} | ${fmt(wasi.rss_per_session / node.rss_per_session, 3)} | ${fmt(wasi.pss_per_session / node.pss_per_session, 3)} |`);
+}

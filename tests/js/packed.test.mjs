@@ -1,0 +1,372 @@
+// npm MCP servers packed to WASI (`catwalk pack`, served with `--sandbox wasi`) against the same packages run by
+// Node through npx: the official TypeScript SDK client sends both the same request script, and the answers must
+// be identical (timestamps and ids aside). Then the grants: what a packed server can and cannot reach, and the
+// attacks a packed server must not get away with. The table of packages is kept in tests/packed/README.md.
+//
+//   cargo build -p catwalk && npm ci --prefix tests && node --test tests/js/packed.test.mjs
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { startCatwalk, repo } from "./catwalk.mjs";
+
+const work = mkdtempSync(path.join(tmpdir(), "catwalk-packed-"));
+const files = path.join(work, "files");
+// Each run of a server that writes starts from the same tree: Node's writes are not there for the packed run.
+const fresh = (dir) => () => {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+};
+const freshFiles = () => {
+  fresh(files)();
+  mkdirSync(path.join(files, "notes"));
+  writeFileSync(path.join(files, "a.txt"), "first line\nsecond line\nthird line\n");
+  writeFileSync(path.join(files, "notes", "todo.md"), "# To do\n- pack servers\n- compare them\n");
+};
+freshFiles();
+
+const call = (name, args = {}) => (client) => client.callTool({ name, arguments: args });
+const prompt = (name, args = {}) => (client) => client.getPrompt({ name, arguments: args });
+const read = (uri) => (client) => client.readResource({ uri });
+
+// Each package, pinned, with what both runs get and the calls made after the lists. `dirs` are granted to the
+// packed server at the same paths Node sees them, so paths in answers agree.
+const packages = [
+  {
+    spec: "@modelcontextprotocol/server-memory@2026.8.31",
+    env: { MEMORY_FILE_PATH: path.join(work, "memory", "graph.jsonl") },
+    dirs: [`${path.join(work, "memory")}::${path.join(work, "memory")}:rw`],
+    setup: fresh(path.join(work, "memory")),
+    calls: [
+      call("create_entities", { entities: [{ name: "Ada", entityType: "person", observations: ["wrote the first program"] }] }),
+      call("create_relations", { relations: [{ from: "Ada", to: "Ada", relationType: "knows" }] }),
+      call("search_nodes", { query: "program" }),
+      call("read_graph"),
+      call("delete_entities", { entityNames: ["Ada"] }),
+    ],
+  },
+  {
+    spec: "@modelcontextprotocol/server-sequential-thinking@2026.8.31",
+    env: { DISABLE_THOUGHT_LOGGING: "true" },
+    calls: [
+      call("sequentialthinking", { thought: "First, list the servers.", nextThoughtNeeded: true, thoughtNumber: 1, totalThoughts: 2 }),
+      call("sequentialthinking", { thought: "Then compare them.", nextThoughtNeeded: false, thoughtNumber: 2, totalThoughts: 2 }),
+      call("sequentialthinking", { thought: 7 }),
+    ],
+  },
+  {
+    spec: "@modelcontextprotocol/server-everything@2026.8.31",
+    calls: [
+      call("echo", { message: "héllo ✓" }),
+      call("get-sum", { a: 2, b: 40 }),
+      call("get-annotated-message", { messageType: "error", includeImage: true }),
+      call("get-structured-content", { location: "New York" }),
+      call("get-resource-reference", { resourceType: "Text", resourceId: 3 }),
+      call("get-tiny-image"),
+      call("trigger-long-running-operation", { duration: 0.2, steps: 2 }),
+      prompt("simple-prompt"),
+      prompt("args-prompt", { city: "Lisbon", state: "PT" }),
+      read("demo://resource/static/document/architecture.md"),
+    ],
+  },
+  {
+    spec: "@modelcontextprotocol/server-filesystem@2026.8.31",
+    args: [files],
+    dirs: [`${files}::${files}:rw`],
+    setup: freshFiles,
+    calls: [
+      call("list_allowed_directories"),
+      call("list_directory", { path: files }),
+      call("read_text_file", { path: path.join(files, "a.txt") }),
+      call("read_text_file", { path: path.join(files, "a.txt"), head: 2 }),
+      call("read_text_file", { path: path.join(files, "a.txt"), tail: 1 }),
+      call("read_multiple_files", { paths: [path.join(files, "a.txt"), path.join(files, "notes", "todo.md")] }),
+      call("directory_tree", { path: files }),
+      call("search_files", { path: files, pattern: "todo" }),
+      call("write_file", { path: path.join(files, "written.txt"), content: "written by the script\n" }),
+      call("edit_file", { path: path.join(files, "written.txt"), edits: [{ oldText: "script", newText: "request script" }] }),
+      call("read_text_file", { path: path.join(files, "written.txt") }),
+      call("read_text_file", { path: "/etc/passwd" }),
+      call("read_text_file", { path: path.join(files, "missing.txt") }),
+    ],
+  },
+  {
+    spec: "mcp-server-filesystem@0.6.2",
+    args: [files],
+    dirs: [`${files}::${files}:rw`],
+    setup: freshFiles,
+    calls: [
+      call("list_allowed_directories"),
+      call("list_directory", { path: files }),
+      call("read_file", { path: path.join(files, "notes", "todo.md") }),
+      call("search_files", { path: files, pattern: "a" }),
+      call("read_file", { path: "/etc/hostname" }),
+    ],
+  },
+  {
+    spec: "time-mcp@1.0.6",
+    calls: [
+      call("days_in_month", { date: "2024-02-10" }),
+      call("get_week_year", { date: "2025-03-23" }),
+      call("get_timestamp", { time: "2025-01-02 03:04:05.678" }),
+    ],
+    // Time zones need Intl, which QuickJS does not have (tests/packed/README.md).
+    unsupported: [[call("convert_time", { sourceTimezone: "UTC", targetTimezone: "Asia/Tokyo", time: "2025-01-02 03:04:05" }), /Intl is not defined/]],
+  },
+  {
+    spec: "mcp-sequentialthinking-tools@0.0.3",
+    calls: [
+      call("sequentialthinking_tools", {
+        available_mcp_tools: ["search", "fetch"], thought: "Search first.", thought_number: 1, total_thoughts: 1, next_thought_needed: false,
+      }),
+    ],
+  },
+  {
+    spec: "@coo-quack/calc-mcp@2.1.1",
+    calls: [
+      call("math", { expression: "2 * (3 + 4) ^ 2" }),
+      call("math", { action: "statistics", values: [1, 2, 3, 4, 10] }),
+      call("base64", { input: "héllo ✓", action: "encode" }),
+      call("encode", { input: "a b&c", action: "encode", type: "url" }),
+      call("date", { action: "diff", date: "2024-01-01", date2: "2024-03-01" }),
+      call("regex", { pattern: "o+", flags: "g", text: "foo boo", action: "match" }),
+      call("base", { value: "255", from: 10, to: 16 }),
+      call("diff", { text1: "a\nb\nc", text2: "a\nc\nd" }),
+      call("format_validate", { input: "{\"a\": [1, 2]}", format: "json" }),
+      call("luhn", { number: "4539578763621486" }),
+      call("ip", { action: "contains", ip: "10.1.2.3", cidr: "10.0.0.0/8" }),
+      call("color", { color: "#ff8800" }),
+      call("convert", { value: 10, from: "km", to: "mi" }),
+      call("char_info", { char: "é" }),
+      call("url_parse", { url: "https://user@example.com:8080/a/b?x=1#frag" }),
+      call("semver", { action: "compare", version: "1.2.3", version2: "1.10.0" }),
+    ],
+    // Word counts and cron times need Intl; hashes need crypto.createHash (tests/packed/README.md).
+    unsupported: [
+      [call("count", { text: "one two three\nfour" }), /Intl is not defined/],
+      [call("cron_parse", { expression: "0 9 * * 1", count: 2 }), /Invalid timezone/],
+      [call("hash", { input: "abc", algorithm: "sha256" }), /crypto\.createHash is not available in catwalk's sandbox/],
+    ],
+  },
+  {
+    spec: "@itseasy21/mcp-knowledge-graph@1.0.7",
+    env: { MEMORY_FILE_PATH: path.join(work, "graph", "kg.jsonl") },
+    dirs: [`${path.join(work, "graph")}::${path.join(work, "graph")}:rw`],
+    setup: fresh(path.join(work, "graph")),
+    calls: [
+      call("create_entities", { entities: [{ name: "Lin", entityType: "person", observations: ["maps"] }] }),
+      call("add_observations", { observations: [{ entityName: "Lin", contents: ["graphs"] }] }),
+      call("search_nodes", { query: "graphs" }),
+      call("read_graph"),
+      call("delete_entities", { entityNames: ["Lin"] }),
+    ],
+  },
+  {
+    spec: "@allpepper/memory-bank-mcp@0.2.2",
+    env: { MEMORY_BANK_ROOT: path.join(work, "bank") },
+    dirs: [`${path.join(work, "bank")}::${path.join(work, "bank")}:rw`],
+    setup: fresh(path.join(work, "bank")),
+    calls: [
+      call("memory_bank_write", { projectName: "catwalk", fileName: "notes.md", content: "# Notes\n" }),
+      call("list_projects"),
+      call("list_project_files", { projectName: "catwalk" }),
+      call("memory_bank_read", { projectName: "catwalk", fileName: "notes.md" }),
+      call("memory_bank_update", { projectName: "catwalk", fileName: "notes.md", content: "# Notes, updated\n" }),
+      call("memory_bank_read", { projectName: "catwalk", fileName: "missing.md" }),
+    ],
+  },
+  // API wrappers: what runs without the API (initialize, the lists, argument checks) must agree; a call that
+  // reaches the API cannot run in the sandbox, which has no network for a wasip1 module.
+  { spec: "@modelcontextprotocol/server-brave-search@0.6.2", env: { BRAVE_API_KEY: "not-a-key" }, calls: [call("brave_web_search", {})] },
+  { spec: "@modelcontextprotocol/server-github@2025.4.8", calls: [call("get_issue", { owner: "o" })] },
+  { spec: "@modelcontextprotocol/server-slack@2025.4.25", env: { SLACK_BOT_TOKEN: "not-a-token", SLACK_TEAM_ID: "T0" }, calls: [] },
+  { spec: "@modelcontextprotocol/server-google-maps@0.6.2", env: { GOOGLE_MAPS_API_KEY: "not-a-key" }, calls: [] },
+  // (Its tools read arguments they do not check: the TypeError that follows is worded by the engine, V8's
+  // "Cannot read properties of undefined" against QuickJS's "cannot read property", so no call is compared.)
+  { spec: "@modelcontextprotocol/server-gitlab@2025.4.25", env: { GITLAB_PERSONAL_ACCESS_TOKEN: "not-a-token" }, calls: [] },
+  { spec: "@modelcontextprotocol/server-everart@0.6.2", env: { EVERART_API_KEY: "not-a-key" }, calls: [] },
+];
+
+// What differs between two runs of one server whatever runs it: clocks and random ids.
+function normalize(value) {
+  if (typeof value === "string") {
+    return value
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, "<time>")
+      // A clock time keeps its shape (4:20:51 AM is not 04:20:51 AM), not its digits.
+      .replace(/\b\d{1,2}:\d\d:\d\d [AP]M\b/g, (clock) => clock.replace(/\d/g, "#"))
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, "<uuid>")
+      .replace(/\b(atime|mtime|ctime|birthtime|created|modified|accessed):.*$/gim, "$1: <time>");
+  }
+  if (Array.isArray(value)) return value.map(normalize);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]));
+  return value;
+}
+
+const failure = (error) => ({ error: { code: error.code, message: error.message } });
+
+const list = (client, method) => client.request({ method, params: {} }, ResultSchema).catch(failure);
+
+// The whole conversation with one server: what initialize said, every list, then each call's answer or error.
+async function transcript(base, calls) {
+  const client = new Client({ name: "catwalk-compat", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+  const capabilities = client.getServerCapabilities() ?? {};
+  const seen = {
+    server: client.getServerVersion(),
+    capabilities,
+    instructions: client.getInstructions() ?? null,
+    // The lists as the server sent them (the client's own checks would refuse an old server's schemas alike
+    // under both runs, and hide what they said).
+    tools: capabilities.tools ? await list(client, "tools/list") : null,
+    prompts: capabilities.prompts ? await list(client, "prompts/list") : null,
+    resources: capabilities.resources ? await list(client, "resources/list") : null,
+    templates: capabilities.resources ? await list(client, "resources/templates/list") : null,
+    calls: [],
+  };
+  for (const next of calls) {
+    seen.calls.push(await next(client).catch(failure));
+  }
+  await client.close();
+  return normalize(seen);
+}
+
+const serveArgs = (entry, sandbox) => [
+  "--package", entry.spec, "--sandbox", sandbox,
+  ...(sandbox === "wasi" ? (entry.dirs ?? []).flatMap((d) => ["--dir", d]) : []),
+  ...(entry.args?.length ? ["--", ...entry.args] : []),
+];
+
+describe("packed npm servers answer as Node does", () => {
+  for (const entry of packages) {
+    test(entry.spec, async () => {
+      entry.setup?.();
+      const npx = await startCatwalk(serveArgs(entry, "npx"), entry.env);
+      const node = await transcript(npx.base, entry.calls).finally(() => npx.stop());
+      entry.setup?.();
+      const wasi = await startCatwalk(serveArgs(entry, "wasi"), entry.env);
+      const packed = await transcript(wasi.base, entry.calls).finally(() => wasi.stop());
+      assert.ok(node.tools?.tools?.length > 0, `Node listed tools: ${JSON.stringify(node.tools)}`);
+      node.calls.forEach((answer, i) => assert.deepEqual(packed.calls[i], answer, `call ${i} of ${entry.spec}`));
+      assert.deepEqual(packed, node);
+      assert.ok(wasi.logs.some((l) => l.includes("serving the package packed to WASI")), "catwalk served the packed build");
+      for (const [attempt, why] of entry.unsupported ?? []) {
+        const again = await startCatwalk(serveArgs(entry, "wasi"), entry.env);
+        const seen = await transcript(again.base, [attempt]).finally(() => again.stop());
+        const answer = seen.calls[0];
+        assert.ok(answer.isError || answer.error, "what the sandbox lacks fails, and says so");
+        assert.match(answer.error?.message ?? answer.content[0].text, why);
+      }
+    });
+  }
+});
+
+describe("grants", () => {
+  test("server-memory keeps its graph across sessions only in the directory it was granted", async () => {
+    const data = path.join(work, "granted");
+    mkdirSync(data);
+    const spec = "@modelcontextprotocol/server-memory@2026.8.31";
+    const file = path.join(data, "memory.jsonl");
+    const catwalk = await startCatwalk(["--package", spec, "--sandbox", "wasi", "--dir", `${data}::/data:rw`], { MEMORY_FILE_PATH: "/data/memory.jsonl" });
+    try {
+      await transcript(catwalk.base, [call("create_entities", { entities: [{ name: "Grace", entityType: "person", observations: ["found a moth"] }] })]);
+      const later = await transcript(catwalk.base, [call("open_nodes", { names: ["Grace"] })]);
+      assert.match(later.calls[0].content[0].text, /found a moth/, "a second session reads what the first wrote");
+      assert.match(readFileSync(file, "utf8"), /"Grace"/, "the graph is in the granted directory on the host");
+    } finally {
+      await catwalk.stop();
+    }
+
+    const ungranted = await startCatwalk(["--package", spec, "--sandbox", "wasi"], { MEMORY_FILE_PATH: "/data/memory.jsonl" });
+    try {
+      const seen = await transcript(ungranted.base, [
+        call("create_entities", { entities: [{ name: "Grace", entityType: "person", observations: ["x"] }] }),
+        call("read_graph"),
+      ]);
+      assert.equal(seen.calls[0].isError, true, "writing without a grant fails");
+      assert.match(seen.calls[0].content[0].text, /ENOENT|EPERM|EACCES|EROFS/, "with the error Node would give");
+      assert.equal(seen.calls[1].isError, undefined, "and the server goes on answering");
+      assert.match(seen.calls[1].content[0].text, /"entities": \[\]/);
+    } finally {
+      await ungranted.stop();
+    }
+  });
+
+  test("server-filesystem with a read-only grant cannot write", async () => {
+    const dir = mkdtempSync(path.join(work, "ro-"));
+    writeFileSync(path.join(dir, "kept.txt"), "unchanged\n");
+    const catwalk = await startCatwalk([
+      "--package", "@modelcontextprotocol/server-filesystem@2026.8.31", "--sandbox", "wasi", "--dir", `${dir}::${dir}:ro`, "--", dir,
+    ]);
+    try {
+      const seen = await transcript(catwalk.base, [
+        call("read_text_file", { path: path.join(dir, "kept.txt") }),
+        call("write_file", { path: path.join(dir, "new.txt"), content: "no" }),
+        call("write_file", { path: path.join(dir, "kept.txt"), content: "changed" }),
+        call("create_directory", { path: path.join(dir, "sub") }),
+      ]);
+      assert.equal(seen.calls[0].content[0].text, "unchanged\n");
+      for (const attempt of seen.calls.slice(1)) assert.equal(attempt.isError, true, JSON.stringify(attempt));
+      assert.equal(existsSync(path.join(dir, "new.txt")), false);
+      assert.equal(existsSync(path.join(dir, "sub")), false);
+      assert.equal(readFileSync(path.join(dir, "kept.txt"), "utf8"), "unchanged\n");
+    } finally {
+      await catwalk.stop();
+    }
+  });
+});
+
+describe("a hostile packed server is stopped", () => {
+  let catwalk;
+  before(async () => {
+    catwalk = await startCatwalk([
+      "--package", path.join(repo, "tests/fixtures/hostile-js-package"), "--sandbox", "wasi",
+      "--cpu-budget", "500ms", "--memory", "48MiB",
+    ]);
+  });
+  after(() => catwalk.stop());
+
+  test("it cannot read the host's files", async () => {
+    const seen = await transcript(catwalk.base, [call("read_file", { path: "/etc/passwd" }), call("read_file", { path: "/proc/self/environ" })]);
+    for (const attempt of seen.calls) {
+      assert.equal(attempt.isError, true);
+      assert.doesNotMatch(attempt.content[0].text, /root:|PATH=/);
+    }
+  });
+
+  for (const [tool, why] of [["spin", /CPU budget/], ["hoard", /memory|exited|trap|unreachable/i]]) {
+    test(`${tool}: its session ends, and another session still works`, async () => {
+      const seen = await transcript(catwalk.base, [call(tool)]);
+      assert.ok(seen.calls[0].error, `the call failed: ${JSON.stringify(seen.calls[0])}`);
+      assert.match(seen.calls[0].error.message, why);
+      const after = await transcript(catwalk.base, [call("ping")]);
+      assert.equal(after.calls[0].content[0].text, "pong");
+    });
+  }
+});
+
+describe("catwalk pack", () => {
+  test("packs once: the second time the same artifact comes from the cache", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
+    const state = process.env.CATWALK_STATE_DIR ?? path.join(repo, "target/test-state");
+    const pack = () => JSON.parse(execFileSync(bin, ["pack", "@modelcontextprotocol/server-sequential-thinking@2026.8.31", "--json", "--state-dir", state], { encoding: "utf8" }));
+    const first = pack();
+    const second = pack();
+    assert.equal(second.sha256, first.sha256);
+    assert.deepEqual(first.tools, ["sequentialthinking"]);
+    assert.ok(first.bytecode_bytes > 0);
+  });
+
+  test("a package with a native addon is refused, and says which", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
+    const state = process.env.CATWALK_STATE_DIR ?? path.join(repo, "target/test-state");
+    const out = spawnSync(bin, ["pack", path.join(repo, "tests/fixtures/native-addon-package"), "--state-dir", state], { encoding: "utf8", env: { ...process.env, RUST_BACKTRACE: "0" } });
+    assert.notEqual(out.status, 0);
+    assert.match(out.stderr, /native addons.*build\/Release\/addon\.node/);
+  });
+});
