@@ -67,6 +67,9 @@ async function start(args) {
 }
 
 const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+// No request of the benchmark waits forever: a stuck one fails the run, naming the phase.
+const post = (base, hdrs, body, what) => fetch(base, { method: "POST", headers: hdrs, body, signal: AbortSignal.timeout(30_000) })
+  .catch((error) => { throw new Error(`${what}: ${error.message}`); });
 const initialize = JSON.stringify({
   jsonrpc: "2.0", id: 1, method: "initialize",
   params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "1" } },
@@ -75,24 +78,26 @@ const initialize = JSON.stringify({
 /// One session: initialize (timed to its answer), initialized, tools/list. Returns the session id and the time.
 async function open(base) {
   const began = process.hrtime.bigint();
-  const res = await fetch(base, { method: "POST", headers, body: initialize });
+  const res = await post(base, headers, initialize, "initialize");
   const text = await res.text();
   const took = Number(process.hrtime.bigint() - began) / 1e6;
   if (!text.includes('"serverInfo"')) throw new Error(`initialize failed: ${res.status} ${text.slice(0, 200)}`);
   const id = res.headers.get("mcp-session-id");
   const session = { ...headers, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" };
-  await fetch(base, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) }).then((r) => r.text());
-  const list = await fetch(base, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) }).then((r) => r.text());
+  await post(base, session, JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }), "initialized").then((r) => r.text());
+  const list = await post(base, session, JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }), "tools/list").then((r) => r.text());
   if (!list.includes('"tools"')) throw new Error("tools/list failed");
   return { id, took };
 }
-const close = (base, id) => fetch(base, { method: "DELETE", headers: { ...headers, "mcp-session-id": id } }).then((r) => r.text());
+const close = (base, id) => fetch(base, { method: "DELETE", headers: { ...headers, "mcp-session-id": id }, signal: AbortSignal.timeout(30_000) }).then((r) => r.text());
+const phase = (what) => process.stderr.write(`${new Date().toISOString()} ${what}\n`);
 
 const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
 const settle = () => new Promise((r) => setTimeout(r, 1500));
 
 async function measure(pkg, sandbox) {
   const row = { pkg, sandbox };
+  phase(`${pkg} ${sandbox}: starts`);
   // New sessions, each starting its own server.
   let catwalk = await start(["--package", pkg, "--sandbox", sandbox, "--spare", "0"]);
   await close(catwalk.base, (await open(catwalk.base)).id);
@@ -105,6 +110,7 @@ async function measure(pkg, sandbox) {
   row.start_p50 = quantile(cold, 0.5);
   row.start_p90 = quantile(cold, 0.9);
   // Idle memory: N sessions open, against none.
+  phase(`${pkg} ${sandbox}: idle memory`);
   await settle();
   const before = memory(catwalk.child.pid);
   const open_ = [];
@@ -117,6 +123,7 @@ async function measure(pkg, sandbox) {
   catwalk.child.kill("SIGTERM");
   await new Promise((r) => catwalk.child.once("exit", r));
   // New sessions with catwalk's default spare (started ahead of need).
+  phase(`${pkg} ${sandbox}: with a spare`);
   catwalk = await start(["--package", pkg, "--sandbox", sandbox, "--spare", "1"]);
   const warm = [];
   for (let i = 0; i < starts; i++) {
@@ -139,7 +146,7 @@ console.log("| package | run by | new session -> initialize p50 (p90), no spare 
 console.log("|---|---|---|---|---|---|");
 const rows = [];
 for (const pkg of packages) {
-  for (const sandbox of ["npx", "wasi"]) {
+  for (const sandbox of (process.env.BENCH_SANDBOXES ?? "npx,wasi").split(",")) {
     const row = await measure(pkg, sandbox);
     rows.push(row);
     console.log(`| ${pkg} | ${sandbox === "npx" ? "Node (npx)" : "packed, WASI"} | ${fmt(row.start_p50)} ms (${fmt(row.start_p90)}) | ${fmt(row.spare_p50, 2)} ms | ${fmt(row.rss_per_session)} MiB | ${fmt(row.pss_per_session)} MiB |`);

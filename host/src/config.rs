@@ -444,8 +444,9 @@ impl ServeArgs {
             let policy = self.guest_policy(given.clone());
             return self.finish(Server::Wasm { path, policy }, host_env, given);
         }
-        let sandboxed = matches!(self.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx);
-        if !self.dirs.is_empty() && !(self.package.is_some() && sandboxed) {
+        let sandboxed =
+            self.package.is_some() && matches!(self.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx);
+        if !self.dirs.is_empty() && !sandboxed {
             return Err(ConfigError::Invalid {
                 flag: "dir",
                 problem:

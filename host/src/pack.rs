@@ -707,3 +707,65 @@ fn last_line(text: &[u8]) -> String {
         .take(300)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact() -> Artifact {
+        Artifact {
+            dir: PathBuf::from("/state/packs/abc"),
+            manifest: Manifest {
+                spec: "pkg@1".into(),
+                package: "pkg".into(),
+                version: "1.0.0".into(),
+                bin: "/app/node_modules/pkg/bin.js".into(),
+                sha256: "abc".into(),
+                runtime_sha256: "def".into(),
+                bundle_bytes: 1,
+                bytecode_bytes: 1,
+                stubbed: Vec::new(),
+                addons: Vec::new(),
+                tools: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_packed_server_gets_its_tree_read_only_and_argv_as_node_would() {
+        let mut base = GuestPolicy::new();
+        base.env.push(("TOKEN".into(), "secret".into()));
+        let policy = artifact().policy(&base, &["/docs".into()]);
+        let app = policy.dirs.last().unwrap();
+        assert_eq!(app.host, PathBuf::from("/state/packs/abc/app"));
+        assert_eq!(app.guest, "/app");
+        assert!(!app.writable);
+        let env: HashMap<_, _> = policy.env.iter().cloned().collect();
+        assert_eq!(env["TOKEN"], "secret");
+        assert_eq!(env["CATWALK_JS_MAIN"], "/app/main.jsc");
+        let argv: Vec<String> = serde_json::from_str(&env["CATWALK_JS_ARGV"]).unwrap();
+        assert_eq!(argv, ["node", "/app/node_modules/pkg/bin.js", "/docs"]);
+    }
+
+    #[test]
+    fn the_bundle_report_reads_stubs_with_or_without_their_importers() {
+        let done: BundleReport = serde_json::from_str(
+            r#"{"stubbed":[{"name":"net","importer":"node_modules/x.js"}],"addons":[],"warnings":0}"#,
+        )
+        .unwrap();
+        assert_eq!(done.stubbed[0].importer, "node_modules/x.js");
+        assert!(done.error.is_none());
+        let failed: BundleReport = serde_json::from_str(
+            r#"{"error":"it imports native addons: a.node","stubbed":["net"],"addons":["a.node"]}"#,
+        )
+        .unwrap();
+        assert_eq!(failed.stubbed[0].name, "net");
+        assert_eq!(failed.addons, ["a.node"]);
+    }
+
+    #[test]
+    fn content_hashes_keep_parts_apart() {
+        assert_ne!(sha256_hex(&[b"ab", b"c"]), sha256_hex(&[b"a", b"bc"]));
+        assert_eq!(sha256_hex(&[b"x"]).len(), 64);
+    }
+}

@@ -348,6 +348,51 @@ describe("a hostile packed server is stopped", () => {
   }
 });
 
+describe("serving a package that cannot be packed", () => {
+  const fixture = path.join(repo, "tests/fixtures/needs-node-package");
+
+  test("--sandbox wasi refuses to start, and says why", async () => {
+    await assert.rejects(startCatwalk(["--package", fixture, "--sandbox", "wasi"]), /cannot run sandboxed.*smoke test.*Intl is not defined/s);
+  });
+
+  test("--sandbox wasi-or-npx runs it through npx, with a warning saying why", async () => {
+    const catwalk = await startCatwalk(["--package", fixture, "--sandbox", "wasi-or-npx"]);
+    try {
+      const seen = await transcript(catwalk.base, []);
+      assert.equal(seen.server.name, "needs-node");
+      assert.match(seen.tools.tools[0].description, /time zone \(/);
+      assert.ok(catwalk.logs.some((l) => /runs through npx/.test(l) && /Intl is not defined/.test(l)), "the warning names the reason");
+    } finally {
+      await catwalk.stop();
+    }
+  });
+});
+
+describe("a tenant's package packed to WASI", () => {
+  test("sandbox = \"wasi\" with args, on the tenant's route", async () => {
+    const dir = mkdtempSync(path.join(work, "tenant-"));
+    writeFileSync(path.join(dir, "shared.txt"), "for the tenant\n");
+    const config = path.join(work, "tenants.toml");
+    writeFileSync(config, [
+      "[[tenant]]",
+      'id = "docs"',
+      'package = "@modelcontextprotocol/server-filesystem@2026.8.31"',
+      'sandbox = "wasi"',
+      `args = [${JSON.stringify(dir)}]`,
+      `dirs = [${JSON.stringify(`${dir}::${dir}:ro`)}]`,
+      "",
+    ].join("\n"));
+    const catwalk = await startCatwalk(["--config", config]);
+    try {
+      const seen = await transcript(`${catwalk.base}/t/docs`, [call("read_text_file", { path: path.join(dir, "shared.txt") })]);
+      assert.equal(seen.calls[0].content[0].text, "for the tenant\n");
+      assert.ok(catwalk.logs.some((l) => l.includes("serving the package packed to WASI") && l.includes("docs")));
+    } finally {
+      await catwalk.stop();
+    }
+  });
+});
+
 describe("catwalk pack", () => {
   test("packs once: the second time the same artifact comes from the cache", async () => {
     const { execFileSync } = await import("node:child_process");

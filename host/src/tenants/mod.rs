@@ -494,6 +494,7 @@ impl Host {
         let started = std::time::Instant::now();
         let (artifact, cached) = packer.pack(&request).await.map_err(|e| e.to_string())?;
         tracing::info!(
+            %tenant,
             %package,
             version = %artifact.manifest.version,
             artifact = %artifact.manifest.sha256,
