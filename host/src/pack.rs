@@ -673,10 +673,23 @@ async fn npm_install(dir: &Path, spec: Option<&str>) -> Result<(), String> {
         .stdin(std::process::Stdio::null());
     let out = run(&mut command).await.map_err(|e| format!("npm: {e}"))?;
     if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{}: {}", out.status, last_line(&out.stderr)))
+        return Ok(());
     }
+    // npm's own words (`npm error 404 Not Found - GET ...`), not its pointer to a log file.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("npm error") && !l.contains("A complete log of this run"))
+        .take(3)
+        .collect();
+    Err(match said.is_empty() {
+        true => format!("{}: {}", out.status, last_line(&out.stderr)),
+        false => format!(
+            "{}: {}",
+            out.status,
+            said.join("; ").chars().take(400).collect::<String>()
+        ),
+    })
 }
 
 /// Runs a command to its end for its output. Spawned through catwalk's reaper, which otherwise collects the

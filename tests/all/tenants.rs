@@ -692,11 +692,15 @@ async fn a_catalog_serves_listed_packages_sandboxed_and_others_through_npx() -> 
     );
     cw.stop().await?;
 
-    // A build whose digest does not match its pin is refused; a package that must be sandboxed and has no
-    // build is refused: catwalk does not start.
+    // A build whose digest does not match its pin is refused; a package that must be sandboxed, has no build
+    // and cannot be packed either (npm has no such package) is refused: catwalk does not start, and says why.
     for (package, sandbox, expected) in [
         ("@catwalk-test/tampered@1.0.0", "auto", "SHA-256"),
-        ("@catwalk-test/not-in-the-catalog", "wasi", "no WASI build"),
+        (
+            "@catwalk-test/not-in-the-catalog",
+            "wasi",
+            "cannot run sandboxed (--sandbox wasi): npm could not install @catwalk-test/not-in-the-catalog",
+        ),
     ] {
         let cw = Catwalk::start_without_command(
             &[
