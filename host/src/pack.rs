@@ -70,6 +70,8 @@ const TOOLS: &[(&str, &str)] = &[
 pub const GUEST_APP: &str = "/app";
 /// The memory the bytecode step may use (within what the WASI runtime's pool allows).
 pub const COMPILE_MEMORY: usize = 512 << 20;
+/// The longest an npm install or the esbuild step may take before it is stopped and packing fails.
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the smoke test waits for each answer (the first start includes compiling the runtime).
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -692,8 +694,8 @@ async fn npm_install(dir: &Path, spec: Option<&str>) -> Result<(), String> {
     })
 }
 
-/// Runs a command to its end for its output. Spawned through catwalk's reaper, which otherwise collects the
-/// exit status first when this runs inside `catwalk serve`.
+/// Runs a command to its end for its output, for at most [`STEP_TIMEOUT`]. Spawned through catwalk's reaper,
+/// which otherwise collects the exit status first when this runs inside `catwalk serve`.
 async fn run(command: &mut Command) -> std::io::Result<std::process::Output> {
     use crate::backend::process::reaper;
     command
@@ -703,7 +705,15 @@ async fn run(command: &mut Command) -> std::io::Result<std::process::Output> {
         .kill_on_drop(true);
     let child = reaper::spawn(command)?;
     let pid = child.id();
-    let out = child.wait_with_output().await;
+    // Past the limit the child is dropped, which kills it (`kill_on_drop`).
+    let out = tokio::time::timeout(STEP_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("stopped after {} s", STEP_TIMEOUT.as_secs()),
+            ))
+        });
     if let Some(pid) = pid {
         reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
     }

@@ -278,6 +278,7 @@ fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     )?;
     host.set("writeBytes", Function::new(ctx.clone(), write_bytes)?)?;
     host.set("random", Function::new(ctx.clone(), random)?)?;
+    host.set("digest", Function::new(ctx.clone(), digest)?)?;
     host.set("env", Function::new(ctx.clone(), env)?)?;
     fs::install(ctx, &host)?;
     host.set(
@@ -304,6 +305,29 @@ fn random<'js>(ctx: Ctx<'js>, len: usize) -> rquickjs::Result<TypedArray<'js, u8
     getrandom::fill(&mut bytes)
         .map_err(|e| rquickjs::Exception::throw_internal(&ctx, &format!("no randomness: {e}")))?;
     TypedArray::new(ctx, bytes)
+}
+
+/// The digest of `bytes` by `algorithm` (Node's names: md5, sha1, sha224, sha256, sha384, sha512); `null` for
+/// an algorithm not offered.
+fn digest<'js>(
+    ctx: Ctx<'js>,
+    algorithm: String,
+    bytes: TypedArray<'js, u8>,
+) -> rquickjs::Result<Option<TypedArray<'js, u8>>> {
+    use sha2::Digest;
+    #[allow(unsafe_code)]
+    // SAFETY: hashed before any JavaScript runs again, so the array cannot be detached or resized meanwhile.
+    let input = unsafe { bytes.as_bytes() }.unwrap_or_default();
+    let out: Vec<u8> = match algorithm.to_ascii_lowercase().replace('-', "").as_str() {
+        "md5" => md5::Md5::digest(input).to_vec(),
+        "sha1" => sha1::Sha1::digest(input).to_vec(),
+        "sha224" => sha2::Sha224::digest(input).to_vec(),
+        "sha256" => sha2::Sha256::digest(input).to_vec(),
+        "sha384" => sha2::Sha384::digest(input).to_vec(),
+        "sha512" => sha2::Sha512::digest(input).to_vec(),
+        _ => return Ok(None),
+    };
+    TypedArray::new(ctx, out).map(Some)
 }
 
 /// The environment the sandbox gave: only the variables granted.
