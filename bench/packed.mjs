@@ -8,9 +8,9 @@
 //
 //   cargo build --release -p catwalk && npm ci --prefix tests && node bench/packed.mjs [sessions=20] [starts=30]
 import { spawn } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { memory } from "./proc.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = process.env.CATWALK_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, "target"), "release/catwalk");
@@ -18,30 +18,6 @@ const state = process.env.CATWALK_STATE_DIR ?? path.join(process.env.CARGO_TARGE
 const packages = (process.env.BENCH_PACKAGES ?? "@modelcontextprotocol/server-memory@2026.8.31,@modelcontextprotocol/server-sequential-thinking@2026.8.31").split(",");
 const sessions = Number(process.argv[2] ?? 20);
 const starts = Number(process.argv[3] ?? 30);
-
-function descendants(root) {
-  const table = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map((pid) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      return [Number(pid), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])];
-    } catch { return null; }
-  }).filter(Boolean);
-  const found = [root];
-  for (let i = 0; i < found.length; i++) for (const [pid, ppid] of table) if (ppid === found[i]) found.push(pid);
-  return found;
-}
-
-function memory(root) {
-  let rss = 0, pss = 0;
-  for (const pid of descendants(root)) {
-    try {
-      const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-      rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)[1]);
-      pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)[1]);
-    } catch {}
-  }
-  return { rss: rss / 1024, pss: pss / 1024 };
-}
 
 async function start(args) {
   const child = spawn(bin, ["serve", "--port", "0", "--log-format", "json", "--state-dir", state, "--max-sessions", "512", ...args], {

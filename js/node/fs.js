@@ -35,15 +35,9 @@ export const constants = {
 export const { F_OK, R_OK, W_OK, X_OK } = constants;
 
 const MODES = { file: 0o100644, dir: 0o040755, symlink: 0o120777, other: 0o010644 };
-export class Stats {
-  constructor([kind, size, mtimeMs, atimeMs, ctimeMs, birthtimeMs, ino, nlink]) {
-    Object.assign(this, {
-      dev: 0, mode: MODES[kind], nlink, uid: 0, gid: 0, rdev: 0, blksize: 4096, ino, size,
-      blocks: Math.ceil(size / 512), atimeMs, mtimeMs, ctimeMs, birthtimeMs,
-      atime: new Date(atimeMs), mtime: new Date(mtimeMs), ctime: new Date(ctimeMs), birthtime: new Date(birthtimeMs),
-    });
-    Object.defineProperty(this, "_kind", { value: kind });
-  }
+// What Stats and Dirent answer about the kind of an entry.
+class Entry {
+  constructor(kind) { Object.defineProperty(this, "_kind", { value: kind }); }
   isFile() { return this._kind === "file"; }
   isDirectory() { return this._kind === "dir"; }
   isSymbolicLink() { return this._kind === "symlink"; }
@@ -52,20 +46,23 @@ export class Stats {
   isFIFO() { return false; }
   isSocket() { return false; }
 }
-export class Dirent {
+export class Stats extends Entry {
+  constructor([kind, size, mtimeMs, atimeMs, ctimeMs, birthtimeMs, ino, nlink]) {
+    super(kind);
+    Object.assign(this, {
+      dev: 0, mode: MODES[kind], nlink, uid: 0, gid: 0, rdev: 0, blksize: 4096, ino, size,
+      blocks: Math.ceil(size / 512), atimeMs, mtimeMs, ctimeMs, birthtimeMs,
+      atime: new Date(atimeMs), mtime: new Date(mtimeMs), ctime: new Date(ctimeMs), birthtime: new Date(birthtimeMs),
+    });
+  }
+}
+export class Dirent extends Entry {
   constructor(name, kind, parentPath) {
+    super(kind);
     this.name = name;
     this.parentPath = parentPath;
     this.path = parentPath;
-    Object.defineProperty(this, "_kind", { value: kind });
   }
-  isFile() { return this._kind === "file"; }
-  isDirectory() { return this._kind === "dir"; }
-  isSymbolicLink() { return this._kind === "symlink"; }
-  isBlockDevice() { return false; }
-  isCharacterDevice() { return false; }
-  isFIFO() { return false; }
-  isSocket() { return false; }
 }
 
 const present = (p) => { try { native.stat(p, true); return true; } catch { return false; } };

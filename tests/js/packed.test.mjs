@@ -381,7 +381,9 @@ describe("a tenant's package packed to WASI", () => {
       'package = "@modelcontextprotocol/server-filesystem@2026.8.31"',
       'sandbox = "wasi"',
       `args = [${JSON.stringify(dir)}]`,
-      `dirs = [${JSON.stringify(`${dir}::${dir}:ro`)}]`,
+      // A package tenant's grants are host paths (as its npx children see them); packed, each is granted at
+      // the same path in the guest.
+      `dirs = [${JSON.stringify(`${dir}:ro`)}]`,
       "",
     ].join("\n"));
     const catwalk = await startCatwalk(["--config", config]);

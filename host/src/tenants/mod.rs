@@ -352,21 +352,25 @@ impl Host {
 
     /// Builds a tenant's server and its front end: fetches and compiles its module, or prepares its package.
     pub async fn build(&self, spec: &TenantSpec) -> Result<Arc<App>, String> {
+        let launcher = self.launcher(spec).await?;
+        Ok(self.app(
+            &spec.id,
+            launcher,
+            spec.tokens.clone(),
+            spec.max_sessions,
+            spec.request_timeout,
+            Some(spec.max_inflight.unwrap_or(self.max_inflight)),
+        ))
+    }
+
+    /// A tenant's server: its module, its package packed to WASI, or its package or command as processes.
+    async fn launcher(&self, spec: &TenantSpec) -> Result<Launcher, String> {
         if let TenantServer::Package(package) = &spec.server
             && matches!(spec.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx)
             && self.catalog.resolve(package).is_none()
         {
             match self.packed_tenant(spec, package).await {
-                Ok(launcher) => {
-                    return Ok(self.app(
-                        &spec.id,
-                        launcher,
-                        spec.tokens.clone(),
-                        spec.max_sessions,
-                        spec.request_timeout,
-                        Some(spec.max_inflight.unwrap_or(self.max_inflight)),
-                    ));
-                }
+                Ok(launcher) => return Ok(launcher),
                 Err(e) if spec.sandbox == Sandbox::WasiOrNpx => {
                     tracing::warn!(tenant = %spec.id, %package, "cannot run sandboxed, so it runs through npx: {e}");
                 }
@@ -446,14 +450,7 @@ impl Host {
                 }
             }
         };
-        Ok(self.app(
-            &spec.id,
-            launcher,
-            spec.tokens.clone(),
-            spec.max_sessions,
-            spec.request_timeout,
-            Some(spec.max_inflight.unwrap_or(self.max_inflight)),
-        ))
+        Ok(launcher)
     }
 
     /// The catalog's WASI build of `package`, if it should be used. `None` means npx or, with `wasi` and
