@@ -6,7 +6,7 @@
 //   cargo build -p catwalk && npm ci --prefix tests && node --test tests/js/packed.test.mjs
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -386,7 +386,10 @@ describe("a tenant's package packed to WASI", () => {
       `dirs = [${JSON.stringify(`${dir}:ro`)}]`,
       "",
     ].join("\n"));
-    const catwalk = await startCatwalk(["--config", config]);
+    // A tenants file run as root keeps its state where tenants' uids can reach (not below /root).
+    const state = mkdtempSync(path.join(tmpdir(), "catwalk-tenant-state-"));
+    chmodSync(state, 0o755);
+    const catwalk = await startCatwalk(["--config", config, "--state-dir", state]);
     try {
       const seen = await transcript(`${catwalk.base}/t/docs`, [call("read_text_file", { path: path.join(dir, "shared.txt") })]);
       assert.equal(seen.calls[0].content[0].text, "for the tenant\n");
