@@ -31,8 +31,8 @@ impl Catwalk {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
-            // To compare thread counts: `CATWALK_WORKERS=2 catwalk-bench ...`.
-            .envs(std::env::vars_os().filter(|(k, _)| k == "CATWALK_WORKERS"))
+            // To compare settings: `CATWALK_WORKERS=1 CATWALK_SPARE=4 catwalk-bench ...`.
+            .envs(std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("CATWALK_")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .kill_on_drop(true)
