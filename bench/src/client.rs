@@ -273,10 +273,14 @@ pub async fn body(response: reqwest::Response) -> Result<Value> {
     Ok(serde_json::from_str(data)?)
 }
 
-/// Where cargo puts build output: `CARGO_TARGET_DIR`, or `target/` of the workspace.
+/// Where cargo put this build: the dir this binary is in (`release/`) lies in, else `CARGO_TARGET_DIR`, else
+/// `target/` of the workspace.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    )
+    // This binary is `<target dir>/release/catwalk-bench`, wherever the target dir is.
+    let beside_me = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()));
+    beside_me
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }

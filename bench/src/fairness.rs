@@ -36,6 +36,13 @@ struct Backend {
 }
 
 pub async fn fairness(args: FairnessArgs<'_>) -> Result<()> {
+    // A copy in the state dir: run as root, catwalk starts a tenant's child as the tenant's own uid, which may not
+    // pass through the dirs the build is in (a home dir of mode 700).
+    let bin = args.state_dir.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let native_echo = bin.join("echo");
+    std::fs::copy(args.native_echo, &native_echo)
+        .with_context(|| format!("copying {}", args.native_echo.display()))?;
     let backends = [
         Backend {
             label: "WASI guest",
@@ -48,11 +55,8 @@ pub async fn fairness(args: FairnessArgs<'_>) -> Result<()> {
             // The binary's dir is granted: a tenant's child reads nothing else outside the system's dirs.
             server: format!(
                 "command = [{:?}]\ndirs = [{:?}]",
-                args.native_echo.to_str().context("UTF-8")?,
-                args.native_echo
-                    .parent()
-                    .and_then(Path::to_str)
-                    .context("UTF-8")?
+                native_echo.to_str().context("UTF-8")?,
+                bin.to_str().context("UTF-8")?
             ),
             arguments: json!({"message": "hi"}),
             expect: "Echo: hi",

@@ -104,7 +104,8 @@ enum Bench {
     Wasi {
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         steps: Vec<usize>,
-        #[arg(long, default_value_t = 2000)]
+        /// Sequential calls per measurement of the probe (a p99 needs thousands).
+        #[arg(long, default_value_t = 5000)]
         calls: usize,
         #[arg(long)]
         json: PathBuf,
@@ -134,7 +135,9 @@ fn main() -> Result<()> {
     let catwalk = cli
         .catwalk
         .unwrap_or_else(|| target.join("release/catwalk"));
-    let state_dir = target.join("bench-state");
+    // Not below the target dir: that may be under a home dir tenants' uids cannot pass through, and catwalk run as
+    // root with a tenants file refuses a state dir there.
+    let state_dir = std::env::temp_dir().join("catwalk-bench-state");
     let guest =
         |name: &str| target.join(format!("wasm32-wasip1/release/catwalk-hostile-{name}.wasm"));
     // The measuring client on one thread, so that it takes as little of the machine as it can.

@@ -401,7 +401,8 @@ pub struct RowsArgs<'a> {
 }
 
 /// The WASI rows of the peers report. Two tenants serve the demo guest: `idle` opens sessions up to each step
-/// and holds them; `probe` calls echo on one session, sequentially, alone and at each step.
+/// and holds them; `probe` calls echo on one session, sequentially, alone (before the sessions open and after
+/// they are ended, pooled) and at each step.
 pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
     let guest = args.echo_guest.to_str().context("a UTF-8 path")?;
     let most = args.steps.iter().copied().max().unwrap_or(0);
@@ -436,7 +437,7 @@ pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
         Ok(samples)
     };
     calls().await?; // warm-up
-    let alone = calls().await?;
+    let alone_before = calls().await?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     // The floor: an HTTP round trip to catwalk with this client, nothing behind it.
     let mut floor = Samples::default();
@@ -454,8 +455,6 @@ pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
     let mut probe_p50 = serde_json::Map::new();
     let mut probe_p99 = serde_json::Map::new();
     let mut per_session = serde_json::Map::new();
-    probe_p50.insert("0".into(), json!(ms(alone.quantile(0.5))));
-    probe_p99.insert("0".into(), json!(ms(alone.quantile(0.99))));
 
     let before = catwalk.memory_kib("VmRSS");
     let mut held = Vec::with_capacity(most);
@@ -482,6 +481,17 @@ pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
             ms(beside.quantile(0.99))
         );
     }
+    // The probe alone again once the idle sessions are gone: alone is measured on both sides of beside, so that
+    // the machine's drift over the minutes the sessions take to open does not pass for their effect.
+    for session in &held {
+        session.close().await?;
+    }
+    drop(held);
+    let alone_after = calls().await?;
+    let mut alone = alone_before.clone();
+    alone.extend(&alone_after);
+    probe_p50.insert("0".into(), json!(ms(alone.quantile(0.5))));
+    probe_p99.insert("0".into(), json!(ms(alone.quantile(0.99))));
     catwalk.stop().await?;
     Ok(json!({
         "http_floor_p50_ms": ms(floor.quantile(0.5)),
@@ -489,6 +499,10 @@ pub async fn rows(args: RowsArgs<'_>) -> Result<serde_json::Value> {
         "new_session_p99_ms": ms(starts.quantile(0.99)),
         "call_p50_ms": ms(alone.quantile(0.5)),
         "call_p99_ms": ms(alone.quantile(0.99)),
+        "probe_alone_p99_ms": {
+            "before": ms(alone_before.quantile(0.99)),
+            "after": ms(alone_after.quantile(0.99)),
+        },
         "per_session_kib": per_session,
         "probe_p50_ms": probe_p50,
         "probe_p99_ms": probe_p99,
