@@ -67,7 +67,8 @@ pub struct Host {
     /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
     uids: Mutex<HashMap<String, u32>>,
     wasi: tokio::sync::OnceCell<Arc<WasiRuntime>>,
-    http: reqwest::Client,
+    /// Built on first use: its TLS set-up is code and memory a catwalk that fetches nothing never needs.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// How tenants' children are confined on this machine, found once at start-up.
@@ -132,11 +133,7 @@ impl Host {
             tenant_env: Vec::new(),
             uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(300))
-                .build()
-                .expect("a TLS backend is compiled in"),
+            http: std::sync::OnceLock::new(),
         }
     }
 
@@ -256,12 +253,18 @@ impl Host {
 
     /// The client catwalk fetches modules and catalogs with.
     pub fn http(&self) -> &reqwest::Client {
-        &self.http
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(300))
+                .build()
+                .expect("a TLS backend is compiled in")
+        })
     }
 
     /// Reads the catalog of WASI builds at `location`.
     pub async fn load_catalog(&mut self, location: &str) -> std::io::Result<()> {
-        self.catalog = Catalog::load(location, &self.http)
+        self.catalog = Catalog::load(location, self.http())
             .await
             .map_err(|e| std::io::Error::other(format!("--catalog: {e}")))?;
         tracing::info!(
@@ -544,7 +547,7 @@ impl Host {
         name: String,
     ) -> Result<Launcher, String> {
         let policy = self.tenant_policy(spec)?;
-        let wasm = source::load(module, &self.state_dir.join("modules"), &self.http)
+        let wasm = source::load(module, &self.state_dir.join("modules"), self.http())
             .await
             .map_err(|e| format!("wasm: {e}"))?;
         let server = self
