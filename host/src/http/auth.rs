@@ -16,11 +16,20 @@ use axum::{Extension, Json};
 use serde_json::json;
 
 use super::error::HttpError;
+use super::guard::OriginPolicy;
 use super::{App, Scope};
 use crate::tenants::{Tenants, token_matches};
 
-/// Resolves the request's [`Scope`] before its handler runs, and counts the request in the tenant's metrics.
-pub async fn scope(State(tenants): State<Arc<Tenants>>, request: Request, next: Next) -> Response {
+/// Checks Origin and Host ([`OriginPolicy`]), resolves the request's [`Scope`] before its handler runs, and
+/// counts the request in the tenant's metrics.
+pub async fn scope(
+    State((tenants, policy)): State<(Arc<Tenants>, Arc<OriginPolicy>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(refused) = policy.check(request.headers()) {
+        return refused.into_response();
+    }
     let started = Instant::now();
     let (app, outcome) = authorize(&tenants, &request);
     let response = match outcome {
@@ -237,7 +246,10 @@ mod tests {
         };
         let router = Router::new()
             .route("/mcp", post(held))
-            .route_layer(axum::middleware::from_fn_with_state(tenants.clone(), scope))
+            .route_layer(axum::middleware::from_fn_with_state(
+                (tenants.clone(), Arc::new(OriginPolicy::default())),
+                scope,
+            ))
             .layer(Extension(gate.clone()))
             .with_state(tenants.clone());
         let request = || {

@@ -1,4 +1,5 @@
-//! Origin and Host validation, before anything else sees a request.
+//! Origin and Host validation, before anything else sees a request (the endpoints' layers check it first:
+//! [`super::auth::scope`], and [`super::replay::replay`] in front of it when sessions span machines).
 //!
 //! - A present `Origin` must be allowed, or the answer is 403: a web page must not drive a tenant's server.
 //! - When catwalk is bound to loopback, `Host` must name loopback (or an allowed host), or 403: this is what
@@ -7,12 +8,7 @@
 //! By default the loopback names (`localhost`, `127.0.0.1`, `[::1]`, any port) are allowed as hosts and as
 //! `http(s)` origins; `--allowed-host` and `--allowed-origin` add more (`*` allows any).
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 use super::error::HttpError;
 
@@ -82,17 +78,6 @@ fn strip_port(authority: &str) -> &str {
 fn is_loopback_name(name: &str) -> bool {
     matches!(name, "localhost" | "[::1]")
         || name.starts_with("127.") && name.parse::<std::net::Ipv4Addr>().is_ok()
-}
-
-pub async fn validate(
-    State(policy): State<Arc<OriginPolicy>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match policy.check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
-    }
 }
 
 #[cfg(test)]

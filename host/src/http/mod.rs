@@ -105,28 +105,25 @@ pub fn router(
             .route(&format!("{prefix}/message"), post(sse::message))
             .route(&format!("{prefix}/messages"), post(sse::message))
     };
+    // Each layer checks Origin and Host first (the guard), before anything else sees the request: one layer
+    // less on every request than a guard of its own.
     let mut endpoints = if tenants.multi {
         mcp("/t/{tenant}")
     } else {
         mcp("")
     }
     .route_layer(axum::middleware::from_fn_with_state(
-        tenants.clone(),
+        (tenants.clone(), policy.clone()),
         auth::scope,
     ));
     if let Some(machine) = machine {
         // Before authentication: the machine that holds the session checks the token.
         endpoints = endpoints.route_layer(axum::middleware::from_fn_with_state(
-            machine,
+            (machine, policy),
             replay::replay,
         ));
     }
-    let endpoints = endpoints
-        .layer(axum::middleware::from_fn_with_state(
-            policy,
-            guard::validate,
-        ))
-        .layer(DefaultBodyLimit::max(tenants.host.max_body_bytes));
+    let endpoints = endpoints.layer(DefaultBodyLimit::max(tenants.host.max_body_bytes));
     let mut router = Router::new()
         .merge(endpoints)
         .route(
@@ -220,20 +217,17 @@ async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Sessi
 
 /// Whether an `Accept` header lists every one of `wanted` (media ranges with parameters allowed).
 fn accepts(headers: &HeaderMap, wanted: &[&str]) -> bool {
-    let listed: Vec<String> = headers
-        .get_all(header::ACCEPT)
+    let listed = || {
+        headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.split(';').next().unwrap_or("").trim())
+    };
+    wanted
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .collect();
-    wanted.iter().all(|w| listed.iter().any(|l| l == w))
+        .all(|w| listed().any(|l| l.eq_ignore_ascii_case(w)))
 }
 
 /// 400 for an `MCP-Protocol-Version` catwalk does not serve (absent means 2025-03-26).

@@ -17,13 +17,22 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::HttpError;
+use super::guard::OriginPolicy;
 use crate::session::SessionId;
 
 /// How long Fly's proxy tries the other machine before sending the request back.
 const REPLAY_TIMEOUT: &str = "5s";
 
-pub async fn replay(State(machine): State<Arc<str>>, request: Request, next: Next) -> Response {
+/// Checks Origin and Host first ([`OriginPolicy`]): a request refused here is not replayed anywhere.
+pub async fn replay(
+    State((machine, policy)): State<(Arc<str>, Arc<OriginPolicy>)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers();
+    if let Err(refused) = policy.check(headers) {
+        return refused.into_response();
+    }
     let replayed =
         headers.contains_key("fly-replay-src") || headers.contains_key("fly-replay-failed");
     let owner = session_named(&request).and_then(|id| {

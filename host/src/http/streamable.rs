@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
@@ -28,9 +28,12 @@ const SESSION_HEADER: &str = "mcp-session-id";
 
 pub async fn post(
     Extension(scope): Extension<Scope>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, HttpError> {
+    // The headers are moved out, not cloned as a `HeaderMap` extractor would on every request.
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
     let app = &scope.app;
     if !accepts(&headers, &["application/json", "text/event-stream"]) {
         return Err(HttpError::NotAcceptable(

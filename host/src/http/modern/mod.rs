@@ -88,21 +88,21 @@ const SET_LEVEL_ID: &str = "catwalk/logging-level";
 
 /// Whether a POST is of the modern era: its version header names 2026-07-28 or later, or its body's `_meta`
 /// names a version.
+/// The search for [`META_VERSION`] in a body, built once.
+static META_VERSION_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(META_VERSION));
+
 pub fn is_modern(headers: &HeaderMap, body: &[u8]) -> bool {
     if header_version(headers).is_some_and(|v| v >= FIRST_MODERN) {
         return true;
     }
     // Parsed only when the key appears at all: 2025-era requests pay a substring search.
-    memchr_contains(body, META_VERSION.as_bytes())
+    META_VERSION_FINDER.find(body).is_some()
         && serde_json::from_slice::<Value>(body).ok().is_some_and(|v| {
             v.pointer("/params/_meta")
                 .and_then(|m| m.get(META_VERSION))
                 .is_some()
         })
-}
-
-fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn header_version(headers: &HeaderMap) -> Option<&str> {
