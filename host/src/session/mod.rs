@@ -415,31 +415,39 @@ impl Session {
     }
 
     /// Times out overdue requests and reports whether the session has been idle past its TTL.
+    ///
+    /// Every session is swept every second or so, on the threads that serve requests: a session with nothing due
+    /// costs a lock and two comparisons, so that ten thousand of them do not hold up anyone's request.
     pub fn sweep(&self, now: Instant) -> bool {
         let mut st = self.lock();
-        let overdue: Vec<IdKey> = st
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        let message = format!(
-            "the MCP server did not answer within {:?}",
-            self.limits.request_timeout
-        );
-        for key in overdue {
-            tracing::warn!(session = %self.id, id = ?key, "request timed out");
-            self.fail(&mut st, &key, code::REQUEST_TIMEOUT, &message, true);
+        if st.pending.values().any(|p| p.deadline <= now) {
+            let overdue: Vec<IdKey> = st
+                .pending
+                .iter()
+                .filter(|(_, p)| p.deadline <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let message = format!(
+                "the MCP server did not answer within {:?}",
+                self.limits.request_timeout
+            );
+            for key in overdue {
+                tracing::warn!(session = %self.id, id = ?key, "request timed out");
+                self.fail(&mut st, &key, code::REQUEST_TIMEOUT, &message, true);
+            }
         }
         let idle_for = now.saturating_duration_since(
             self.epoch + Duration::from_millis(self.last_active.load(Ordering::Relaxed)),
         );
+        if idle_for < self.limits.idle_ttl {
+            return false;
+        }
         let busy = !st.pending.is_empty()
             || st
                 .streams
                 .values()
                 .any(|s| s.live.as_ref().is_some_and(|tx| !tx.is_closed()));
-        !busy && idle_for >= self.limits.idle_ttl
+        !busy
     }
 
     /// Ends the session: every pending request gets an error, every stream closes, the instance stops.
