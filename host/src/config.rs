@@ -122,8 +122,10 @@ pub struct ServeArgs {
     pub spare: usize,
 
     /// Threads serving HTTP and the sessions (and guests' first milliseconds of CPU per message); default: one
-    /// per core. Fewer leave more of the machine to the servers catwalk runs (on 2 cores, 1 thread answered a
-    /// trivial server's calls ~10% sooner, and took fewer of a busy server's calls at 64 in flight).
+    /// per two cores, at least one. Fewer leave more of the machine to the servers catwalk runs, and a call's
+    /// work stays on one thread: on 2 cores, 1 thread took 15-20% less CPU per call than 2 and kept another
+    /// tenant's p99 beside a flood about half as high; 2 served a flood of CPU-bound guests 10-20% faster
+    /// (`bench/README.md`).
     #[arg(long, env = "CATWALK_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
 
@@ -716,9 +718,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or("too long".into())
 }
 
-/// One per core.
+/// One per two cores, at least one.
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
 }
 
 #[cfg(test)]
