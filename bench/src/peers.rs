@@ -570,7 +570,7 @@ pub fn report(rounds: &[PathBuf], versions: Option<&Path>) -> Result<()> {
                 1,
             ),
             (
-                "another tenant's tools/call p99 alone, ms",
+                "another tenant's tools/call p99 alone (before and after, pooled), ms",
                 "/probe_p99_ms/0",
                 3,
             ),
