@@ -110,7 +110,7 @@ pub struct Probe {
 /// Runs `helper confine --probe`: a real restriction in a throwaway process, so what it reports is what
 /// tenants' children get.
 pub async fn probe(helper: &Path) -> std::io::Result<Probe> {
-    use crate::backend::process::reaper;
+    use crate::reaper;
     let mut cmd = tokio::process::Command::new(helper);
     cmd.args(["confine", "--probe"])
         .env_clear()

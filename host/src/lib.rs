@@ -1,21 +1,33 @@
 //! catwalk serves MCP servers that speak newline-delimited JSON-RPC on stdio to remote clients over
-//! Streamable HTTP and the legacy HTTP+SSE transport.
+//! Streamable HTTP and the legacy HTTP+SSE transport, many tenants to a machine: each tenant's server runs as
+//! confined child processes or as a WASI guest inside catwalk.
 //!
 //! # Layout
+//! The modules from the top floor down. Read down the list to follow a request: it enters in [`http`], finds its
+//! tenant in [`tenants`], its session in [`session`], and its server in [`backend`], whose messages
+//! [`jsonrpc`] peeks at. Each module uses only modules listed below it, never one above, so no two modules
+//! import each other (`host/tests/layers.rs` checks this list against the code).
+//!
+//! - [`cli`]: the `catwalk` command line: `serve`, `pack`, `healthcheck`, and the `confine` helper.
+//! - [`serve`]: `catwalk serve` assembled: registry, tenants, router, listener, and the drain ([`run`]).
 //! - [`config`]: flags and environment, validated once into a [`config::Config`].
-//! - [`http`]: where requests enter — Streamable HTTP (`/mcp`), legacy SSE (`/sse`, `/message`), the
-//!   Origin/Host guard, health endpoints, and the one error type every handler answers with.
-//! - [`session`]: one MCP session, its pending requests and the streams its messages travel on; the registry
-//!   of every session, the session cap, idle reaping and request timeouts.
-//! - [`backend`]: server instances behind sessions — a supervised process per session, an npm package
-//!   installed once, or one process shared by every session.
-//! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation.
-//! - [`tenants`]: who is served: one tenant on `/mcp`, or many from a tenants file on `/t/{id}/mcp`, each with
-//!   its own server, env, grants, limits and tokens; the admin API changes them at runtime.
-//! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
-//! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
-//! - [`cli`]: the command line of the `catwalk` binary.
 //! - [`shutdown`]: SIGTERM/SIGINT, then a bounded drain.
+//! - [`http`]: where requests enter, and protocol rules: Streamable HTTP (`/mcp`, both eras), legacy SSE
+//!   (`/sse`, `/message`), the Origin/Host guard, authentication, the admin API, health endpoints, and the one
+//!   error type every handler answers with.
+//! - [`tenants`]: who is served: each tenant as served ([`tenants::App`]: its places, turns and tokens), the
+//!   launching of its sessions and instances, its server built from the tenants file, the admin API or the flags.
+//! - [`pack`]: `catwalk pack`: npm packages precompiled to run in the WASI sandbox.
+//! - [`session`]: one 2025-era MCP session, its pending requests and the streams its messages travel on; the
+//!   registry of every session, the session cap, idle reaping and request timeouts.
+//! - [`backend`]: server instances behind sessions: a supervised process per session, an npm package
+//!   installed once, one process shared by every session, or a WASI guest.
+//! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
+//! - [`policy`]: what a tenant's server is given and may take (grants, limits), decided once for every backend.
+//! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
+//! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation.
+//! - [`reaper`]: spawning children so that catwalk, as PID 1 or a subreaper, reaps every orphan.
+//! - [`vocab`]: the words every layer shares: modes, sandboxes, ids, durations and sizes, a mutex guard.
 
 pub mod backend;
 pub mod cli;
@@ -25,262 +37,12 @@ pub mod http;
 pub mod jsonrpc;
 pub mod metrics;
 pub mod pack;
+pub mod policy;
+pub mod reaper;
+pub mod serve;
 pub mod session;
 pub mod shutdown;
 pub mod tenants;
+pub mod vocab;
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-use backend::Launcher;
-use backend::npm::CommandSource;
-use backend::process::ProcessSpec;
-use backend::shared::SharedServer;
-use backend::wasi::GuestPolicy;
-use config::{Config, Mode, Sandbox, Server};
-use session::Registry;
-use tenants::Tenants;
-
-/// Serves `config` on `listener` until `shutdown` is cancelled, then drains and stops every server.
-pub async fn run(
-    listener: TcpListener,
-    config: Config,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    backend::process::reaper::start();
-    let registry = Registry::new(config.max_sessions, config.machine_id.clone());
-    let sweep_every = (config.limits.request_timeout / 4)
-        .clamp(Duration::from_millis(50), Duration::from_secs(1));
-    registry.spawn_sweeper(sweep_every, shutdown.clone());
-    let max_guest_memory = config
-        .tenants
-        .iter()
-        .flatten()
-        .filter_map(|t| t.memory)
-        .chain([config.guest.max_memory_bytes])
-        .max()
-        .unwrap_or(config.guest.max_memory_bytes);
-    let path = config
-        .spec
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map_or_else(|| "/usr/local/bin:/usr/bin:/bin".into(), |(_, v)| v.clone());
-    let mut host = tenants::Host::new(
-        config.state_dir.clone(),
-        registry.clone(),
-        shutdown.clone(),
-        config.limits.clone(),
-        config.max_body_bytes,
-        config.spec.clone(),
-        path,
-        config.guest.clone(),
-        max_guest_memory,
-    );
-    host.max_inflight = config.max_inflight;
-    host.spare = config.spare;
-    host.tenant_env = config.tenant_env.clone();
-    if config.tenants.is_some() {
-        host.confine_children(config.helper.clone()).await?;
-    }
-    if let Some(file) = &config.tenants_file {
-        host.check_private(file)?;
-    }
-    if let Some(location) = &config.catalog {
-        host.load_catalog(location).await?;
-    }
-    let tenants = Tenants::new(host, config.tenants.is_some());
-    match &config.tenants {
-        Some(specs) => {
-            for spec in specs {
-                let app = tenants
-                    .host
-                    .build(spec)
-                    .await
-                    .map_err(|e| std::io::Error::other(format!("tenant {:?}: {e}", spec.id)))?;
-                tenants.insert(app).await;
-            }
-            tracing::info!(tenants = specs.len(), "serving tenants on /t/{{id}}/mcp");
-        }
-        None => {
-            let launcher = single_launcher(&config, &tenants.host, &shutdown).await?;
-            let app = tenants.host.app("", launcher, Vec::new(), None, None, None);
-            tenants.insert(app).await;
-        }
-    }
-
-    let router = http::router(
-        tenants.clone(),
-        Arc::new(config.origin_policy.clone()),
-        config.admin_token,
-        config.machine_id.clone(),
-    );
-    tracing::info!(addr = %listener.local_addr()?, mode = ?config.mode, "catwalk is serving");
-
-    let drained = CancellationToken::new();
-    tokio::spawn(shutdown::drain(
-        registry.clone(),
-        shutdown.clone(),
-        drained.clone(),
-        config.drain_timeout,
-    ));
-    // Every answer goes out as soon as it is written: without TCP_NODELAY an SSE event written while the
-    // previous one is unacknowledged waits for the client's delayed ACK (40 ms on Linux).
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(drained.clone().cancelled_owned())
-        .await?;
-    registry.end_all("catwalk is shutting down");
-    tenants.stop_all().await;
-    // Give the stopped servers their stop sequence before the process (and its runtime) goes.
-    // (WASI instances are tasks of this runtime: ending their sessions already stopped them.)
-    shutdown::wait_for_children(config.spec.stop_grace * 2 + Duration::from_secs(1)).await;
-    Ok(())
-}
-
-/// The single tenant's server: `--wasm`, the demo guest, a package or a command.
-async fn single_launcher(
-    config: &Config,
-    host: &tenants::Host,
-    shutdown: &CancellationToken,
-) -> std::io::Result<Launcher> {
-    Ok(match &config.server {
-        Server::Wasm { path, policy } => {
-            let wasm = tokio::fs::read(path).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
-            })?;
-            let name = path
-                .file_name()
-                .map_or_else(|| "guest".into(), |n| n.to_string_lossy().into_owned());
-            Launcher::Wasi(host.wasi_server("", name, wasm, policy.clone()).await?)
-        }
-        Server::Demo { policy } => {
-            if DEMO_GUEST.is_empty() {
-                return Err(std::io::Error::other(
-                    "nothing to serve, and this build has no demo guest (rustup target add wasm32-wasip1, then \
-                     rebuild): set MCP_PACKAGE, --wasm, or give a command after --",
-                ));
-            }
-            tracing::info!("nothing configured: serving the built-in demo WASI server");
-            let wasm = DEMO_GUEST.to_vec();
-            Launcher::Wasi(
-                host.wasi_server("", "catwalk-demo".into(), wasm, policy.clone())
-                    .await?,
-            )
-        }
-        Server::Package(package)
-            if let Some(module) = host
-                .published_build(package, config.sandbox)
-                .map_err(std::io::Error::other)? =>
-        {
-            tracing::info!(%package, "serving the catalog's WASI build of the package");
-            let wasm =
-                tenants::source::load(&module, &config.state_dir.join("modules"), host.http())
-                    .await
-                    .map_err(std::io::Error::other)?;
-            let policy = GuestPolicy {
-                env: package_guest_env(config),
-                ..config.guest.clone()
-            };
-            Launcher::Wasi(host.wasi_server("", package.clone(), wasm, policy).await?)
-        }
-        Server::Package(package)
-            if matches!(config.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx)
-                && let Some(launcher) = packed_launcher(config, host, package).await? =>
-        {
-            launcher
-        }
-        Server::Package(_) | Server::Command(_) => {
-            let mut source = match &config.server {
-                Server::Package(spec) => {
-                    let base = ProcessSpec {
-                        args: config.package_args.iter().map(Into::into).collect(),
-                        ..config.spec.clone()
-                    };
-                    CommandSource::npm(base, spec.clone(), &config.state_dir)
-                }
-                _ => CommandSource::command(config.spec.clone()),
-            };
-            if config.mode == Mode::PerSession {
-                source = source.with_spares(
-                    config.spare,
-                    shutdown.clone(),
-                    host.metrics.tenant("").spares("process"),
-                );
-            }
-            let source = Arc::new(source);
-            // Resolve the package now, so the first session does not pay for it (and /readyz can tell), and
-            // start the spares.
-            let prepare = source.clone();
-            tokio::spawn(async move {
-                prepare.prepare().await;
-                prepare.refill();
-            });
-            match config.mode {
-                Mode::PerSession => Launcher::PerSession(source),
-                Mode::Shared => Launcher::Shared(SharedServer::start(
-                    source,
-                    shutdown.clone(),
-                    host.metrics.tenant(""),
-                )),
-            }
-        }
-    })
-}
-
-/// The demo WASI server (`catwalk-guest`'s `echo` example), served when nothing is configured. Empty when the
-/// build had no wasm32-wasip1 target.
-/// What a package's WASI build gets of the package's env: the tenant's credentials, without the variables only
-/// a process needs.
-fn package_guest_env(config: &Config) -> Vec<(String, String)> {
-    config
-        .spec
-        .env
-        .iter()
-        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
-        .filter(|(k, _)| {
-            !matches!(k.as_str(), "PATH" | "HOME" | "TMPDIR") && !k.starts_with("npm_config_")
-        })
-        .collect()
-}
-
-/// The package packed to WASI (`catwalk pack`, done now unless it was before). `None`: it cannot be packed
-/// and `--sandbox wasi-or-npx` lets it run through npx.
-async fn packed_launcher(
-    config: &Config,
-    host: &tenants::Host,
-    package: &str,
-) -> std::io::Result<Option<Launcher>> {
-    let base = GuestPolicy {
-        env: package_guest_env(config),
-        ..config.guest.clone()
-    };
-    match host
-        .pack_launcher("", package, &config.package_args, base)
-        .await
-    {
-        Ok(launcher) => Ok(Some(launcher)),
-        Err(e) if config.sandbox == Sandbox::WasiOrNpx => {
-            tracing::warn!(%package, "cannot run sandboxed, so it runs through npx: {e}");
-            Ok(None)
-        }
-        Err(e) => Err(std::io::Error::other(format!(
-            "{package} cannot run sandboxed (--sandbox wasi): {e}"
-        ))),
-    }
-}
-
-const DEMO_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo.wasm"));
-
-/// A mutex's guard, also after a panic while it was held: what it guards stays usable (counts, queues, maps).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub use serve::run;

@@ -44,7 +44,7 @@ pub async fn drain(
 /// Waits (bounded) for stopped sessions' servers to finish their stop sequence.
 pub async fn wait_for_children(timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline && crate::backend::process::reaper::running() > 0 {
+    while Instant::now() < deadline && crate::reaper::running() > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

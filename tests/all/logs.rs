@@ -59,7 +59,7 @@ async fn no_secret_reaches_the_log_even_at_trace_level() -> Result<()> {
         .kill_on_drop(true);
     // Through catwalk's reaper: the catwalks other tests run in this process reap children they do not know
     // of, and would take this one's exit status.
-    let mut child = catwalk::backend::process::reaper::spawn(&mut command)?;
+    let mut child = catwalk::reaper::spawn(&mut command)?;
     let pid = child.id().context("a pid")?;
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let lines = log.clone();
@@ -141,7 +141,7 @@ async fn no_secret_reaches_the_log_even_at_trace_level() -> Result<()> {
         nix::sys::signal::Signal::SIGTERM,
     )?;
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await??;
-    catwalk::backend::process::reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
+    catwalk::reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
     assert!(status.success(), "{status}");
     reader.await?;
     let all = text();

@@ -14,10 +14,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use super::process::{self, ProcessSpec, reaper};
+use super::process::{self, ProcessSpec};
 use super::spares::Spares;
 use super::{Instance, Tag};
-use crate::lock;
+use crate::reaper;
+use crate::vocab::lock;
 
 /// Where the command for a new instance comes from.
 #[derive(Debug)]

@@ -85,7 +85,7 @@ impl SharedServer {
     }
 
     fn lock(&self) -> MutexGuard<'_, Mux> {
-        crate::lock(&self.mux)
+        crate::vocab::lock(&self.mux)
     }
 
     pub fn readiness(&self) -> Result<String, String> {

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::{Instance, LaunchError};
-use crate::lock;
+use crate::vocab::lock;
 
 /// The spares of one server.
 #[derive(Debug, Default)]

@@ -18,10 +18,10 @@ use axum::routing::get;
 use axum::{Extension, Json};
 use serde_json::json;
 
+use super::Tenants;
 use super::auth::bearer;
 use super::error::HttpError;
 use crate::backend::Launcher;
-use crate::tenants::Tenants;
 use crate::tenants::file::TenantDef;
 use crate::tenants::token_matches;
 

@@ -17,8 +17,8 @@ use serde_json::json;
 
 use super::error::HttpError;
 use super::guard::OriginPolicy;
-use super::{App, Scope};
-use crate::tenants::{Tenants, token_matches};
+use super::{App, Scope, Tenants};
+use crate::tenants::token_matches;
 
 /// Checks Origin and Host ([`OriginPolicy`]), resolves the request's [`Scope`] before its handler runs, and
 /// counts the request in the tenant's metrics.
@@ -37,13 +37,7 @@ pub async fn scope(
             let mut request = request;
             let app = app.clone().expect("an authorized request has a tenant");
             // Held until the response starts (a stream's head), not for the stream's life.
-            let _turn = match &app.turns {
-                Some(turns) => {
-                    let _waiting = app.metrics.waiting();
-                    turns.clone().acquire_owned().await.ok()
-                }
-                None => None,
-            };
+            let _turn = app.turn().await;
             request.extensions_mut().insert(Scope { app, token });
             next.run(request).await
         }

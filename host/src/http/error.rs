@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 
 use crate::jsonrpc::{self, code};
+use crate::tenants::Refused;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -113,5 +114,19 @@ impl IntoResponse for HttpError {
                 .insert(header::WWW_AUTHENTICATE, value);
         }
         response
+    }
+}
+
+impl From<Refused> for HttpError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Unavailable(message) => HttpError::Unavailable(message),
+            Refused::Launch(e) => HttpError::rpc(
+                axum::http::StatusCode::BAD_GATEWAY,
+                code::SERVER_GONE,
+                e.to_string(),
+                None,
+            ),
+        }
     }
 }

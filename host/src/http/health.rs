@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::tenants::Tenants;
+use super::Tenants;
 
 pub async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()

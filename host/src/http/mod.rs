@@ -1,11 +1,16 @@
-//! The HTTP front end: where requests enter.
+//! The HTTP front end: where requests enter. It routes them, applies the protocol's rules, and turns answers
+//! into HTTP; who the tenant is and what it runs is [`crate::tenants`]'s.
 //!
-//! - [`streamable`]: Streamable HTTP (2025 era) on `/mcp`: POST, GET stream, DELETE.
-//! - [`modern`]: the 2026-07-28 era on the same URL: stateless requests, `subscriptions/listen`.
-//! - [`sse`]: legacy HTTP+SSE (2024-11-05) on `/sse` and `/message`.
-//! - [`guard`]: Origin/Host validation in front of both.
-//! - [`health`]: `/healthz` and `/readyz`.
-//! - [`error`]: every error answer catwalk writes.
+//! A request passes, in order:
+//! - [`guard`]: Origin/Host validation, before anything else;
+//! - [`replay`]: with sessions across machines, a request for another machine's session is sent there;
+//! - [`auth`]: its tenant, its bearer token, and one of the tenant's turns;
+//! - [`streamable`]: Streamable HTTP (2025 era) on `/mcp`: POST, GET stream, DELETE; it hands a request of the
+//!   2026-07-28 era to [`modern`], stateless on the same URL;
+//! - [`sse`]: legacy HTTP+SSE (2024-11-05) on `/sse` and `/message`;
+//! - [`events`]: SSE framing for every stream; [`error`]: every error answer catwalk writes.
+//!
+//! Beside them: [`admin`] (the admin API), [`health`] (`/healthz`, `/readyz`).
 
 pub mod admin;
 pub mod auth;
@@ -19,50 +24,21 @@ pub mod sse;
 pub mod streamable;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use crate::session::{Owner, Session};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
-
-use crate::backend::Launcher;
-use crate::metrics::TenantMetrics;
-use crate::session::{Limits, Owner, Registry, Session, Transport};
-use crate::tenants::Tenants;
 use error::HttpError;
 
 /// The protocol revisions catwalk serves over the 2025-era transports.
 pub const SUPPORTED_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
-/// One tenant, as the front end serves it.
-#[derive(Debug)]
-pub struct App {
-    /// The tenant's id (empty in the single-tenant flow).
-    pub tenant: Arc<str>,
-    pub metrics: Arc<TenantMetrics>,
-    pub registry: Arc<Registry>,
-    /// The tenant's own session cap and its size, under catwalk's.
-    pub places: Option<(Arc<Semaphore>, usize)>,
-    /// Requests of this tenant in progress at once (until their response starts); more wait their turn, so
-    /// that a tenant's flood queues behind itself instead of in front of every other tenant. `None`: no limit
-    /// (the single-tenant flow has no one to be fair to).
-    pub turns: Option<Arc<Semaphore>>,
-    /// SHA-256 of each bearer token that may use this tenant; empty: no token needed.
-    pub tokens: Vec<[u8; 32]>,
-    pub launcher: Launcher,
-    pub limits: Arc<Limits>,
-    pub max_body_bytes: usize,
-    pub keep_alive: Duration,
-    /// How long a single request may wait for its answer to come back as plain JSON before the reply
-    /// becomes an SSE stream (which can then carry progress, logging and server requests).
-    pub json_window: Duration,
-    pub shutdown: CancellationToken,
-    /// Initialized server processes kept between 2026-07-28 requests (process servers only).
-    pub modern: Arc<modern::Pool>,
-}
+/// One tenant, as this front end serves it.
+pub type App = crate::tenants::App<modern::Front>;
+/// The tenants being served, with what this front end keeps for each.
+pub type Tenants = crate::tenants::Tenants<modern::Front>;
 
 /// A request's tenant and the token it presented (its SHA-256): set by [`auth::scope`] before any handler runs.
 #[derive(Debug, Clone)]
@@ -137,82 +113,6 @@ pub fn router(
         router = router.merge(admin::router(token));
     }
     router.with_state(tenants)
-}
-
-/// A place under catwalk's instance cap and the tenant's, held while a session (or a 2026-07-28 request's
-/// instance) lives.
-fn reserve_places(app: &App) -> Result<Vec<OwnedSemaphorePermit>, HttpError> {
-    if app.shutdown.is_cancelled() {
-        return Err(HttpError::Unavailable("catwalk is shutting down".into()));
-    }
-    let mut permits = Vec::with_capacity(2);
-    if let Some((places, max)) = &app.places {
-        permits.push(places.clone().try_acquire_owned().map_err(|_| {
-            HttpError::Unavailable(format!(
-                "this tenant has its maximum of {max} sessions open; try again later"
-            ))
-        })?);
-    }
-    permits.push(app.registry.reserve().ok_or_else(|| {
-        HttpError::Unavailable(format!(
-            "catwalk is serving its maximum of {} sessions; try again later",
-            app.registry.max_sessions()
-        ))
-    })?);
-    Ok(permits)
-}
-
-/// Starts (or takes) an instance for the log's `tag`, counted in the tenant's metrics.
-async fn launch(
-    app: &App,
-    tag: Arc<str>,
-) -> Result<crate::backend::Instance, crate::backend::LaunchError> {
-    let launched = app.launcher.launch(tag).await;
-    // A shared server's process is counted by its supervisor, not per session.
-    if !matches!(app.launcher, Launcher::Shared(_)) {
-        let outcome = match &launched {
-            Ok(instance) if instance.spare => "spare",
-            Ok(_) => "ok",
-            Err(_) => "error",
-        };
-        app.metrics.instance_started(app.launcher.kind(), outcome);
-    }
-    launched
-}
-
-/// Starts a server instance and a session on it, within catwalk's session cap and the tenant's.
-async fn create_session(scope: &Scope, transport: Transport) -> Result<Arc<Session>, HttpError> {
-    let app = &scope.app;
-    let permits = reserve_places(app)?;
-    let id = app.registry.new_id();
-    // The log's name for the instance: the session, after its tenant's id if it has one.
-    let tag: Arc<str> = match &*app.tenant {
-        "" => id.as_str().into(),
-        tenant => format!("{tenant}/{id}").into(),
-    };
-    let per_instance = !matches!(app.launcher, Launcher::Shared(_));
-    let instance = launch(app, tag).await.map_err(|e| {
-        tracing::error!(session = %id, "could not start a server instance: {e}");
-        HttpError::rpc(
-            axum::http::StatusCode::BAD_GATEWAY,
-            crate::jsonrpc::code::SERVER_GONE,
-            e.to_string(),
-            None,
-        )
-    })?;
-    let session = Session::start(
-        id,
-        transport,
-        scope.owner(),
-        instance,
-        app.limits.clone(),
-        permits,
-        app.registry.clone(),
-        per_instance.then(|| app.metrics.clone()),
-    );
-    app.registry.insert(session.clone());
-    tracing::debug!(session = %session.id, ?transport, "session started");
-    Ok(session)
 }
 
 /// Whether an `Accept` header lists every one of `wanted` (media ranges with parameters allowed).

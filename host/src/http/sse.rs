@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::HttpError;
-use super::{Scope, create_session, events};
+use super::{Scope, events};
 use crate::jsonrpc::{self, Kind};
 use crate::session::{Registry, STANDALONE, Session, Transport};
 
@@ -24,7 +24,9 @@ pub async fn connect(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, HttpError> {
     let app = &scope.app;
-    let session = create_session(&scope, Transport::LegacySse).await?;
+    let session = app
+        .open_session(scope.owner(), Transport::LegacySse)
+        .await?;
     session.touch();
     let live = session
         .attach(STANDALONE, None)

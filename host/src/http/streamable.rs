@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::HttpError;
-use super::{App, Scope, accepts, check_version, create_session, events, modern};
+use super::{App, Scope, accepts, check_version, events, modern};
 use crate::jsonrpc::{self, Kind, Peeked, code};
 use crate::session::{Delivery, STANDALONE, SendError, Session, StreamId, Transport};
 
@@ -82,7 +82,8 @@ pub async fn post(
                 None => HttpError::UnknownSession,
             });
         }
-        create_session(&scope, Transport::Streamable).await?
+        app.open_session(scope.owner(), Transport::Streamable)
+            .await?
     } else {
         let id = session_id(&headers)?.ok_or(HttpError::MissingSession)?;
         find(&scope, id)?

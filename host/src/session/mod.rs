@@ -15,7 +15,7 @@
 mod registry;
 mod stream;
 
-pub use registry::{Registry, SessionId, random_hex};
+pub use registry::{Registry, SessionId};
 pub use stream::{Delivery, STANDALONE, StreamId};
 
 use std::collections::HashMap;
@@ -203,7 +203,7 @@ impl Session {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        crate::lock(&self.state)
+        crate::vocab::lock(&self.state)
     }
 
     /// Marks client activity (for the idle TTL).

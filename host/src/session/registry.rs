@@ -10,23 +10,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::Session;
+use crate::vocab::random_hex;
 
 /// A session id: 128 bits from the operating system's CSPRNG, as 32 lowercase hex digits, after the id of the
 /// machine that holds the session and a `-` when there is one (`--machine-id`), so that any machine of the
 /// app can tell where a session lives.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId(Arc<str>);
-
-/// 128 bits from the OS's random source, as 32 hex digits: unguessable names (session ids, request states).
-pub fn random_hex() -> String {
-    use std::fmt::Write;
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes.iter().fold(String::with_capacity(32), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    })
-}
 
 impl SessionId {
     pub fn generate(machine: Option<&str>) -> Self {

@@ -26,14 +26,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backend::wasi::policy::{DirGrant, NetGrant, parse_dir, parse_net, parse_size};
+use crate::policy::grants::{DirGrant, NetGrant, parse_child_dir, parse_dir, parse_net};
+use crate::policy::limits::{LimitsDef, TenantLimits};
 use clap::ValueEnum;
 
-use crate::config::{Mode, Sandbox, parse_duration};
+use crate::vocab::Mode;
+use crate::vocab::Sandbox;
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -80,18 +81,6 @@ pub enum ModuleDef {
     },
 }
 
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsDef {
-    pub memory: Option<String>,
-    pub cpu_budget: Option<String>,
-    pub max_sessions: Option<usize>,
-    pub request_timeout: Option<String>,
-    pub nofile: Option<u64>,
-    pub nproc: Option<u64>,
-    pub max_inflight: Option<usize>,
-}
-
 /// Where a WASI module comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModuleSource {
@@ -127,16 +116,8 @@ pub struct TenantSpec {
     /// Where a WASI tenant's guest may connect.
     pub network: Vec<NetGrant>,
     pub tokens: Vec<[u8; 32]>,
-    pub memory: Option<usize>,
-    pub cpu_budget: Option<Duration>,
-    pub max_sessions: Option<usize>,
-    pub request_timeout: Option<Duration>,
-    /// Open files per child (npm/command tenants).
-    pub nofile: Option<u64>,
-    /// Processes and threads of the tenant's uid (npm/command tenants, when catwalk runs as root).
-    pub nproc: Option<u64>,
-    /// Requests in progress at once; more wait their turn.
-    pub max_inflight: Option<usize>,
+    /// Its own limits, where it sets them (the machine's defaults otherwise).
+    pub limits: TenantLimits,
 }
 
 // By hand: the env values must not reach a log through `{:?}`.
@@ -179,29 +160,6 @@ pub enum FileError {
     Tenant { path: String, source: TenantError },
     #[error("{path}: tenant {0:?} appears twice", .id)]
     Duplicate { path: String, id: String },
-}
-
-/// Parses a child process's grant, `HOST_PATH[:ro|:rw]` (read-only unless `:rw`): the path is the same
-/// inside and out.
-fn parse_child_dir(spec: &str) -> Result<DirGrant, String> {
-    if spec.contains("::") {
-        return Err(
-            "a child process sees host paths: write HOST_PATH[:ro|:rw], without ::GUEST".into(),
-        );
-    }
-    let (path, writable) = match spec.rsplit_once(':') {
-        Some((path, "rw")) => (path, true),
-        Some((path, "ro")) => (path, false),
-        _ => (spec, false),
-    };
-    if !path.starts_with('/') {
-        return Err("expected an absolute HOST_PATH[:ro|:rw]".into());
-    }
-    Ok(DirGrant {
-        host: path.into(),
-        guest: path.into(),
-        writable,
-    })
 }
 
 /// Reads and validates a tenants file.
@@ -354,46 +312,10 @@ impl TenantDef {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let limits = self.limits;
-        let memory = limits
-            .memory
-            .map(|m| parse_size(&m).map_err(|e| fail("limits.memory", e)))
-            .transpose()?;
-        if memory.is_some_and(|m| m < (64 << 10)) {
-            return Err(fail("limits.memory", "must be at least 64KiB".into()));
-        }
-        let cpu_budget = limits
-            .cpu_budget
-            .map(|d| parse_duration(&d).map_err(|e| fail("limits.cpu_budget", e)))
-            .transpose()?;
-        let request_timeout = limits
-            .request_timeout
-            .map(|d| parse_duration(&d).map_err(|e| fail("limits.request_timeout", e)))
-            .transpose()?;
-        for (field, d) in [
-            ("limits.cpu_budget", cpu_budget),
-            ("limits.request_timeout", request_timeout),
-        ] {
-            if d.is_some_and(|d| d.is_zero()) {
-                return Err(fail(field, "must be greater than 0".into()));
-            }
-        }
-        for (field, n) in [
-            ("limits.max_sessions", limits.max_sessions.map(|n| n as u64)),
-            ("limits.max_inflight", limits.max_inflight.map(|n| n as u64)),
-            ("limits.nofile", limits.nofile),
-            ("limits.nproc", limits.nproc),
-        ] {
-            if n == Some(0) {
-                return Err(fail(field, "must be greater than 0".into()));
-            }
-        }
-        if wasm && (limits.nofile.is_some() || limits.nproc.is_some()) {
-            return Err(fail(
-                "limits",
-                "nofile and nproc limit a child process; a WASI tenant has none".into(),
-            ));
-        }
+        let limits = self
+            .limits
+            .validate(wasm)
+            .map_err(|(field, problem)| fail(field, problem))?;
         Ok(TenantSpec {
             id: self.id,
             server,
@@ -404,13 +326,7 @@ impl TenantDef {
             dirs,
             network,
             tokens,
-            memory,
-            cpu_budget,
-            max_sessions: limits.max_sessions,
-            request_timeout,
-            nofile: limits.nofile,
-            nproc: limits.nproc,
-            max_inflight: limits.max_inflight,
+            limits,
         })
     }
 }
@@ -522,8 +438,8 @@ mod tests {
              env = {{ K = \"v\" }}\ntoken_sha256 = [\"{zero}\"]\n[tenant.limits]\nmemory = \"32MiB\"\nmax_sessions = 3"
         ))
         .unwrap();
-        assert_eq!(spec.memory, Some(32 << 20));
-        assert_eq!(spec.max_sessions, Some(3));
+        assert_eq!(spec.limits.memory, Some(32 << 20));
+        assert_eq!(spec.limits.max_sessions, Some(3));
         assert_eq!(spec.tokens, vec![[0u8; 32]]);
         assert!(!format!("{spec:?}").contains("\"v\""));
     }

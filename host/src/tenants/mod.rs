@@ -2,37 +2,41 @@
 //! limits and tokens; none can see or touch another's. The single-tenant flow (`MCP_PACKAGE`, `--wasm`, a command)
 //! is one tenant with the empty id, served on `/mcp` and `/sse`; a tenants file serves each on `/t/{id}/...`.
 //!
+//! - [`Host`] (here): what every tenant of the process shares: the state dir, the WASI runtime, the defaults a
+//!   tenant's limits override, and how tenants' children are confined;
+//! - [`App`] (`app.rs`): one tenant as served: its places under the session caps, its turns, its tokens, and
+//!   the sessions and instances it opens; [`Tenants`]: every tenant by id;
+//! - `launch.rs`: a tenant's server built from its spec (its module, its package packed or as processes);
 //! - [`file`]: the tenants file's schema and its validation.
 //! - [`source`]: where a WASI module comes from (a file, or a pinned URL, cached by content).
 //! - [`catalog`]: which npm packages have a published WASI build, run sandboxed instead of through npx.
 //!
 //! Tenants' child processes are confined by [`crate::confine`]: limits, Landlock, and a uid each as root.
 
+mod app;
 pub mod catalog;
 pub mod file;
+mod launch;
 pub mod source;
+
+pub use app::{App, Front, Refused, Tenants, token_matches};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::Launcher;
-use crate::backend::npm::CommandSource;
 use crate::backend::process::ProcessSpec;
-use crate::backend::shared::SharedServer;
-use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime, WasiServer};
-use crate::config::{Mode, Sandbox};
+use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime};
 use crate::confine::{ConfineArgs, Confinement};
-use crate::http::App;
 use crate::metrics::Metrics;
+use crate::policy::limits::{DEFAULT_NOFILE, DEFAULT_NPROC, default_max_inflight};
 use crate::session::{Limits, Registry};
 use catalog::Catalog;
-use file::{ModuleSource, TenantServer, TenantSpec};
+use file::TenantSpec;
 
 /// What every tenant of the process shares, and the defaults a tenant's own limits override.
 #[derive(Debug)]
@@ -90,15 +94,6 @@ pub struct ChildConfinement {
 /// or person's uid, by a hash of the tenant id (so a tenant finds its files again after a restart).
 const FIRST_TENANT_UID: u32 = 1_000_000_000;
 const TENANT_UIDS: u32 = 1 << 24;
-/// Requests in progress per tenant (see [`App::turns`]), unless configured: twice the cores, at least 4. Fewer
-/// keep a flooded machine fairer but leave cores idle between one tenant's requests (measured in
-/// `bench/README.md`, fairness).
-pub fn default_max_inflight() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).max(4))
-}
-/// Open files per child, and tasks per tenant uid, unless the tenant says otherwise.
-const DEFAULT_NOFILE: u64 = 4096;
-const DEFAULT_NPROC: u64 = 4096;
 
 impl Host {
     #[allow(clippy::too_many_arguments)]
@@ -206,7 +201,7 @@ impl Host {
 
     /// The uid of tenant `id`'s children: stable for the id, never another tenant's.
     fn uid_for(&self, id: &str) -> u32 {
-        let mut uids = crate::lock(&self.uids);
+        let mut uids = crate::vocab::lock(&self.uids);
         if let Some(&uid) = uids.get(id) {
             return uid;
         }
@@ -237,8 +232,13 @@ impl Host {
             }
         }
         let args = ConfineArgs {
-            nofile: Some(spec.nofile.unwrap_or(children.nofile)),
-            nproc: uid.map(|_| spec.nproc.or(children.nproc).unwrap_or(DEFAULT_NPROC)),
+            nofile: Some(spec.limits.nofile.unwrap_or(children.nofile)),
+            nproc: uid.map(|_| {
+                spec.limits
+                    .nproc
+                    .or(children.nproc)
+                    .unwrap_or(DEFAULT_NPROC)
+            }),
             landlock: children.landlock != "none",
             read,
             write,
@@ -290,271 +290,6 @@ impl Host {
             })
             .await
             .cloned()
-    }
-
-    /// Compiles (or loads from the cache) and links a WASI server, off the async threads.
-    pub async fn wasi_server(
-        &self,
-        tenant: &str,
-        name: String,
-        wasm: Vec<u8>,
-        policy: GuestPolicy,
-    ) -> std::io::Result<Arc<WasiServer>> {
-        let runtime = self.wasi().await?;
-        let server =
-            tokio::task::spawn_blocking(move || WasiServer::new(runtime, &name, &wasm, policy))
-                .await
-                .map_err(std::io::Error::other)?
-                .map_err(std::io::Error::other)?;
-        tracing::info!(
-            guest = server.name(),
-            kind = server.kind(),
-            "WASI server ready"
-        );
-        let server = Arc::new(server.with_spares(
-            self.spare,
-            self.shutdown.clone(),
-            self.metrics.tenant(tenant).spares("wasi"),
-        ));
-        server.refill();
-        Ok(server)
-    }
-
-    /// The front end's view of one tenant.
-    pub fn app(
-        &self,
-        tenant: &str,
-        launcher: Launcher,
-        tokens: Vec<[u8; 32]>,
-        max_sessions: Option<usize>,
-        request_timeout: Option<Duration>,
-        max_inflight: Option<usize>,
-    ) -> Arc<App> {
-        let mut limits = self.limits.clone();
-        if let Some(timeout) = request_timeout {
-            limits.request_timeout = timeout;
-        }
-        let modern = Arc::new(crate::http::modern::Pool::default());
-        crate::http::modern::Pool::spawn_reaper(&modern, self.shutdown.clone());
-        Arc::new(App {
-            tenant: tenant.into(),
-            metrics: self.metrics.tenant(tenant),
-            registry: self.registry.clone(),
-            launcher,
-            limits: Arc::new(limits),
-            places: max_sessions.map(|n| (Arc::new(Semaphore::new(n)), n)),
-            turns: max_inflight.map(|n| Arc::new(Semaphore::new(n))),
-            tokens,
-            max_body_bytes: self.max_body_bytes,
-            keep_alive: self.keep_alive,
-            json_window: self.json_window,
-            shutdown: self.shutdown.clone(),
-            modern,
-        })
-    }
-
-    /// Builds a tenant's server and its front end: fetches and compiles its module, or prepares its package.
-    pub async fn build(&self, spec: &TenantSpec) -> Result<Arc<App>, String> {
-        let launcher = self.launcher(spec).await?;
-        Ok(self.app(
-            &spec.id,
-            launcher,
-            spec.tokens.clone(),
-            spec.max_sessions,
-            spec.request_timeout,
-            Some(spec.max_inflight.unwrap_or(self.max_inflight)),
-        ))
-    }
-
-    /// A tenant's server: its module, its package packed to WASI, or its package or command as processes.
-    async fn launcher(&self, spec: &TenantSpec) -> Result<Launcher, String> {
-        if let TenantServer::Package(package) = &spec.server
-            && matches!(spec.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx)
-            && self.catalog.resolve(package).is_none()
-        {
-            match self.packed_tenant(spec, package).await {
-                Ok(launcher) => return Ok(launcher),
-                Err(e) if spec.sandbox == Sandbox::WasiOrNpx => {
-                    tracing::warn!(tenant = %spec.id, %package, "cannot run sandboxed, so it runs through npx: {e}");
-                }
-                Err(e) => return Err(format!("sandbox: {package} cannot run sandboxed: {e}")),
-            }
-        }
-        let published = match &spec.server {
-            TenantServer::Package(package) => self
-                .published_build(package, spec.sandbox)
-                .map_err(|e| format!("sandbox: {e}"))?,
-            _ => None,
-        };
-        let launcher = match (&spec.server, published) {
-            (_, Some(module)) => {
-                let name = match &spec.server {
-                    TenantServer::Package(package) => package.clone(),
-                    _ => spec.id.clone(),
-                };
-                self.wasm_launcher(spec, &module, name).await?
-            }
-            (TenantServer::Wasm(module), None) => {
-                self.wasm_launcher(spec, module, spec.id.clone()).await?
-            }
-            (TenantServer::Package(_) | TenantServer::Command(_), None) => {
-                let dirs = self
-                    .tenant_dirs(&spec.id)
-                    .map_err(|e| format!("state dir: {e}"))?;
-                let confine = self.confinement(spec, &dirs);
-                let mut env: Vec<(OsString, OsString)> =
-                    spec.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
-                for (name, value) in [
-                    ("PATH", self.path.clone()),
-                    ("HOME", dirs.home.clone().into()),
-                    ("npm_config_cache", dirs.npm_cache.clone().into()),
-                    ("TMPDIR", dirs.tmp.clone().into()),
-                ] {
-                    if !env.iter().any(|(k, _)| k == name) {
-                        env.push((name.into(), value));
-                    }
-                }
-                for (name, value) in &self.tenant_env {
-                    if !env.iter().any(|(k, _)| k == name) {
-                        env.push((name.clone(), value.clone()));
-                    }
-                }
-                let base = ProcessSpec {
-                    env,
-                    cwd: Some(dirs.work.clone()),
-                    confine,
-                    ..self.process.clone()
-                };
-                let source = Arc::new(match &spec.server {
-                    TenantServer::Package(package) => CommandSource::npm(
-                        ProcessSpec {
-                            args: spec.args.iter().map(OsString::from).collect(),
-                            ..base
-                        },
-                        package.clone(),
-                        &dirs.root,
-                    ),
-                    TenantServer::Command(argv) => CommandSource::command(ProcessSpec {
-                        program: argv[0].clone().into(),
-                        args: argv[1..].iter().map(OsString::from).collect(),
-                        ..base
-                    }),
-                    TenantServer::Wasm(_) => unreachable!("matched above"),
-                });
-                let prepare = source.clone();
-                tokio::spawn(async move { prepare.prepare().await });
-                match spec.mode {
-                    Mode::PerSession => Launcher::PerSession(source),
-                    Mode::Shared => Launcher::Shared(SharedServer::start(
-                        source,
-                        self.shutdown.child_token(),
-                        self.metrics.tenant(&spec.id),
-                    )),
-                }
-            }
-        };
-        Ok(launcher)
-    }
-
-    /// The catalog's WASI build of `package`, if it should be used. `None` means npx or, with `wasi` and
-    /// `wasi-or-npx`, the package packed by catwalk.
-    pub fn published_build(
-        &self,
-        package: &str,
-        sandbox: Sandbox,
-    ) -> Result<Option<ModuleSource>, String> {
-        Ok(match sandbox {
-            Sandbox::Npx => None,
-            Sandbox::Auto | Sandbox::Wasi | Sandbox::WasiOrNpx => {
-                self.catalog.resolve(package).cloned()
-            }
-        })
-    }
-
-    /// A WASI server of `package` packed to WASI (`catwalk pack`; packed now unless it was before), under
-    /// `base`'s env, grants and limits, with the package's `args`.
-    pub async fn pack_launcher(
-        &self,
-        tenant: &str,
-        package: &str,
-        args: &[String],
-        base: GuestPolicy,
-    ) -> Result<Launcher, String> {
-        let packer = crate::pack::Packer::new(
-            &self.state_dir,
-            self.wasi().await.map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
-        let request = crate::pack::PackRequest {
-            spec: package.to_owned(),
-            args: args.to_vec(),
-            policy: base.clone(),
-            refresh: false,
-        };
-        let started = std::time::Instant::now();
-        let (artifact, cached) = packer.pack(&request).await.map_err(|e| e.to_string())?;
-        tracing::info!(
-            %tenant,
-            %package,
-            version = %artifact.manifest.version,
-            artifact = %artifact.manifest.sha256,
-            cached,
-            took = ?started.elapsed(),
-            "serving the package packed to WASI"
-        );
-        let wasm = tokio::fs::read(artifact.runtime_path())
-            .await
-            .map_err(|e| format!("reading the packed runtime: {e}"))?;
-        let policy = artifact.policy(&base, args);
-        let server = self
-            .wasi_server(tenant, package.to_owned(), wasm, policy)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Launcher::Wasi(server))
-    }
-
-    /// What tenant `spec`'s guests may do: its env, grants and limits.
-    fn tenant_policy(&self, spec: &TenantSpec) -> Result<GuestPolicy, String> {
-        let memory = spec.memory.unwrap_or(self.guest.max_memory_bytes);
-        if memory > self.max_guest_memory {
-            return Err(format!(
-                "limits.memory: more than this machine allows a guest ({} MiB, --memory)",
-                self.max_guest_memory >> 20
-            ));
-        }
-        Ok(GuestPolicy {
-            env: spec.env.clone(),
-            dirs: spec.dirs.clone(),
-            network: spec.network.clone(),
-            max_memory_bytes: memory,
-            cpu_budget: spec.cpu_budget.unwrap_or(self.guest.cpu_budget),
-            ..self.guest.clone()
-        })
-    }
-
-    /// Tenant `spec`'s package, packed to WASI, with the tenant's env, grants and limits.
-    async fn packed_tenant(&self, spec: &TenantSpec, package: &str) -> Result<Launcher, String> {
-        let base = self.tenant_policy(spec)?;
-        self.pack_launcher(&spec.id, package, &spec.args, base)
-            .await
-    }
-
-    /// A WASI server for tenant `spec` from `module`, with the tenant's env, grants and limits.
-    async fn wasm_launcher(
-        &self,
-        spec: &TenantSpec,
-        module: &ModuleSource,
-        name: String,
-    ) -> Result<Launcher, String> {
-        let policy = self.tenant_policy(spec)?;
-        let wasm = source::load(module, &self.state_dir.join("modules"), self.http())
-            .await
-            .map_err(|e| format!("wasm: {e}"))?;
-        let server = self
-            .wasi_server(&spec.id, name, wasm, policy)
-            .await
-            .map_err(|e| format!("wasm: {e}"))?;
-        Ok(Launcher::Wasi(server))
     }
 
     /// A tenant's own directories for its children: its root (packages install there), home, npm cache and
@@ -616,109 +351,6 @@ fn reachable_by_others(dir: &std::path::Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The tenants being served, by id.
-#[derive(Debug)]
-pub struct Tenants {
-    pub host: Host,
-    map: RwLock<HashMap<String, Arc<App>>>,
-    /// Whether tenants come from a tenants file (routes `/t/{id}/...`) or this is the single-tenant flow.
-    pub multi: bool,
-}
-
-impl Tenants {
-    pub fn new(host: Host, multi: bool) -> Arc<Self> {
-        Arc::new(Self {
-            host,
-            map: RwLock::default(),
-            multi,
-        })
-    }
-
-    pub fn get(&self, id: &str) -> Option<Arc<App>> {
-        self.map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-    }
-
-    pub fn list(&self) -> Vec<Arc<App>> {
-        let mut apps: Vec<_> = self
-            .map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        apps.sort_by(|a, b| a.tenant.cmp(&b.tenant));
-        apps
-    }
-
-    /// Serves `app` under its tenant id; a tenant it replaces is retired (its sessions end). Returns whether
-    /// it replaced one.
-    pub async fn insert(&self, app: Arc<App>) -> bool {
-        let old = self
-            .map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(app.tenant.to_string(), app.clone());
-        let replaced = old.is_some();
-        if let Some(old) = old {
-            self.retire(&old, "its tenant was replaced").await;
-        }
-        replaced
-    }
-
-    /// Stops serving tenant `id`: its sessions end and its instances stop. Whether it existed.
-    pub async fn remove(&self, id: &str) -> bool {
-        let old = self
-            .map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-        match old {
-            Some(old) => {
-                self.retire(&old, "its tenant was removed").await;
-                true
-            }
-            None => false,
-        }
-    }
-
-    async fn retire(&self, app: &App, reason: &str) {
-        let ended = self.host.registry.end_tenant(&app.tenant, reason);
-        if let Launcher::Shared(server) = &app.launcher {
-            server.stop().await;
-        }
-        tracing::info!(tenant = %app.tenant, sessions = ended, "tenant retired: {reason}");
-    }
-
-    /// Stops every shared server (at shutdown; sessions were ended already).
-    pub async fn stop_all(&self) {
-        for app in self.list() {
-            if let Launcher::Shared(server) = &app.launcher {
-                server.stop().await;
-            }
-        }
-    }
-}
-
-/// Whether `token`'s SHA-256 is one of `hashes`, comparing every byte of every hash (no early exit), so the time
-/// taken says nothing about how close a guess came.
-pub fn token_matches(token: &str, hashes: &[[u8; 32]]) -> Option<[u8; 32]> {
-    use sha2::{Digest, Sha256};
-    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let mut found = false;
-    for hash in hashes {
-        let diff = hash
-            .iter()
-            .zip(digest.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        found |= std::hint::black_box(diff) == 0;
-    }
-    found.then_some(digest)
 }
 
 #[cfg(test)]

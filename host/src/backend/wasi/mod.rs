@@ -200,7 +200,7 @@ impl WasiRuntime {
                 let temp = path.with_extension(format!(
                     "tmp{}-{}",
                     std::process::id(),
-                    crate::session::random_hex()
+                    crate::vocab::random_hex()
                 ));
                 std::fs::write(&temp, &artifact).map_err(io_err)?;
                 std::fs::rename(&temp, &path).map_err(io_err)?;
@@ -341,7 +341,7 @@ impl WasiServer {
     pub fn stderr_tail(&self) -> Vec<String> {
         self.stderr_tail
             .as_ref()
-            .map(|tail| crate::lock(tail).iter().cloned().collect())
+            .map(|tail| crate::vocab::lock(tail).iter().cloned().collect())
             .unwrap_or_default()
     }
 

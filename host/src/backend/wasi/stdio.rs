@@ -156,7 +156,7 @@ impl Pollable for GuestStdout {
 
 impl OutputStream for GuestStdout {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut sink = crate::lock(&self.0);
+        let mut sink = crate::vocab::lock(&self.0);
         let mut rest = &bytes[..];
         while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
             sink.line.extend_from_slice(&rest[..newline]);
@@ -196,7 +196,7 @@ impl OutputStream for GuestStdout {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        let sink = crate::lock(&self.0);
+        let sink = crate::vocab::lock(&self.0);
         if sink.events.is_closed() {
             return Err(StreamError::Closed);
         }
@@ -265,7 +265,7 @@ impl Pollable for GuestStderr {
 
 impl OutputStream for GuestStderr {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut sink = crate::lock(&self.0);
+        let mut sink = crate::vocab::lock(&self.0);
         if sink.left == 0 {
             return Ok(());
         }
@@ -278,7 +278,7 @@ impl OutputStream for GuestStderr {
                 let text = sink.redactor.apply(&text);
                 tracing::info!(session = %sink.tag, "guest stderr: {text}");
                 if let Some(tail) = &sink.tail {
-                    let mut tail = crate::lock(tail);
+                    let mut tail = crate::vocab::lock(tail);
                     if tail.len() == TAIL_LINES {
                         tail.pop_front();
                     }

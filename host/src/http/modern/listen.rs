@@ -24,10 +24,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Change, Exchange, FIRST_MODERN, Failure, Meta, Out, Pool, Wire, complete, gone, instance,
-    internal, modern_code, places, refusal, reply,
-};
+use super::FIRST_MODERN;
+use super::bridge::{Exchange, Failure, Out, instance, internal, places, reply};
+use super::checks::{Meta, modern_code};
+use super::pool::{Change, Pool};
+use super::wire::{Wire, complete, gone, refusal};
 use crate::backend::{Instance, ServerEvent};
 use crate::http::Scope;
 use crate::jsonrpc::{self, Kind, code};
@@ -56,8 +57,8 @@ pub(super) async fn listen(
     let (out, answers) = mpsc::channel(app.limits.live_queue);
     let ends = Ends {
         id: id.clone(),
-        closing: app.modern.closing.clone(),
-        pool: std::sync::Arc::downgrade(&app.modern),
+        closing: app.front.closing.clone(),
+        pool: std::sync::Arc::downgrade(&app.front),
     };
     if passthrough {
         let permits = places(app)?;
@@ -89,7 +90,7 @@ pub(super) async fn listen(
         // The stream's place, like a session's, whether or not a server is held for it.
         let permits = places(app)?;
         // Subscribed before the acknowledgement: no change after it is missed.
-        let changes = app.modern.changes.subscribe();
+        let changes = app.front.changes.subscribe();
         let held = match uris.is_empty() {
             true => None,
             false => Some(subscribe(scope, &meta, &uris, &out).await?),
@@ -199,7 +200,7 @@ async fn subscribe(
         relay_logs: false,
         asks_allowed: false,
         capabilities: &meta.capabilities,
-        pool: &app.modern,
+        pool: &app.front,
     };
     let subscribed = async {
         if initialized.is_none() {

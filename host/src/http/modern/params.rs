@@ -17,11 +17,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{
-    Exchange, Failure, Meta, decode_header, header_mismatch, internal, reject, without_modern_meta,
-};
+use super::bridge::{Exchange, Failure, internal};
+use super::checks::{Meta, decode_header, header_mismatch, reject, without_modern_meta};
 use crate::http::Scope;
-use crate::lock;
+use crate::vocab::lock;
 
 const DECLARATION: &str = "x-mcp-header";
 /// Pages of `tools/list` catwalk reads at most when it learns a server's tools.
@@ -73,7 +72,7 @@ async fn known(
     meta: &Meta,
     passthrough: bool,
 ) -> Result<Arc<Mirrors>, Failure> {
-    let pool = &scope.app.modern;
+    let pool = &scope.app.front;
     if let Some(known) = lock(&pool.mirrored).clone() {
         return Ok(known);
     }

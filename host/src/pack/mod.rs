@@ -17,19 +17,20 @@
 //! Packing the same spec again is instant: `<state>/packs/specs/` maps each spec (with the runtime and layer
 //! it was packed with) to its artifact.
 
-use std::collections::HashMap;
+mod npm;
+mod smoke;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
-use crate::backend::ServerEvent;
-use crate::backend::wasi::policy::DirGrant;
-use crate::backend::wasi::{GuestPolicy, WasiRuntime, WasiServer};
+use crate::backend::wasi::{GuestPolicy, WasiRuntime};
+use crate::policy::grants::DirGrant;
+use npm::{installed, last_line, npm_install, run};
 
 /// `catwalk-js`, the JavaScript runtime for `wasm32-wasip1`, built into this binary (empty when the build
 /// could not make it; `CATWALK_JS_RUNTIME` names a file instead).
@@ -37,33 +38,42 @@ const EMBEDDED_RUNTIME: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/catwal
 
 /// The compatibility layer and the bundling script, written into the tools dir as they are here.
 const TOOLS: &[(&str, &str)] = &[
-    ("package.json", include_str!("../../js/node/package.json")),
-    ("pack.mjs", include_str!("../../js/node/pack.mjs")),
-    ("globals.js", include_str!("../../js/node/globals.js")),
-    ("fs.js", include_str!("../../js/node/fs.js")),
+    (
+        "package.json",
+        include_str!("../../../js/node/package.json"),
+    ),
+    ("pack.mjs", include_str!("../../../js/node/pack.mjs")),
+    ("globals.js", include_str!("../../../js/node/globals.js")),
+    ("fs.js", include_str!("../../../js/node/fs.js")),
     (
         "fs-promises.js",
-        include_str!("../../js/node/fs-promises.js"),
+        include_str!("../../../js/node/fs-promises.js"),
     ),
-    ("os.js", include_str!("../../js/node/os.js")),
-    ("crypto.js", include_str!("../../js/node/crypto.js")),
-    ("module.js", include_str!("../../js/node/module.js")),
-    ("url.js", include_str!("../../js/node/url.js")),
-    ("timers.js", include_str!("../../js/node/timers.js")),
+    ("os.js", include_str!("../../../js/node/os.js")),
+    ("crypto.js", include_str!("../../../js/node/crypto.js")),
+    ("module.js", include_str!("../../../js/node/module.js")),
+    ("url.js", include_str!("../../../js/node/url.js")),
+    ("timers.js", include_str!("../../../js/node/timers.js")),
     (
         "timers-promises.js",
-        include_str!("../../js/node/timers-promises.js"),
+        include_str!("../../../js/node/timers-promises.js"),
     ),
-    ("process.js", include_str!("../../js/node/process.js")),
-    ("tty.js", include_str!("../../js/node/tty.js")),
-    ("perf_hooks.js", include_str!("../../js/node/perf_hooks.js")),
+    ("process.js", include_str!("../../../js/node/process.js")),
+    ("tty.js", include_str!("../../../js/node/tty.js")),
+    (
+        "perf_hooks.js",
+        include_str!("../../../js/node/perf_hooks.js"),
+    ),
     (
         "async_hooks.js",
-        include_str!("../../js/node/async_hooks.js"),
+        include_str!("../../../js/node/async_hooks.js"),
     ),
-    ("assert.js", include_str!("../../js/node/assert.js")),
-    ("readline.js", include_str!("../../js/node/readline.js")),
-    ("constants.js", include_str!("../../js/node/constants.js")),
+    ("assert.js", include_str!("../../../js/node/assert.js")),
+    ("readline.js", include_str!("../../../js/node/readline.js")),
+    (
+        "constants.js",
+        include_str!("../../../js/node/constants.js"),
+    ),
 ];
 
 /// Where the package tree is mounted in the guest.
@@ -244,7 +254,7 @@ impl Packer {
         let tools_dir = self.tools(&layer_sha).await?;
         let scratch = self
             .root
-            .join(format!("tmp-{}", crate::session::random_hex()));
+            .join(format!("tmp-{}", crate::vocab::random_hex()));
         let built = self.build(request, &tools_dir, &scratch, runtime_sha).await;
         let artifact = match built {
             Ok(artifact) => artifact,
@@ -256,7 +266,7 @@ impl Packer {
         tokio::fs::create_dir_all(index.parent().unwrap_or(&self.root))
             .await
             .map_err(io("creating the pack index"))?;
-        let temp = index.with_extension(crate::session::random_hex());
+        let temp = index.with_extension(crate::vocab::random_hex());
         tokio::fs::write(&temp, &artifact.manifest.sha256)
             .await
             .map_err(io("writing the pack index"))?;
@@ -286,7 +296,7 @@ impl Packer {
         let fail = |e: std::io::Error| PackError::Tools(e.to_string());
         let aside = self
             .root
-            .join(format!("tmp-tools-{}", crate::session::random_hex()));
+            .join(format!("tmp-tools-{}", crate::vocab::random_hex()));
         tokio::fs::create_dir_all(&aside).await.map_err(fail)?;
         let installed = async {
             for (name, text) in TOOLS {
@@ -460,148 +470,6 @@ impl Packer {
         }
         Ok(Artifact { dir, manifest })
     }
-
-    fn server(&self, policy: &GuestPolicy) -> Result<Arc<WasiServer>, String> {
-        WasiServer::new(
-            self.wasi.clone(),
-            "catwalk-js",
-            &self.runtime,
-            policy.clone(),
-        )
-        .map(|server| Arc::new(server.with_stderr_tail()))
-        .map_err(|e| e.to_string())
-    }
-
-    /// Runs the runtime until it exits: `Err` with why (and what it wrote to stderr), unless it exited with
-    /// status 0.
-    async fn run_to_exit(&self, policy: &GuestPolicy) -> Result<(), String> {
-        let server = self.server(policy)?;
-        self.exit_of(&server)
-            .await
-            .map_err(|reason| with_stderr(reason, &server))
-    }
-
-    async fn exit_of(&self, server: &Arc<WasiServer>) -> Result<(), String> {
-        let mut instance = server
-            .launch(&Arc::from("pack"))
-            .map_err(|e| e.to_string())?;
-        loop {
-            match tokio::time::timeout(SMOKE_TIMEOUT, instance.from_server.recv()).await {
-                Ok(Some(ServerEvent::Exited { reason })) => {
-                    return if reason == "exited" || reason.ends_with("with status 0") {
-                        Ok(())
-                    } else {
-                        Err(reason)
-                    };
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return Err("the runtime ended without a word".into()),
-                Err(_) => {
-                    instance.stop.cancel();
-                    return Err("the runtime did not finish in time".into());
-                }
-            }
-        }
-    }
-
-    /// Starts the packed server, initializes it and lists its tools: their names.
-    async fn smoke(&self, policy: &GuestPolicy) -> Result<Vec<String>, String> {
-        let server = self.server(policy)?;
-        self.smoke_on(&server)
-            .await
-            .map_err(|reason| with_stderr(reason, &server))
-    }
-
-    async fn smoke_on(&self, server: &Arc<WasiServer>) -> Result<Vec<String>, String> {
-        let mut instance = server
-            .launch(&Arc::from("pack"))
-            .map_err(|e| e.to_string())?;
-        let result = async {
-            let initialize = serde_json::json!({
-                "jsonrpc": "2.0", "id": 1, "method": "initialize",
-                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                           "clientInfo": {"name": "catwalk-pack", "version": env!("CARGO_PKG_VERSION")}},
-            });
-            let init = exchange(&mut instance, initialize, 1).await?;
-            let capabilities = &init["capabilities"];
-            send(
-                &instance,
-                serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-            )
-            .await?;
-            if capabilities.get("tools").is_none() {
-                return Ok(Vec::new());
-            }
-            let list = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-            let tools = exchange(&mut instance, list, 2).await?;
-            Ok(tools["tools"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["name"].as_str().map(str::to_owned))
-                .collect())
-        }
-        .await;
-        instance.stop.cancel();
-        result
-    }
-}
-
-/// `reason`, and the last lines the guest wrote to stderr.
-fn with_stderr(reason: String, server: &WasiServer) -> String {
-    let tail = server.stderr_tail();
-    if tail.is_empty() {
-        reason
-    } else {
-        format!("{reason}; its stderr ended with: {}", tail.join(" | "))
-    }
-}
-
-async fn send(
-    instance: &crate::backend::Instance,
-    message: serde_json::Value,
-) -> Result<(), String> {
-    instance
-        .to_server
-        .send(Bytes::from(message.to_string()))
-        .await
-        .map_err(|_| "the server is gone".to_owned())
-}
-
-/// Sends a request and waits for its answer's result, past whatever else the server says first.
-async fn exchange(
-    instance: &mut crate::backend::Instance,
-    request: serde_json::Value,
-    id: u64,
-) -> Result<serde_json::Value, String> {
-    let method = request["method"].as_str().unwrap_or_default().to_owned();
-    send(instance, request).await?;
-    loop {
-        let event = tokio::time::timeout(SMOKE_TIMEOUT, instance.from_server.recv())
-            .await
-            .map_err(|_| format!("no answer to {method} within {} s", SMOKE_TIMEOUT.as_secs()))?;
-        match event {
-            Some(ServerEvent::Message(line)) => {
-                let Ok(message) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                    continue;
-                };
-                if message["id"].as_u64() != Some(id) || message.get("method").is_some() {
-                    continue;
-                }
-                if let Some(error) = message.get("error") {
-                    return Err(format!("{method} was answered with an error: {error}"));
-                }
-                return Ok(message["result"].clone());
-            }
-            Some(ServerEvent::Oversized { len, .. }) => {
-                return Err(format!("the server wrote a line of {len} bytes"));
-            }
-            Some(ServerEvent::Exited { reason }) => {
-                return Err(format!("the server {reason} before it answered {method}"));
-            }
-            None => return Err("the server is gone".into()),
-        }
-    }
 }
 
 /// What `pack.mjs` printed.
@@ -635,104 +503,10 @@ fn stubs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stubbed>, D::Erro
         .collect())
 }
 
-/// The installed package's name and version.
-fn installed(app: &Path) -> Result<(String, String), PackError> {
-    let read = |path: PathBuf| -> Result<serde_json::Value, PackError> {
-        let text = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
-        serde_json::from_slice(&text)
-            .map_err(|e| PackError::Bin(format!("{}: {e}", path.display())))
-    };
-    let top = read(app.join("package.json"))?;
-    let deps: HashMap<String, serde_json::Value> =
-        serde_json::from_value(top["dependencies"].clone()).unwrap_or_default();
-    let name = deps
-        .keys()
-        .next()
-        .cloned()
-        .ok_or_else(|| PackError::Bin("the install recorded no package".into()))?;
-    let manifest = read(app.join("node_modules").join(&name).join("package.json"))?;
-    let version = manifest["version"].as_str().unwrap_or("").to_owned();
-    Ok((name, version))
-}
-
-/// `npm install` in `dir` (of `spec`, or of its package.json), with lifecycle scripts disabled: nothing of the
-/// package runs outside the sandbox.
-async fn npm_install(dir: &Path, spec: Option<&str>) -> Result<(), String> {
-    let mut command = Command::new("npm");
-    command
-        .args([
-            "install",
-            "--ignore-scripts",
-            // A package from a local folder is copied, not linked: the sandbox sees only the tree it is given.
-            "--install-links",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(dir)
-        .args(spec)
-        .stdin(std::process::Stdio::null());
-    let out = run(&mut command).await.map_err(|e| format!("npm: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    // npm's own words (`npm error 404 Not Found - GET ...`), not its pointer to a log file.
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let said: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("npm error") && !l.contains("A complete log of this run"))
-        .take(3)
-        .collect();
-    Err(match said.is_empty() {
-        true => format!("{}: {}", out.status, last_line(&out.stderr)),
-        false => format!(
-            "{}: {}",
-            out.status,
-            said.join("; ").chars().take(400).collect::<String>()
-        ),
-    })
-}
-
-/// Runs a command to its end for its output, for at most [`STEP_TIMEOUT`]. Spawned through catwalk's reaper,
-/// which otherwise collects the exit status first when this runs inside `catwalk serve`.
-async fn run(command: &mut Command) -> std::io::Result<std::process::Output> {
-    use crate::backend::process::reaper;
-    command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let child = reaper::spawn(command)?;
-    let pid = child.id();
-    // Past the limit the child is dropped, which kills it (`kill_on_drop`).
-    let out = tokio::time::timeout(STEP_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("stopped after {} s", STEP_TIMEOUT.as_secs()),
-            ))
-        });
-    if let Some(pid) = pid {
-        reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
-    }
-    out
-}
-
-fn last_line(text: &[u8]) -> String {
-    String::from_utf8_lossy(text)
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("no output")
-        .chars()
-        .take(300)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn artifact() -> Artifact {

@@ -1,0 +1,248 @@
+//! Building a tenant's server: its WASI module (a file, a pinned URL, the catalog's build, or its package
+//! packed by catwalk) or its package or command as confined child processes, and the front end's view of it.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use super::file::{ModuleSource, TenantServer, TenantSpec};
+use super::{App, Front, Host, source};
+use crate::backend::Launcher;
+use crate::backend::npm::CommandSource;
+use crate::backend::process::ProcessSpec;
+use crate::backend::shared::SharedServer;
+use crate::backend::wasi::{GuestPolicy, WasiServer};
+use crate::vocab::{Mode, Sandbox};
+
+impl Host {
+    /// Builds a tenant's server and its front end: fetches and compiles its module, or prepares its package.
+    pub async fn build<F: Front>(&self, spec: &TenantSpec) -> Result<Arc<App<F>>, String> {
+        let launcher = self.launcher(spec).await?;
+        Ok(self.app(
+            &spec.id,
+            launcher,
+            spec.tokens.clone(),
+            spec.limits.max_sessions,
+            spec.limits.request_timeout,
+            Some(spec.limits.max_inflight.unwrap_or(self.max_inflight)),
+        ))
+    }
+
+    /// A tenant's server: its module, its package packed to WASI, or its package or command as processes.
+    async fn launcher(&self, spec: &TenantSpec) -> Result<Launcher, String> {
+        if let TenantServer::Package(package) = &spec.server
+            && matches!(spec.sandbox, Sandbox::Wasi | Sandbox::WasiOrNpx)
+            && self.catalog.resolve(package).is_none()
+        {
+            match self.packed_tenant(spec, package).await {
+                Ok(launcher) => return Ok(launcher),
+                Err(e) if spec.sandbox == Sandbox::WasiOrNpx => {
+                    tracing::warn!(tenant = %spec.id, %package, "cannot run sandboxed, so it runs through npx: {e}");
+                }
+                Err(e) => return Err(format!("sandbox: {package} cannot run sandboxed: {e}")),
+            }
+        }
+        let published = match &spec.server {
+            TenantServer::Package(package) => self
+                .published_build(package, spec.sandbox)
+                .map_err(|e| format!("sandbox: {e}"))?,
+            _ => None,
+        };
+        let launcher = match (&spec.server, published) {
+            (_, Some(module)) => {
+                let name = match &spec.server {
+                    TenantServer::Package(package) => package.clone(),
+                    _ => spec.id.clone(),
+                };
+                self.wasm_launcher(spec, &module, name).await?
+            }
+            (TenantServer::Wasm(module), None) => {
+                self.wasm_launcher(spec, module, spec.id.clone()).await?
+            }
+            (TenantServer::Package(_) | TenantServer::Command(_), None) => {
+                let dirs = self
+                    .tenant_dirs(&spec.id)
+                    .map_err(|e| format!("state dir: {e}"))?;
+                let confine = self.confinement(spec, &dirs);
+                let mut env: Vec<(OsString, OsString)> =
+                    spec.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+                for (name, value) in [
+                    ("PATH", self.path.clone()),
+                    ("HOME", dirs.home.clone().into()),
+                    ("npm_config_cache", dirs.npm_cache.clone().into()),
+                    ("TMPDIR", dirs.tmp.clone().into()),
+                ] {
+                    if !env.iter().any(|(k, _)| k == name) {
+                        env.push((name.into(), value));
+                    }
+                }
+                for (name, value) in &self.tenant_env {
+                    if !env.iter().any(|(k, _)| k == name) {
+                        env.push((name.clone(), value.clone()));
+                    }
+                }
+                let base = ProcessSpec {
+                    env,
+                    cwd: Some(dirs.work.clone()),
+                    confine,
+                    ..self.process.clone()
+                };
+                let source = Arc::new(match &spec.server {
+                    TenantServer::Package(package) => CommandSource::npm(
+                        ProcessSpec {
+                            args: spec.args.iter().map(OsString::from).collect(),
+                            ..base
+                        },
+                        package.clone(),
+                        &dirs.root,
+                    ),
+                    TenantServer::Command(argv) => CommandSource::command(ProcessSpec {
+                        program: argv[0].clone().into(),
+                        args: argv[1..].iter().map(OsString::from).collect(),
+                        ..base
+                    }),
+                    TenantServer::Wasm(_) => unreachable!("matched above"),
+                });
+                let prepare = source.clone();
+                tokio::spawn(async move { prepare.prepare().await });
+                match spec.mode {
+                    Mode::PerSession => Launcher::PerSession(source),
+                    Mode::Shared => Launcher::Shared(SharedServer::start(
+                        source,
+                        self.shutdown.child_token(),
+                        self.metrics.tenant(&spec.id),
+                    )),
+                }
+            }
+        };
+        Ok(launcher)
+    }
+
+    /// The catalog's WASI build of `package`, if it should be used. `None` means npx or, with `wasi` and
+    /// `wasi-or-npx`, the package packed by catwalk.
+    pub fn published_build(
+        &self,
+        package: &str,
+        sandbox: Sandbox,
+    ) -> Result<Option<ModuleSource>, String> {
+        Ok(match sandbox {
+            Sandbox::Npx => None,
+            Sandbox::Auto | Sandbox::Wasi | Sandbox::WasiOrNpx => {
+                self.catalog.resolve(package).cloned()
+            }
+        })
+    }
+
+    /// A WASI server of `package` packed to WASI (`catwalk pack`; packed now unless it was before), under
+    /// `base`'s env, grants and limits, with the package's `args`.
+    pub async fn pack_launcher(
+        &self,
+        tenant: &str,
+        package: &str,
+        args: &[String],
+        base: GuestPolicy,
+    ) -> Result<Launcher, String> {
+        let packer = crate::pack::Packer::new(
+            &self.state_dir,
+            self.wasi().await.map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        let request = crate::pack::PackRequest {
+            spec: package.to_owned(),
+            args: args.to_vec(),
+            policy: base.clone(),
+            refresh: false,
+        };
+        let started = std::time::Instant::now();
+        let (artifact, cached) = packer.pack(&request).await.map_err(|e| e.to_string())?;
+        tracing::info!(
+            %tenant,
+            %package,
+            version = %artifact.manifest.version,
+            artifact = %artifact.manifest.sha256,
+            cached,
+            took = ?started.elapsed(),
+            "serving the package packed to WASI"
+        );
+        let wasm = tokio::fs::read(artifact.runtime_path())
+            .await
+            .map_err(|e| format!("reading the packed runtime: {e}"))?;
+        let policy = artifact.policy(&base, args);
+        let server = self
+            .wasi_server(tenant, package.to_owned(), wasm, policy)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Launcher::Wasi(server))
+    }
+
+    /// What tenant `spec`'s guests may do: its env, grants and limits.
+    fn tenant_policy(&self, spec: &TenantSpec) -> Result<GuestPolicy, String> {
+        let memory = spec.limits.memory.unwrap_or(self.guest.max_memory_bytes);
+        if memory > self.max_guest_memory {
+            return Err(format!(
+                "limits.memory: more than this machine allows a guest ({} MiB, --memory)",
+                self.max_guest_memory >> 20
+            ));
+        }
+        Ok(GuestPolicy {
+            env: spec.env.clone(),
+            dirs: spec.dirs.clone(),
+            network: spec.network.clone(),
+            max_memory_bytes: memory,
+            cpu_budget: spec.limits.cpu_budget.unwrap_or(self.guest.cpu_budget),
+            ..self.guest.clone()
+        })
+    }
+
+    /// Tenant `spec`'s package, packed to WASI, with the tenant's env, grants and limits.
+    async fn packed_tenant(&self, spec: &TenantSpec, package: &str) -> Result<Launcher, String> {
+        let base = self.tenant_policy(spec)?;
+        self.pack_launcher(&spec.id, package, &spec.args, base)
+            .await
+    }
+
+    /// A WASI server for tenant `spec` from `module`, with the tenant's env, grants and limits.
+    async fn wasm_launcher(
+        &self,
+        spec: &TenantSpec,
+        module: &ModuleSource,
+        name: String,
+    ) -> Result<Launcher, String> {
+        let policy = self.tenant_policy(spec)?;
+        let wasm = source::load(module, &self.state_dir.join("modules"), self.http())
+            .await
+            .map_err(|e| format!("wasm: {e}"))?;
+        let server = self
+            .wasi_server(&spec.id, name, wasm, policy)
+            .await
+            .map_err(|e| format!("wasm: {e}"))?;
+        Ok(Launcher::Wasi(server))
+    }
+
+    /// Compiles (or loads from the cache) and links a WASI server, off the async threads.
+    pub async fn wasi_server(
+        &self,
+        tenant: &str,
+        name: String,
+        wasm: Vec<u8>,
+        policy: GuestPolicy,
+    ) -> std::io::Result<Arc<WasiServer>> {
+        let runtime = self.wasi().await?;
+        let server =
+            tokio::task::spawn_blocking(move || WasiServer::new(runtime, &name, &wasm, policy))
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?;
+        tracing::info!(
+            guest = server.name(),
+            kind = server.kind(),
+            "WASI server ready"
+        );
+        let server = Arc::new(server.with_spares(
+            self.spare,
+            self.shutdown.clone(),
+            self.metrics.tenant(tenant).spares("wasi"),
+        ));
+        server.refill();
+        Ok(server)
+    }
+}
