@@ -33,8 +33,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== WASI guests (the conformance fixture, the hostile guests, the JavaScript runtime)"
 hostile=""
 for attack in fs-read fs-write env net spin memory flood recursion; do hostile="$hostile -p catwalk-hostile-$attack"; done
-cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest $hostile
-cargo build --release --target wasm32-wasip2 -p catwalk-conformance-guest -p catwalk-hostile-net
+cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest -p catwalk-egress-guest $hostile
+cargo build --release --target wasm32-wasip2 -p catwalk-conformance-guest -p catwalk-egress-guest -p catwalk-hostile-net
 cargo build --target wasm32-wasip1 -p catwalk-guest --examples
 cargo build --release --target wasm32-wasip1 -p catwalk-js
 
@@ -42,7 +42,7 @@ echo "== Rust unit and end-to-end tests"
 cargo test --workspace
 
 echo "== TypeScript and Python SDK clients and the conformance suites"
-cargo build -p catwalk
+cargo build -p catwalk -p catwalk-tests --bins
 CATWALK_BIN="$target/debug/catwalk" CATWALK_STATE_DIR="$target/test-state" node --test tests/js/
 
 echo "== the container image: built with podman from the binary above, run, and spoken to over HTTP"

@@ -33,8 +33,10 @@
 //!   and requests to the client (sampling, elicitation, roots) that block until the answer arrives.
 //! - [`Tool`], [`ToolResult`], [`Resource`], [`Prompt`]: what a server offers.
 //! - [`Error`]: a JSON-RPC error a handler returns.
+//! - [`http`]: a blocking HTTP client; catwalk sends its requests under the tenant's egress grants.
 
 mod context;
+pub mod http;
 mod server;
 mod types;
 

@@ -23,6 +23,7 @@
 //! - [`backend`]: server instances behind sessions: a supervised process per session, an npm package
 //!   installed once, one process shared by every session, or a WASI guest.
 //! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
+//! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy.
 //! - [`policy`]: what a tenant's server is given and may take (grants, limits), decided once for every backend.
 //! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
 //! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation.
@@ -33,6 +34,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod confine;
+pub mod egress;
 pub mod http;
 pub mod jsonrpc;
 pub mod metrics;

@@ -16,6 +16,12 @@
 //!   or went past its CPU or memory limit).
 //! - `catwalk_restarts_total{tenant}`: restarts of a shared server process.
 //! - `catwalk_requests_waiting{tenant}`: requests waiting for one of their tenant's turns (`--max-inflight`).
+//! - `catwalk_egress_requests_total{tenant,host,status}`, `catwalk_egress_bytes_total{tenant,host,direction}`:
+//!   sandboxed servers' HTTP(S) requests and their bytes each way (`out`, `in`); `host` is the grant that allowed
+//!   the request (`https://api.github.com`, `https://*.slack.com`), so the operator's grants bound the series.
+//! - `catwalk_egress_denials_total{tenant,reason}`: requests catwalk refused (`not_granted`, `blocked_address`,
+//!   `unresolved`, `bad_request`, `placeholder`, `too_many`); `catwalk_egress_failures_total{tenant,cause}`:
+//!   requests that failed on the way (`connect`, `timeout`, `too_large`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +61,26 @@ struct BackendLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EgressLabels {
+    tenant: String,
+    host: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EgressBytesLabels {
+    tenant: String,
+    host: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    tenant: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExitLabels {
     tenant: String,
     cause: &'static str,
@@ -74,6 +100,10 @@ pub struct Metrics {
     exits: Family<ExitLabels, Counter>,
     restarts: Family<TenantLabel, Counter>,
     waiting: Family<TenantLabel, Gauge>,
+    egress: Family<EgressLabels, Counter>,
+    egress_bytes: Family<EgressBytesLabels, Counter>,
+    egress_denials: Family<ReasonLabels, Counter>,
+    egress_failures: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -125,7 +155,35 @@ impl Metrics {
             "Requests waiting for one of their tenant's turns",
             waiting.clone(),
         );
+        let egress = Family::<EgressLabels, Counter>::default();
+        let egress_bytes = Family::<EgressBytesLabels, Counter>::default();
+        let egress_denials = Family::<ReasonLabels, Counter>::default();
+        let egress_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "catwalk_egress_requests",
+            "Sandboxed servers' HTTP(S) requests, by the grant that allowed them and response status",
+            egress.clone(),
+        );
+        registry.register(
+            "catwalk_egress_bytes",
+            "Body bytes of sandboxed servers' HTTP(S) requests, out and in",
+            egress_bytes.clone(),
+        );
+        registry.register(
+            "catwalk_egress_denials",
+            "Sandboxed servers' requests catwalk refused, by reason",
+            egress_denials.clone(),
+        );
+        registry.register(
+            "catwalk_egress_failures",
+            "Sandboxed servers' requests that failed on the way, by cause",
+            egress_failures.clone(),
+        );
         Arc::new(Self {
+            egress,
+            egress_bytes,
+            egress_denials,
+            egress_failures,
             waiting,
             registry,
             sessions,
@@ -241,6 +299,52 @@ impl TenantMetrics {
         let gauge = self.metrics.waiting.get_or_create(&self.label).clone();
         gauge.inc();
         Waiting(gauge)
+    }
+
+    /// An outbound request answered with `status`, allowed by the grant named `host`.
+    pub fn egress_request(&self, host: &str, status: u16) {
+        self.metrics
+            .egress
+            .get_or_create(&EgressLabels {
+                tenant: self.label.tenant.clone(),
+                host: host.to_owned(),
+                status,
+            })
+            .inc();
+    }
+
+    /// Body bytes of an outbound request (`out`) or its response (`in`).
+    pub fn egress_bytes(&self, host: &str, direction: &'static str, bytes: u64) {
+        self.metrics
+            .egress_bytes
+            .get_or_create(&EgressBytesLabels {
+                tenant: self.label.tenant.clone(),
+                host: host.to_owned(),
+                direction,
+            })
+            .inc_by(bytes);
+    }
+
+    /// An outbound request refused: `reason` is one of [`crate::policy::egress::Reason`]'s names.
+    pub fn egress_denied(&self, reason: &'static str) {
+        self.metrics
+            .egress_denials
+            .get_or_create(&ReasonLabels {
+                tenant: self.label.tenant.clone(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// An outbound request that failed on the way (`connect`, `timeout`, `too_large`).
+    pub fn egress_failed(&self, cause: &'static str) {
+        self.metrics
+            .egress_failures
+            .get_or_create(&ReasonLabels {
+                tenant: self.label.tenant.clone(),
+                reason: cause,
+            })
+            .inc();
     }
 
     pub fn restarted(&self) {

@@ -57,6 +57,8 @@ pub async fn run(
     host.max_inflight = config.max_inflight;
     host.spare = config.spare;
     host.tenant_env = config.tenant_env.clone();
+    host.egress_ca = config.egress_ca.clone();
+    host.egress_limits = config.egress_limits;
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;
     }
@@ -127,13 +129,14 @@ async fn single_launcher(
 ) -> std::io::Result<Launcher> {
     Ok(match &config.server {
         Server::Wasm { path, policy } => {
+            let policy = with_egress(config, host, policy.clone()).await?;
             let wasm = tokio::fs::read(path).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
             })?;
             let name = path
                 .file_name()
                 .map_or_else(|| "guest".into(), |n| n.to_string_lossy().into_owned());
-            Launcher::Wasi(host.wasi_server("", name, wasm, policy.clone()).await?)
+            Launcher::Wasi(host.wasi_server("", name, wasm, policy).await?)
         }
         Server::Demo { policy } => {
             if DEMO_GUEST.is_empty() {
@@ -144,8 +147,9 @@ async fn single_launcher(
             }
             tracing::info!("nothing configured: serving the built-in demo WASI server");
             let wasm = DEMO_GUEST.to_vec();
+            let policy = with_egress(config, host, policy.clone()).await?;
             Launcher::Wasi(
-                host.wasi_server("", "catwalk-demo".into(), wasm, policy.clone())
+                host.wasi_server("", "catwalk-demo".into(), wasm, policy)
                     .await?,
             )
         }
@@ -166,6 +170,7 @@ async fn single_launcher(
                 env: package_guest_env(config),
                 ..config.guest.clone()
             };
+            let policy = with_egress(config, host, policy).await?;
             Launcher::Wasi(host.wasi_server("", package.clone(), wasm, policy).await?)
         }
         Server::Package(package)
@@ -175,6 +180,12 @@ async fn single_launcher(
             launcher
         }
         Server::Package(_) | Server::Command(_) => {
+            if !config.egress.is_empty() || !config.secrets.is_empty() {
+                return Err(std::io::Error::other(
+                    "--egress and --secret are enforced in the sandbox, and this package runs through npx \
+                     (give --sandbox wasi to pack it): an npx process is not network-confined",
+                ));
+            }
             let mut source = match &config.server {
                 Server::Package(spec) => {
                     let base = ProcessSpec {
@@ -228,6 +239,19 @@ fn package_guest_env(config: &Config) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `policy` with the single server's egress grants and secrets (`--egress`, `--secret`).
+async fn with_egress(
+    config: &Config,
+    host: &crate::tenants::Host,
+    policy: GuestPolicy,
+) -> std::io::Result<GuestPolicy> {
+    let egress = host
+        .tenant_egress("", &config.egress, &config.secrets)
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(GuestPolicy { egress, ..policy })
+}
+
 /// The package packed to WASI (`catwalk pack`, done now unless it was before). `None`: it cannot be packed
 /// and `--sandbox wasi-or-npx` lets it run through npx.
 async fn packed_launcher(
@@ -239,6 +263,7 @@ async fn packed_launcher(
         env: package_guest_env(config),
         ..config.guest.clone()
     };
+    let base = with_egress(config, host, base).await?;
     match host
         .pack_launcher("", package, &config.package_args, base)
         .await

@@ -5,11 +5,24 @@
 import { Buffer } from "buffer";
 import { URL, URLSearchParams } from "./url.js";
 import { createRequire } from "./module.js";
+import { ReadableStream, WritableStream, TransformStream } from "web-streams-polyfill";
+import { fetch, Headers, Request, Response, Blob, File, FormData } from "./fetch.js";
 
 globalThis.global ??= globalThis;
 globalThis.Buffer ??= Buffer;
 globalThis.URL ??= URL;
 globalThis.URLSearchParams ??= URLSearchParams;
+globalThis.ReadableStream ??= ReadableStream;
+globalThis.WritableStream ??= WritableStream;
+globalThis.TransformStream ??= TransformStream;
+// The network, through catwalk (fetch.js).
+globalThis.fetch ??= fetch;
+globalThis.Headers ??= Headers;
+globalThis.Request ??= Request;
+globalThis.Response ??= Response;
+globalThis.Blob ??= Blob;
+globalThis.File ??= File;
+globalThis.FormData ??= FormData;
 
 class DOMException extends Error {
   constructor(message = "", name = "Error") {

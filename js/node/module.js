@@ -11,10 +11,16 @@ import timers from "./timers.js";
 import tty from "./tty.js";
 import perfHooks from "./perf_hooks.js";
 import asyncHooks from "./async_hooks.js";
+import http from "./http.js";
+import https from "./https.js";
+import dns from "./dns.js";
+import net from "./net.js";
+import tls from "./tls.js";
 
 const builtins = {
   fs, "fs/promises": fs.promises, path, os, events, buffer: { Buffer }, url, crypto, timers, tty,
-  perf_hooks: perfHooks, async_hooks: asyncHooks, process: globalThis.process,
+  perf_hooks: perfHooks, async_hooks: asyncHooks, process: globalThis.process, http, https, dns,
+  "dns/promises": dns.promises, net, tls,
 };
 
 export const builtinModules = ["assert", "async_hooks", "buffer", "child_process", "crypto", "events", "fs", "http", "https", "module", "net", "os", "path", "process", "querystring", "readline", "stream", "string_decoder", "timers", "tls", "tty", "url", "util", "worker_threads", "zlib"];

@@ -19,7 +19,8 @@ const LAYER = {
   fs: "fs.js", "fs/promises": "fs-promises.js", os: "os.js", crypto: "crypto.js", module: "module.js", url: "url.js",
   timers: "timers.js", "timers/promises": "timers-promises.js", process: "process.js", tty: "tty.js",
   perf_hooks: "perf_hooks.js", async_hooks: "async_hooks.js", assert: "assert.js", "assert/strict": "assert.js",
-  readline: "readline.js", constants: "constants.js",
+  readline: "readline.js", constants: "constants.js", http: "http.js", https: "https.js", dns: "dns.js",
+  "dns/promises": "dns-promises.js", net: "net.js", tls: "tls.js",
 };
 const POLYFILLS = {
   events: "events", buffer: "buffer", string_decoder: "string_decoder", path: "path-browserify",

@@ -3,8 +3,17 @@
 let whatwg;
 const impl = () => (whatwg ??= require("whatwg-url"));
 
+// Node's URL errors carry `code: "ERR_INVALID_URL"` and the `input`: libraries tell a native URL by it.
+const construct = (name, args) => {
+  try {
+    return new (impl()[name])(...args);
+  } catch (error) {
+    if (error instanceof TypeError && name === "URL") throw Object.assign(error, { code: "ERR_INVALID_URL", input: String(args[0]) });
+    throw error;
+  }
+};
 const lazy = (name) => new Proxy(function () {}, {
-  construct: (_, args) => new (impl()[name])(...args),
+  construct: (_, args) => construct(name, args),
   apply: () => { throw new TypeError(`Class constructor ${name} cannot be invoked without 'new'`); },
   get: (_, key) => (key === "name" ? name : impl()[name][key]),
   has: (_, key) => key in impl()[name],
@@ -50,5 +59,15 @@ export function format(url) {
   return `${url.protocol ?? ""}${url.slashes || host ? "//" : ""}${auth}${host}${url.pathname ?? ""}${url.search ?? ""}${url.hash ?? ""}`;
 }
 
+// `url.resolve`: `to` against `from`, as a browser resolves a link (and a relative `from` stays relative).
+export function resolve(from, to) {
+  const resolved = new URL(String(to), new URL(String(from), "resolve://"));
+  if (resolved.protocol === "resolve:") {
+    const { pathname, search, hash } = resolved;
+    return `${pathname}${search}${hash}`;
+  }
+  return resolved.toString();
+}
+
 export const domainToASCII = (domain) => impl().URL ? new URL(`http://${domain}`).hostname : domain;
-export default { URL, URLSearchParams, fileURLToPath, pathToFileURL, parse, format, domainToASCII };
+export default { URL, URLSearchParams, fileURLToPath, pathToFileURL, parse, format, resolve, domainToASCII };

@@ -112,6 +112,19 @@ impl Launcher {
         }
     }
 
+    /// What its server is granted of the network, names only (never a secret's value): for `/readyz` and the
+    /// admin API.
+    pub fn grants(&self) -> serde_json::Value {
+        match self {
+            Launcher::Wasi(server) => match server.egress() {
+                Some(egress) => crate::egress::describe_grants(egress.policy(), egress.secrets()),
+                None => crate::egress::describe_grants(&Default::default(), &[]),
+            },
+            // A process is not network-confined.
+            Launcher::PerSession(_) | Launcher::Shared(_) => serde_json::Value::Null,
+        }
+    }
+
     /// Whether a new instance can be started now, and if not, why.
     pub async fn readiness(&self) -> Result<String, String> {
         match self {

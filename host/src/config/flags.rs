@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::policy::egress::{Grant, Pin};
 use crate::vocab::{Mode, Sandbox, parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
@@ -213,6 +214,49 @@ pub struct ServeArgs {
     /// not looked up.
     #[arg(long = "net", value_name = "IP:PORT", value_parser = crate::policy::grants::parse_net)]
     pub net: Vec<crate::policy::grants::NetGrant>,
+
+    /// A host the sandboxed server may send HTTP(S) requests to (repeatable; comma-separated in the env):
+    /// `https://api.github.com`, `api.github.com` (HTTPS on 443), `https://*.slack.com`, `api.example.com:8443`,
+    /// `http://10.0.0.0/8` (addresses only where named). None: no requests at all.
+    #[arg(long = "egress", env = "CATWALK_EGRESS", value_delimiter = ',', value_name = "[SCHEME://]HOST[:PORT]", value_parser = Grant::parse)]
+    pub egress: Vec<Grant>,
+
+    /// A name pinned to an address for egress, `NAME:PORT=IP:PORT`, as curl's `--connect-to` (repeatable):
+    /// no lookup, and the address is allowed because it is named here.
+    #[arg(long = "egress-resolve", env = "CATWALK_EGRESS_RESOLVE", value_delimiter = ',', value_name = "NAME:PORT=IP:PORT", value_parser = Pin::parse)]
+    pub egress_resolve: Vec<Pin>,
+
+    /// A PEM file of CA certificates egress trusts besides the machine's bundle (repeatable).
+    #[arg(
+        long = "egress-ca",
+        env = "CATWALK_EGRESS_CA",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    pub egress_ca: Vec<PathBuf>,
+
+    /// A secret bound to hosts (repeatable): the sandboxed server's env holds a placeholder for it, which
+    /// catwalk swaps for the value only in header values of HTTPS requests to those hosts. `NAME@HOST[,HOST]`
+    /// takes the value from catwalk's own variable NAME (which then does not reach the server: prefer this, a
+    /// command line can be read by other users); `NAME=VALUE@HOST[,HOST]` gives it here.
+    #[arg(long = "secret", value_name = "NAME[=VALUE]@HOST[,HOST]")]
+    pub secrets: Vec<String>,
+
+    /// How long an outbound request may wait for its response to start.
+    #[arg(long, env = "CATWALK_EGRESS_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub egress_timeout: Duration,
+
+    /// How long an outbound response may go without sending anything, and a connection may take to open.
+    #[arg(long, env = "CATWALK_EGRESS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub egress_idle_timeout: Duration,
+
+    /// The largest outbound response body a server may receive.
+    #[arg(long, env = "CATWALK_EGRESS_MAX_RESPONSE", default_value = "32MiB", value_parser = parse_size)]
+    pub egress_max_response: usize,
+
+    /// Outbound requests one instance may have in flight (as many more wait; past that they are refused).
+    #[arg(long, env = "CATWALK_EGRESS_MAX_IN_FLIGHT", default_value_t = 32)]
+    pub egress_max_in_flight: usize,
 
     /// Linear memory cap per WASI instance (e.g. `64MiB`).
     #[arg(long, env = "CATWALK_MEMORY", default_value = "64MiB", value_parser = parse_size)]

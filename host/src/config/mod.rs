@@ -21,6 +21,8 @@ use std::time::Duration;
 use crate::backend::process::ProcessSpec;
 use crate::backend::wasi::GuestPolicy;
 use crate::http::guard::OriginPolicy;
+use crate::policy::egress::Egress;
+use crate::policy::secrets::Secret;
 use crate::session::Limits;
 use crate::tenants::file::TenantSpec;
 use crate::vocab::{Mode, Sandbox};
@@ -89,6 +91,13 @@ pub struct Config {
     pub machine_id: Option<Arc<str>>,
     /// What of catwalk's environment every tenant's children get (`--tenant-env`).
     pub tenant_env: Vec<(OsString, OsString)>,
+    /// The single server's egress grants and pins (`--egress`, `--egress-resolve`).
+    pub egress: Egress,
+    /// The single server's secrets bound to hosts (`--secret`).
+    pub secrets: Vec<Secret>,
+    /// Extra roots every tenant's egress trusts (`--egress-ca`).
+    pub egress_ca: Vec<PathBuf>,
+    pub egress_limits: crate::egress::Limits,
 }
 
 /// Why the flags cannot make a configuration.
@@ -117,6 +126,16 @@ impl ServeArgs {
         if let Some(path) = self.config.clone() {
             if self.package.is_some() || self.wasm.is_some() || !self.command.is_empty() {
                 return Err(ConfigError::ConfigAndServer);
+            }
+            if !self.egress.is_empty()
+                || !self.egress_resolve.is_empty()
+                || !self.secrets.is_empty()
+            {
+                return Err(ConfigError::Invalid {
+                    flag: "egress",
+                    problem: "with --config, each tenant has its own egress and secrets in the tenants file"
+                        .into(),
+                });
             }
             let tenants = crate::tenants::file::read(&path)?;
             let policy = self.guest_policy(Vec::new());
@@ -211,6 +230,7 @@ impl ServeArgs {
             cpu_budget: self.cpu_budget,
             max_message_bytes: self.max_message_bytes,
             max_log_bytes: self.max_log_bytes,
+            egress: None,
         }
     }
 
@@ -290,6 +310,34 @@ impl ServeArgs {
             None => default_state_dir(get("XDG_CACHE_HOME"), get("HOME")),
         };
         let env = child_env(&self.pass_env, &host_env, &given, &state_dir);
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|spec| secret(spec, &host_env))
+            .collect::<Result<Vec<_>, _>>()?;
+        // A secret's value never reaches the server's env, whatever passes from catwalk's own.
+        let env: Vec<_> = env
+            .into_iter()
+            .filter(|(k, _)| !secrets.iter().any(|s| k == s.name.as_str()))
+            .collect();
+        if (!self.egress.is_empty() || !secrets.is_empty()) && matches!(server, Server::Command(_))
+        {
+            return Err(ConfigError::Invalid {
+                flag: "egress",
+                problem: "a command's process is not network-confined; egress grants and secrets are for sandboxed servers (--wasm, or --package with --sandbox wasi)".into(),
+            });
+        }
+        let egress = Egress {
+            grants: self.egress.clone(),
+            pins: self.egress_resolve.clone(),
+        };
+        let egress_limits = crate::egress::Limits {
+            connect_timeout: self.egress_idle_timeout,
+            first_byte_timeout: self.egress_timeout,
+            idle_timeout: self.egress_idle_timeout,
+            max_response_bytes: self.egress_max_response as u64,
+            max_in_flight: positive("egress-max-in-flight", self.egress_max_in_flight)?,
+        };
 
         let lower = |v: Vec<String>| {
             v.into_iter()
@@ -341,6 +389,10 @@ impl ServeArgs {
                 .cloned()
                 .collect(),
             tenants: None,
+            egress,
+            secrets,
+            egress_ca: self.egress_ca.clone(),
+            egress_limits,
             admin_token,
             guest,
             addr: SocketAddr::new(self.bind, self.port),
@@ -362,6 +414,34 @@ impl ServeArgs {
             log_format: self.log_format,
         })
     }
+}
+
+/// `--secret NAME=VALUE@HOSTS`, or `NAME@HOSTS` with the value of catwalk's own variable NAME.
+fn secret(spec: &str, host_env: &[(OsString, OsString)]) -> Result<Secret, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        flag: "secret",
+        problem,
+    };
+    let by_value = spec
+        .find('=')
+        .is_some_and(|eq| spec.rfind('@').is_some_and(|at| eq < at));
+    if by_value {
+        return Secret::parse_flag(spec).map_err(invalid);
+    }
+    let (name, hosts) = spec
+        .rsplit_once('@')
+        .ok_or_else(|| invalid("expected NAME[=VALUE]@HOST[,HOST]".into()))?;
+    let value = host_env
+        .iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.to_str())
+        .ok_or_else(|| invalid(format!("{name} is not set in catwalk's environment")))?;
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect();
+    Secret::new(name, value, &hosts).map_err(invalid)
 }
 
 fn empty_spec() -> ProcessSpec {

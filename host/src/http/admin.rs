@@ -1,7 +1,8 @@
 //! The admin API, for the control plane that places tenants on machines: list, add or replace, and remove
 //! tenants at runtime. Off unless `--admin-token-sha256` is set; every call needs that token.
 //!
-//! - `GET /admin/tenants`: every tenant, its server kind and open sessions (never its env or tokens).
+//! - `GET /admin/tenants`: every tenant, its server kind, open sessions and network grants (never its env, tokens
+//!   or secrets' values).
 //! - `PUT /admin/tenants/{id}`: a tenant as JSON, with the tenants file's schema; 201 added, 200 replaced (a
 //!   replaced tenant's sessions end).
 //! - `DELETE /admin/tenants/{id}`: 204; its sessions end and its instances stop.
@@ -69,6 +70,7 @@ async fn list(State(tenants): State<Arc<Tenants>>) -> Response {
                 "sessions": tenants.host.registry.count_tenant(&app.tenant),
                 "max_sessions": app.places.as_ref().map(|(_, max)| max),
                 "protected": !app.tokens.is_empty(),
+                "grants": app.launcher.grants(),
             })
         })
         .collect();

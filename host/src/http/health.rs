@@ -34,7 +34,7 @@ pub async fn readyz(State(tenants): State<Arc<Tenants>>) -> Response {
             };
             each.insert(
                 app.tenant.to_string(),
-                json!({ "ready": ready, "detail": detail }),
+                json!({ "ready": ready, "detail": detail, "grants": app.launcher.grants() }),
             );
         }
         return Json(json!({
@@ -45,13 +45,17 @@ pub async fn readyz(State(tenants): State<Arc<Tenants>>) -> Response {
         }))
         .into_response();
     }
-    let readiness = match tenants.get("") {
-        Some(app) => app.launcher.readiness().await,
-        None => Err("no server configured".to_owned()),
+    let (readiness, grants) = match tenants.get("") {
+        Some(app) => (app.launcher.readiness().await, app.launcher.grants()),
+        None => (
+            Err("no server configured".to_owned()),
+            serde_json::Value::Null,
+        ),
     };
     match readiness {
         Ok(detail) => {
-            Json(json!({ "ready": true, "detail": detail, "sessions": sessions })).into_response()
+            Json(json!({ "ready": true, "detail": detail, "sessions": sessions, "grants": grants }))
+                .into_response()
         }
         Err(detail) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -74,6 +74,16 @@ const TOOLS: &[(&str, &str)] = &[
         "constants.js",
         include_str!("../../../js/node/constants.js"),
     ),
+    ("fetch.js", include_str!("../../../js/node/fetch.js")),
+    ("http.js", include_str!("../../../js/node/http.js")),
+    ("https.js", include_str!("../../../js/node/https.js")),
+    ("dns.js", include_str!("../../../js/node/dns.js")),
+    (
+        "dns-promises.js",
+        include_str!("../../../js/node/dns-promises.js"),
+    ),
+    ("net.js", include_str!("../../../js/node/net.js")),
+    ("tls.js", include_str!("../../../js/node/tls.js")),
 ];
 
 /// Where the package tree is mounted in the guest.

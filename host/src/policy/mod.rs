@@ -2,8 +2,12 @@
 //! enforced by every backend alike (child processes, WASI guests, and the packer's smoke test). Deny by
 //! default: a server gets what its tenant was granted, and nothing else.
 //!
-//! - [`grants`]: directories, and the addresses a WASI guest may connect to.
+//! - [`egress`]: the hosts a tenant's server may reach by HTTP(S), and the addresses it never may.
+//! - [`secrets`]: values bound to hosts, swapped in on the way out, never given to the server.
+//! - [`grants`]: directories, and the addresses a WASI guest may open raw TCP connections to.
 //! - [`limits`]: memory, CPU, open files, processes, sessions and requests per tenant.
 
+pub mod egress;
 pub mod grants;
 pub mod limits;
+pub mod secrets;

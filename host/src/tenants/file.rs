@@ -13,6 +13,11 @@
 //! env = { GITHUB_TOKEN = "..." }               # the tenant's variables: its server gets these and nothing else
 //! dirs = ["/srv/acme/data::/data:rw"]          # WASI: HOST::GUEST[:ro|:rw]; npm/command: HOST[:ro|:rw]
 //! network = ["203.0.113.7:443"]               # WASI (wasip2) and catalog builds: TCP to IP:PORT or IP:*
+//! egress = ["https://api.github.com"]          # sandboxed: the hosts its HTTP(S) requests may reach (see
+//!                                              # `policy::egress`); none: no requests at all
+//! egress_resolve = ["api.github.com:443=10.0.0.7:443"]   # a name pinned to an address (allowed as named)
+//! secrets.GITHUB_TOKEN = { value = "...", hosts = ["api.github.com"] }   # sandboxed: the server's env holds a
+//!                                              # placeholder, swapped for the value in headers to those hosts
 //! token_sha256 = ["<hex of SHA-256(token)>"]   # bearer tokens that may use it; none: no token needed
 //! [tenant.limits]
 //! memory = "64MiB"                             # WASI linear memory per instance
@@ -29,8 +34,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::policy::egress::{Egress, Grant, Pin};
 use crate::policy::grants::{DirGrant, NetGrant, parse_child_dir, parse_dir, parse_net};
 use crate::policy::limits::{LimitsDef, TenantLimits};
+use crate::policy::secrets::Secret;
 use clap::ValueEnum;
 
 use crate::vocab::Mode;
@@ -65,9 +72,25 @@ pub struct TenantDef {
     #[serde(default)]
     pub network: Vec<String>,
     #[serde(default)]
+    pub egress: Vec<String>,
+    #[serde(default)]
+    pub egress_resolve: Vec<String>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretDef>,
+    #[serde(default)]
     pub token_sha256: Vec<String>,
     #[serde(default)]
     pub limits: LimitsDef,
+}
+
+/// A secret bound to hosts, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretDef {
+    // A `toml::Value` until validated, so that a wrong type is reported without its value.
+    pub value: toml::Value,
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +138,10 @@ pub struct TenantSpec {
     pub dirs: Vec<DirGrant>,
     /// Where a WASI tenant's guest may connect.
     pub network: Vec<NetGrant>,
+    /// Where a sandboxed server's HTTP(S) requests may go.
+    pub egress: Egress,
+    /// Values bound to hosts, for a sandboxed server.
+    pub secrets: Vec<Secret>,
     pub tokens: Vec<[u8; 32]>,
     /// Its own limits, where it sets them (the machine's defaults otherwise).
     pub limits: TenantLimits,
@@ -127,6 +154,8 @@ impl std::fmt::Debug for TenantSpec {
             .field("id", &self.id)
             .field("server", &self.server)
             .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("egress", &self.egress)
+            .field("secrets", &self.secrets)
             .field("tokens", &self.tokens.len())
             .finish_non_exhaustive()
     }
@@ -299,6 +328,43 @@ impl TenantDef {
                     .into(),
             ));
         }
+        let egress = Egress {
+            grants: self
+                .egress
+                .iter()
+                .map(|spec| Grant::parse(spec).map_err(|e| fail("egress", e)))
+                .collect::<Result<_, _>>()?,
+            pins: self
+                .egress_resolve
+                .iter()
+                .map(|spec| Pin::parse(spec).map_err(|e| fail("egress_resolve", e)))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut secrets = Vec::new();
+        for (name, def) in self.secrets {
+            let toml::Value::String(value) = def.value else {
+                return Err(fail(
+                    "secrets",
+                    format!("the value of {name} must be a string"),
+                ));
+            };
+            secrets.push(Secret::new(&name, &value, &def.hosts).map_err(|e| fail("secrets", e))?);
+        }
+        if (!egress.is_empty() || !secrets.is_empty()) && matches!(server, TenantServer::Command(_))
+        {
+            return Err(fail(
+                "egress",
+                "a command's process is not network-confined; egress grants and secrets are for sandboxed servers"
+                    .into(),
+            ));
+        }
+        if (!egress.is_empty() || !secrets.is_empty()) && sandbox == Sandbox::Npx {
+            return Err(fail(
+                "egress",
+                "egress grants and secrets are enforced in the sandbox: give sandbox = \"wasi\" (an npx process is not network-confined)"
+                    .into(),
+            ));
+        }
         let tokens = self
             .token_sha256
             .iter()
@@ -325,6 +391,8 @@ impl TenantDef {
             env,
             dirs,
             network,
+            egress,
+            secrets,
             tokens,
             limits,
         })

@@ -35,7 +35,7 @@ impl Host {
         {
             match self.packed_tenant(spec, package).await {
                 Ok(launcher) => return Ok(launcher),
-                Err(e) if spec.sandbox == Sandbox::WasiOrNpx => {
+                Err(e) if spec.sandbox == Sandbox::WasiOrNpx && !confined_network(spec) => {
                     tracing::warn!(tenant = %spec.id, %package, "cannot run sandboxed, so it runs through npx: {e}");
                 }
                 Err(e) => return Err(format!("sandbox: {package} cannot run sandboxed: {e}")),
@@ -57,6 +57,15 @@ impl Host {
             }
             (TenantServer::Wasm(module), None) => {
                 self.wasm_launcher(spec, module, spec.id.clone()).await?
+            }
+            (TenantServer::Package(_) | TenantServer::Command(_), None)
+                if confined_network(spec) =>
+            {
+                return Err(
+                    "egress: egress grants and secrets are enforced in the sandbox, and this package has no \
+                     WASI build here (give sandbox = \"wasi\" to pack it): an npx process is not network-confined"
+                        .into(),
+                );
             }
             (TenantServer::Package(_) | TenantServer::Command(_), None) => {
                 let dirs = self
@@ -175,7 +184,7 @@ impl Host {
     }
 
     /// What tenant `spec`'s guests may do: its env, grants and limits.
-    fn tenant_policy(&self, spec: &TenantSpec) -> Result<GuestPolicy, String> {
+    async fn tenant_policy(&self, spec: &TenantSpec) -> Result<GuestPolicy, String> {
         let memory = spec.limits.memory.unwrap_or(self.guest.max_memory_bytes);
         if memory > self.max_guest_memory {
             return Err(format!(
@@ -183,10 +192,15 @@ impl Host {
                 self.max_guest_memory >> 20
             ));
         }
+        let egress = self
+            .tenant_egress(&spec.id, &spec.egress, &spec.secrets)
+            .await
+            .map_err(|e| format!("egress: {e}"))?;
         Ok(GuestPolicy {
             env: spec.env.clone(),
             dirs: spec.dirs.clone(),
             network: spec.network.clone(),
+            egress,
             max_memory_bytes: memory,
             cpu_budget: spec.limits.cpu_budget.unwrap_or(self.guest.cpu_budget),
             ..self.guest.clone()
@@ -195,7 +209,7 @@ impl Host {
 
     /// Tenant `spec`'s package, packed to WASI, with the tenant's env, grants and limits.
     async fn packed_tenant(&self, spec: &TenantSpec, package: &str) -> Result<Launcher, String> {
-        let base = self.tenant_policy(spec)?;
+        let base = self.tenant_policy(spec).await?;
         self.pack_launcher(&spec.id, package, &spec.args, base)
             .await
     }
@@ -207,7 +221,7 @@ impl Host {
         module: &ModuleSource,
         name: String,
     ) -> Result<Launcher, String> {
-        let policy = self.tenant_policy(spec)?;
+        let policy = self.tenant_policy(spec).await?;
         let wasm = source::load(module, &self.state_dir.join("modules"), self.http())
             .await
             .map_err(|e| format!("wasm: {e}"))?;
@@ -245,4 +259,10 @@ impl Host {
         server.refill();
         Ok(server)
     }
+}
+
+/// Whether the tenant needs its server's network confined: egress grants or secrets, which only the sandbox
+/// enforces.
+fn confined_network(spec: &TenantSpec) -> bool {
+    !spec.egress.is_empty() || !spec.secrets.is_empty()
 }

@@ -32,8 +32,11 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::process::ProcessSpec;
 use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime};
 use crate::confine::{ConfineArgs, Confinement};
+use crate::egress::TenantEgress;
 use crate::metrics::Metrics;
+use crate::policy::egress::Egress;
 use crate::policy::limits::{DEFAULT_NOFILE, DEFAULT_NPROC, default_max_inflight};
+use crate::policy::secrets::Secret;
 use crate::session::{Limits, Registry};
 use catalog::Catalog;
 use file::TenantSpec;
@@ -66,6 +69,11 @@ pub struct Host {
     pub max_inflight: usize,
     /// Guests each WASI server keeps started ahead of need (`--spare`).
     pub spare: usize,
+    /// Extra roots tenants' egress trusts (`--egress-ca`), and its limits.
+    pub egress_ca: Vec<PathBuf>,
+    pub egress_limits: crate::egress::Limits,
+    /// The TLS settings of every tenant's egress, made when the first tenant with egress is built.
+    tls: tokio::sync::OnceCell<Arc<rustls::ClientConfig>>,
     /// WASI builds of npm packages (empty without `--catalog`).
     pub catalog: Catalog,
     /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
@@ -125,6 +133,9 @@ impl Host {
             catalog: Catalog::default(),
             max_inflight: default_max_inflight(),
             spare: 0,
+            egress_ca: Vec::new(),
+            egress_limits: crate::egress::Limits::default(),
+            tls: tokio::sync::OnceCell::new(),
             tenant_env: Vec::new(),
             uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
@@ -272,6 +283,33 @@ impl Host {
             "catalog of WASI builds loaded"
         );
         Ok(())
+    }
+
+    /// Tenant `id`'s way out for its sandboxed server: `None` when it has no egress grants and no secrets.
+    pub async fn tenant_egress(
+        &self,
+        id: &str,
+        egress: &Egress,
+        secrets: &[Secret],
+    ) -> Result<Option<Arc<TenantEgress>>, String> {
+        if egress.is_empty() && secrets.is_empty() {
+            return Ok(None);
+        }
+        let tls = self
+            .tls
+            .get_or_try_init(|| async {
+                crate::egress::tls_config(&self.egress_ca).map_err(|e| format!("--egress-ca: {e}"))
+            })
+            .await?
+            .clone();
+        Ok(Some(TenantEgress::new(
+            id,
+            egress.clone(),
+            secrets.to_vec(),
+            self.egress_limits,
+            tls,
+            self.metrics.tenant(id),
+        )))
     }
 
     /// The process's one WASI runtime, started on first use.

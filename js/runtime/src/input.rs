@@ -1,8 +1,9 @@
 //! Standard input, waited on together with the clock: the event loop blocks for the next chunk of stdin or the
 //! next timer, whichever comes first, so timers fire while the server waits for a request.
 //!
-//! On WASI (the target this crate is for) that is one `poll_oneoff` on stdin and a relative clock. Elsewhere (the
-//! crate's own tests on the host) a thread reads stdin into a channel, and the loop waits on the channel.
+//! On WASI (the target this crate is for) that is catwalk's `wait`, which watches stdin, the guest's HTTP
+//! requests and the clock together. Elsewhere (the crate's own tests on the host) a thread reads stdin into a
+//! channel, and the loop waits on the channel.
 
 use std::io::Read;
 use std::time::Duration;
@@ -15,6 +16,8 @@ pub enum Input {
     End,
     /// The wait's time was up first.
     Timeout,
+    /// An HTTP request made progress.
+    Http,
 }
 
 /// How much one read takes at most.
@@ -29,10 +32,27 @@ impl Stdin {
         Self
     }
 
-    /// The next chunk of stdin, waiting at most `timeout` (`None`: until there is one).
-    pub fn next(&mut self, timeout: Option<Duration>) -> std::io::Result<Input> {
-        if !readable(timeout)? {
+    /// The next chunk of stdin (when `listen`), or progress of an HTTP request (when `http`), waiting at most
+    /// `timeout` (`None`: until one comes). catwalk's `wait` watches both at once.
+    pub fn next(
+        &mut self,
+        listen: bool,
+        http: bool,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<Input> {
+        let mask =
+            if listen { crate::net::STDIN } else { 0 } | if http { crate::net::HTTP } else { 0 };
+        if mask == 0 {
+            std::thread::sleep(timeout.unwrap_or(Duration::ZERO));
             return Ok(Input::Timeout);
+        }
+        let ready = crate::net::wait(mask, timeout);
+        if ready & crate::net::STDIN == 0 {
+            return Ok(if ready & crate::net::HTTP != 0 {
+                Input::Http
+            } else {
+                Input::Timeout
+            });
         }
         let mut chunk = vec![0; CHUNK];
         let read = std::io::stdin().read(&mut chunk)?;
@@ -42,60 +62,6 @@ impl Stdin {
         chunk.truncate(read);
         Ok(Input::Data(chunk))
     }
-}
-
-/// Whether stdin became readable (or reached its end) within `timeout`.
-#[cfg(target_os = "wasi")]
-#[allow(unsafe_code)]
-fn readable(timeout: Option<Duration>) -> std::io::Result<bool> {
-    const STDIN: u64 = 0;
-    const CLOCK: u64 = 1;
-    let mut subscriptions = vec![wasi::Subscription {
-        userdata: STDIN,
-        u: wasi::SubscriptionU {
-            tag: wasi::EVENTTYPE_FD_READ.raw(),
-            u: wasi::SubscriptionUU {
-                fd_read: wasi::SubscriptionFdReadwrite { file_descriptor: 0 },
-            },
-        },
-    }];
-    if let Some(timeout) = timeout {
-        subscriptions.push(wasi::Subscription {
-            userdata: CLOCK,
-            u: wasi::SubscriptionU {
-                tag: wasi::EVENTTYPE_CLOCK.raw(),
-                u: wasi::SubscriptionUU {
-                    clock: wasi::SubscriptionClock {
-                        id: wasi::CLOCKID_MONOTONIC,
-                        timeout: u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
-                        precision: 0,
-                        flags: 0,
-                    },
-                },
-            },
-        });
-    }
-    let empty = wasi::Event {
-        userdata: 0,
-        error: wasi::ERRNO_SUCCESS,
-        type_: wasi::EVENTTYPE_CLOCK,
-        fd_readwrite: wasi::EventFdReadwrite {
-            nbytes: 0,
-            flags: 0,
-        },
-    };
-    let mut events = [empty; 2];
-    // SAFETY: `subscriptions` holds `subscriptions.len()` initialized subscriptions, and `events` has room for
-    // as many events (at most 2), which is all `poll_oneoff` writes.
-    let happened = unsafe {
-        wasi::poll_oneoff(
-            subscriptions.as_ptr(),
-            events.as_mut_ptr(),
-            subscriptions.len(),
-        )
-    }
-    .map_err(|errno| std::io::Error::from_raw_os_error(i32::from(errno.raw())))?;
-    Ok(events[..happened].iter().any(|e| e.userdata == STDIN))
 }
 
 #[cfg(not(target_os = "wasi"))]
@@ -126,8 +92,17 @@ impl Stdin {
         Self(received)
     }
 
-    pub fn next(&mut self, timeout: Option<Duration>) -> std::io::Result<Input> {
+    pub fn next(
+        &mut self,
+        listen: bool,
+        _http: bool,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<Input> {
         use std::sync::mpsc::RecvTimeoutError;
+        if !listen {
+            std::thread::sleep(timeout.unwrap_or(Duration::ZERO));
+            return Ok(Input::Timeout);
+        }
         Ok(match timeout {
             None => self.0.recv().unwrap_or(Input::End),
             Some(timeout) => match self.0.recv_timeout(timeout) {

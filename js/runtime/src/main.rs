@@ -20,6 +20,7 @@
 
 mod fs;
 mod input;
+mod net;
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -168,7 +169,7 @@ fn run(name: &str, program: Program) -> Result<u8, String> {
     let mut stdin = Stdin::new();
     loop {
         drain(&runtime, &rejections)?;
-        let (next, referenced, listening) = context.with(|ctx| -> Result<_, String> {
+        let (next, referenced, listening, open) = context.with(|ctx| -> Result<_, String> {
             let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
             let tick: Function = host.get("tick").map_err(|e| e.to_string())?;
             let state: rquickjs::Array = tick
@@ -178,25 +179,34 @@ fn run(name: &str, program: Program) -> Result<u8, String> {
             let next: f64 = state.get(0).map_err(|e| e.to_string())?;
             let referenced: u32 = state.get(1).map_err(|e| e.to_string())?;
             let listening: bool = state.get(2).map_err(|e| e.to_string())?;
-            Ok((next, referenced, listening))
+            let open: u32 = state.get(3).map_err(|e| e.to_string())?;
+            Ok((next, referenced, listening, open))
         })?;
         if runtime.is_job_pending() || next == 0.0 {
             continue;
         }
+        // Node's rule: the program ends when no one listens on stdin and nothing referenced is left (timers,
+        // requests in flight).
         if !listening && referenced == 0 {
             break;
         }
         let wait = (next > 0.0).then(|| Duration::from_secs_f64(next / 1e3));
-        if !listening {
-            std::thread::sleep(wait.unwrap_or(Duration::ZERO));
-            continue;
-        }
-        let input = stdin.next(wait).map_err(|e| format!("stdin: {e}"))?;
+        let input = stdin
+            .next(listening, open > 0, wait)
+            .map_err(|e| format!("stdin: {e}"))?;
         if input == Input::Timeout {
             continue;
         }
+        let progress = input == Input::Http;
         context.with(|ctx| -> Result<(), String> {
             let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
+            if progress {
+                let poll: Function = host.get("httpProgress").map_err(|e| e.to_string())?;
+                return poll
+                    .call::<_, ()>(())
+                    .catch(&ctx)
+                    .map_err(|e| format!("uncaught: {}", caught(&e)));
+            }
             let deliver: Function = host.get("stdin").map_err(|e| e.to_string())?;
             let chunk = match input {
                 Input::Data(bytes) => {
@@ -281,6 +291,7 @@ fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     host.set("digest", Function::new(ctx.clone(), digest)?)?;
     host.set("env", Function::new(ctx.clone(), env)?)?;
     fs::install(ctx, &host)?;
+    net::install(ctx, &host)?;
     host.set(
         "exit",
         Function::new(ctx.clone(), |code: Opt<i32>| -> () {

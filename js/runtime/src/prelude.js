@@ -139,6 +139,8 @@
   globalThis.clearInterval = clear;
   globalThis.clearImmediate = clear;
   globalThis.queueMicrotask ??= (callback) => { Promise.resolve().then(callback); };
+  // Node's name for the global object, which modules read as they load (before any layer module runs).
+  globalThis.global ??= globalThis;
 
   const fatal = (error) => {
     const text = error instanceof Error ? `${error.stack ?? ""}`.includes(error.message) ? error.stack : `${error}\n${error.stack ?? ""}` : String(error);
@@ -146,8 +148,73 @@
     host.exit(1);
   };
 
+  // Outbound HTTP, made by catwalk (net.rs): an exchange is a request the loop polls whenever catwalk says one
+  // made progress. An exchange in flight keeps the program alive, as a socket does in Node. `onhead`, `ondata`,
+  // `onend` and `onerror` are its user's; `write` and `end` stream the request body in, `pause` and `resume`
+  // hold the response body back.
+  const exchanges = new Map();
+  const failure = (error) => Object.assign(new Error(error?.message ?? String(error)), { code: "ERR_CATWALK_EGRESS" });
+  host.exchange = (spec) => {
+    let handle;
+    try { handle = host.httpRequest(JSON.stringify(spec)); } catch (error) { throw failure(error); }
+    const exchange = {
+      handle, queue: [], ending: false, finished: false, head: null, done: false, paused: false,
+      onhead: null, ondata: null, onend: null, onerror: null,
+      write(bytes) { if (!this.done) { this.queue.push(bytes); progress(this); } },
+      end() { this.ending = true; progress(this); },
+      pause() { this.paused = true; },
+      resume() { if (this.paused) { this.paused = false; queueMicrotask(() => progress(this)); } },
+      close() {
+        if (this.done) return;
+        this.done = true;
+        exchanges.delete(handle);
+        host.httpClose(handle);
+      },
+    };
+    exchanges.set(handle, exchange);
+    return exchange;
+  };
+  // Moves one exchange on as far as it can without waiting; its user's callbacks run outside the host calls.
+  function progress(exchange) {
+    const events = [];
+    try {
+      while (exchange.queue.length > 0 && host.httpWrite(exchange.handle, exchange.queue[0])) exchange.queue.shift();
+      if (exchange.ending && !exchange.finished && exchange.queue.length === 0) {
+        host.httpFinish(exchange.handle);
+        exchange.finished = true;
+      }
+      if (!exchange.head) {
+        const head = host.httpHead(exchange.handle);
+        if (head != null) {
+          exchange.head = JSON.parse(head);
+          events.push(["onhead", exchange.head]);
+        }
+      }
+      while (exchange.head && !exchange.paused && !exchange.done) {
+        const chunk = host.httpRead(exchange.handle);
+        if (chunk == null) break;
+        if (chunk.length === 0) {
+          exchange.close();
+          events.push(["onend"]);
+          break;
+        }
+        events.push(["ondata", chunk]);
+        if (events.length > 64) break;
+      }
+    } catch (error) {
+      exchange.close();
+      events.push(["onerror", failure(error)]);
+    }
+    for (const [name, value] of events) {
+      try { exchange[name]?.(value); } catch (error) { fatal(error); }
+    }
+    if (events.length > 64 && !exchange.done) queueMicrotask(() => progress(exchange));
+  }
+  host.httpProgress = () => { for (const exchange of [...exchanges.values()]) progress(exchange); };
+
   // The loop's step: runs the timers now due (one at a time, in due order), then says how long until the next
-  // (ms; -1: none), how many keep the program alive, and whether anyone is listening on stdin.
+  // (ms; -1: none), how many keep the program alive, whether anyone is listening on stdin, and how many
+  // requests are in flight.
   host.tick = () => {
     const now = host.now();
     const due = [...timers.values()].filter((t) => t._due <= now).sort((a, b) => a._due - b._due || a._id - b._id);
@@ -158,11 +225,13 @@
     }
     let next = -1;
     for (const timer of timers.values()) if (next < 0 || timer._due < next) next = timer._due;
-    return [next < 0 ? -1 : Math.max(0, next - host.now()), referenced, stdin.flowing()];
+    return [next < 0 ? -1 : Math.max(0, next - host.now()), referenced + exchanges.size, stdin.flowing(), exchanges.size];
   };
 
   // process and its streams.
   const process = new Emitter();
+  // What libraries check to tell Node apart (axios picks its http adapter by it).
+  Object.defineProperty(process, Symbol.toStringTag, { value: "process" });
   const stdin = new Emitter();
   stdin.fd = 0;
   stdin.isTTY = false;

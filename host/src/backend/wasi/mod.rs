@@ -10,6 +10,8 @@
 //!   stdio, running on a tokio task as an [`Instance`] like any other backend's.
 
 mod cpu;
+mod http;
+mod outgoing;
 pub mod policy;
 mod stdio;
 
@@ -31,6 +33,7 @@ use wasmtime::{
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::spares::Spares;
 use super::{Instance, LaunchError, Redactor, ServerEvent, Tag};
@@ -131,9 +134,12 @@ impl WasiRuntime {
             &mut guest.wasi
         })
         .map_err(wasmtime_err("linking WASIp1"))?;
+        http::add_to_linker(&mut p1_linker).map_err(wasmtime_err("linking catwalk_http"))?;
         let mut p2_linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut p2_linker)
             .map_err(wasmtime_err("linking WASIp2"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut p2_linker)
+            .map_err(wasmtime_err("linking wasi:http"))?;
 
         std::fs::create_dir_all(&cache_dir).map_err(|source| WasiError::Io {
             what: format!("creating {}", cache_dir.display()),
@@ -252,6 +258,13 @@ impl WasiRuntime {
 struct P1Guest {
     wasi: WasiP1Ctx,
     limits: StoreLimits,
+    net: http::GuestNet,
+}
+
+impl http::HasNet for P1Guest {
+    fn net(&mut self) -> &mut http::GuestNet {
+        &mut self.net
+    }
 }
 
 /// Store data of a WASIp2 guest.
@@ -259,6 +272,18 @@ struct P2Guest {
     ctx: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    http: WasiHttpCtx,
+    hooks: outgoing::Hooks,
+}
+
+impl WasiHttpView for P2Guest {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
 }
 
 impl WasiView for P2Guest {
@@ -368,6 +393,11 @@ impl WasiServer {
         &self.name
     }
 
+    /// Where its guests' HTTP(S) requests may go, with which secrets.
+    pub fn egress(&self) -> Option<&Arc<crate::egress::TenantEgress>> {
+        self.policy.egress.as_ref()
+    }
+
     /// An instance for a new session: a spare if one is waiting, else a fresh start.
     pub fn launch(self: &Arc<Self>, tag: &Arc<str>) -> Result<Instance, LaunchError> {
         let instance = match self.spares.take(tag) {
@@ -400,8 +430,18 @@ impl WasiServer {
             .policy
             .builder(&self.name)
             .map_err(|e| LaunchError::Wasi(format!("{e:#}")))?;
+        // The tenant's way out, with fresh placeholders for its secrets: the guest's env holds those.
+        let outbound = self.policy.egress.as_ref().map(|egress| egress.instance());
+        let mut secrets = Vec::new();
+        if let Some(outbound) = &outbound {
+            for (name, placeholder) in outbound.secret_env() {
+                builder.env(name, placeholder);
+            }
+            secrets.extend(outbound.secret_values().map(str::to_owned));
+        }
+        let stdin = GuestStdin::new(messages, budget.clone());
         builder
-            .stdin(GuestStdin::new(messages, budget.clone()))
+            .stdin(stdin.clone())
             .stdout(GuestStdout::new(
                 events.clone(),
                 self.policy.max_message_bytes,
@@ -415,7 +455,8 @@ impl WasiServer {
                         .env
                         .iter()
                         .filter(|(k, _)| !k.starts_with("CATWALK_JS_"))
-                        .map(|(_, v)| v.as_str()),
+                        .map(|(_, v)| v.as_str())
+                        .chain(secrets.iter().map(String::as_str)),
                 ),
                 self.stderr_tail.clone(),
             ));
@@ -433,6 +474,7 @@ impl WasiServer {
                         P1Guest {
                             wasi: builder.build_p1(),
                             limits,
+                            net: http::GuestNet::new(outbound, stdin, budget.clone()),
                         },
                     );
                     store.limiter(|guest| &mut guest.limits);
@@ -449,6 +491,8 @@ impl WasiServer {
                         ctx: builder.build(),
                         table: ResourceTable::new(),
                         limits,
+                        http: WasiHttpCtx::new(),
+                        hooks: outgoing::Hooks { outbound },
                     };
                     let mut store = Store::new(engine, data);
                     store.limiter(|guest| &mut guest.limits);

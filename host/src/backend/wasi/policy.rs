@@ -6,6 +6,7 @@ use std::time::Duration;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use crate::egress::TenantEgress;
 use crate::policy::grants::{DirGrant, NetGrant};
 
 /// A guest's capabilities and limits, validated.
@@ -16,6 +17,7 @@ use crate::policy::grants::{DirGrant, NetGrant};
 /// - **no preopened directories** (only those in `dirs`, read-only unless granted writable);
 /// - **no sockets and no name lookup** (UDP and `ip-name-lookup` always off; TCP only to the addresses in
 ///   `network`, outbound only, and only for `wasm32-wasip2` components, which have sockets at all);
+/// - **no HTTP** but to the tenant's egress grants (`egress`), made by catwalk, never by the guest;
 /// - **no inherited stdio**: stdin carries only the session's messages, stdout only goes to the session,
 ///   stderr only to catwalk's log, capped;
 /// - clocks and randomness are allowed (they reveal nothing a tenant owns);
@@ -34,6 +36,8 @@ pub struct GuestPolicy {
     pub max_message_bytes: usize,
     /// stderr bytes logged per instance; the rest is dropped.
     pub max_log_bytes: usize,
+    /// Where the guest may send HTTP(S) requests, with which secrets; `None`: nowhere.
+    pub egress: Option<Arc<TenantEgress>>,
 }
 
 impl GuestPolicy {
@@ -47,6 +51,7 @@ impl GuestPolicy {
             cpu_budget: Duration::from_secs(1),
             max_message_bytes: 4 << 20,
             max_log_bytes: 1 << 20,
+            egress: None,
         }
     }
 
@@ -70,8 +75,16 @@ impl GuestPolicy {
                 Box::pin(std::future::ready(allowed))
             });
         }
+        // A secret's name holds its placeholder (set per instance), never a value of the tenant's env.
+        let secrets = self
+            .egress
+            .as_ref()
+            .map(|e| e.secrets())
+            .unwrap_or_default();
         for (key, value) in &self.env {
-            builder.env(key, value);
+            if !secrets.iter().any(|s| s.name == *key) {
+                builder.env(key, value);
+            }
         }
         for dir in &self.dirs {
             let perms = if dir.writable {
