@@ -16,11 +16,12 @@ import https from "./https.js";
 import dns from "./dns.js";
 import net from "./net.js";
 import tls from "./tls.js";
+import http2 from "./http2.js";
 
 const builtins = {
   fs, "fs/promises": fs.promises, path, os, events, buffer: { Buffer }, url, crypto, timers, tty,
   perf_hooks: perfHooks, async_hooks: asyncHooks, process: globalThis.process, http, https, dns,
-  "dns/promises": dns.promises, net, tls,
+  "dns/promises": dns.promises, net, tls, http2,
 };
 
 export const builtinModules = ["assert", "async_hooks", "buffer", "child_process", "crypto", "events", "fs", "http", "https", "module", "net", "os", "path", "process", "querystring", "readline", "stream", "string_decoder", "timers", "tls", "tty", "url", "util", "worker_threads", "zlib"];

@@ -4,20 +4,22 @@ let whatwg;
 const impl = () => (whatwg ??= require("whatwg-url"));
 
 // Node's URL errors carry `code: "ERR_INVALID_URL"` and the `input`: libraries tell a native URL by it.
-const construct = (name, args) => {
+const construct = (name, args, newTarget) => {
   try {
-    return new (impl()[name])(...args);
+    // `newTarget`: a subclass's own (node-fetch's Headers extends URLSearchParams) gets its own prototype.
+    return Reflect.construct(impl()[name], args, newTarget === proxies[name] ? impl()[name] : newTarget);
   } catch (error) {
     if (error instanceof TypeError && name === "URL") throw Object.assign(error, { code: "ERR_INVALID_URL", input: String(args[0]) });
     throw error;
   }
 };
-const lazy = (name) => new Proxy(function () {}, {
-  construct: (_, args) => construct(name, args),
+const proxies = {};
+const lazy = (name) => (proxies[name] = new Proxy(function () {}, {
+  construct: (_, args, newTarget) => construct(name, args, newTarget),
   apply: () => { throw new TypeError(`Class constructor ${name} cannot be invoked without 'new'`); },
   get: (_, key) => (key === "name" ? name : impl()[name][key]),
   has: (_, key) => key in impl()[name],
-});
+}));
 export const URL = lazy("URL");
 export const URLSearchParams = lazy("URLSearchParams");
 

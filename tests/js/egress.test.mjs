@@ -7,7 +7,6 @@
 //   cargo build -p catwalk -p catwalk-tests --bins && node --test tests/js/egress.test.mjs
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,31 +14,10 @@ import { createHash } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { startCatwalk, repo } from "./catwalk.mjs";
+import { fakeApi } from "./fake-api.mjs";
 
 const SECRET = "tok_live_0123456789abcdefghijklmnop";
 const ADMIN = "catwalk-egress-test-admin-token";
-const bins = path.dirname(process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk"));
-
-/** Starts the fake API for `names`: its ports and a way to read what it received. */
-export async function fakeApi(names, dir, routes) {
-  const args = ["--names", names.join(","), "--ca-out", path.join(dir, "ca.pem")];
-  if (routes) {
-    writeFileSync(path.join(dir, "routes.json"), JSON.stringify(routes));
-    args.push("--routes", path.join(dir, "routes.json"));
-  }
-  const child = spawn(path.join(bins, "fake-api"), args, { stdio: ["ignore", "pipe", "inherit"] });
-  const ports = await new Promise((resolve, reject) => {
-    child.stdout.once("data", (line) => resolve(JSON.parse(String(line))));
-    child.once("exit", (code) => reject(new Error(`fake-api exited with ${code}`)));
-  });
-  return {
-    ...ports,
-    ca: path.join(dir, "ca.pem"),
-    async requests() { return (await fetch(`http://127.0.0.1:${ports.plain}/__catwalk/requests`)).json(); },
-    async mostAtOnce() { return (await (await fetch(`http://127.0.0.1:${ports.plain}/__catwalk/stats`)).json()).most_at_once; },
-    stop() { child.kill(); },
-  };
-}
 
 async function connect(url) {
   const client = new Client({ name: "catwalk-egress-test", version: "0" });

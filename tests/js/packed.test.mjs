@@ -9,10 +9,8 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { startCatwalk, repo } from "./catwalk.mjs";
+import { call, prompt, read, transcript } from "./transcript.mjs";
 
 const work = mkdtempSync(path.join(tmpdir(), "catwalk-packed-"));
 const files = path.join(work, "files");
@@ -29,9 +27,6 @@ const freshFiles = () => {
 };
 freshFiles();
 
-const call = (name, args = {}) => (client) => client.callTool({ name, arguments: args });
-const prompt = (name, args = {}) => (client) => client.getPrompt({ name, arguments: args });
-const read = (uri) => (client) => client.readResource({ uri });
 
 // Each package, pinned, with what both runs get and the calls made after the lists. `dirs` are granted to the
 // packed server at the same paths Node sees them, so paths in answers agree.
@@ -181,60 +176,7 @@ const packages = [
       call("memory_bank_read", { projectName: "catwalk", fileName: "missing.md" }),
     ],
   },
-  // API wrappers: what runs without the API (initialize, the lists, argument checks) must agree; a call that
-  // reaches the API cannot run in the sandbox, which has no network for a wasip1 module.
-  { spec: "@modelcontextprotocol/server-brave-search@0.6.2", env: { BRAVE_API_KEY: "not-a-key" }, calls: [call("brave_web_search", {})] },
-  { spec: "@modelcontextprotocol/server-github@2025.4.8", calls: [call("get_issue", { owner: "o" })] },
-  { spec: "@modelcontextprotocol/server-slack@2025.4.25", env: { SLACK_BOT_TOKEN: "not-a-token", SLACK_TEAM_ID: "T0" }, calls: [] },
-  { spec: "@modelcontextprotocol/server-google-maps@0.6.2", env: { GOOGLE_MAPS_API_KEY: "not-a-key" }, calls: [] },
-  // (Its tools read arguments they do not check: the TypeError that follows is worded by the engine, V8's
-  // "Cannot read properties of undefined" against QuickJS's "cannot read property", so no call is compared.)
-  { spec: "@modelcontextprotocol/server-gitlab@2025.4.25", env: { GITLAB_PERSONAL_ACCESS_TOKEN: "not-a-token" }, calls: [] },
-  { spec: "@modelcontextprotocol/server-everart@0.6.2", env: { EVERART_API_KEY: "not-a-key" }, calls: [] },
 ];
-
-// What differs between two runs of one server whatever runs it: clocks and random ids.
-function normalize(value) {
-  if (typeof value === "string") {
-    return value
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, "<time>")
-      // A clock time keeps its shape (4:20:51 AM is not 04:20:51 AM), not its digits.
-      .replace(/\b\d{1,2}:\d\d:\d\d [AP]M\b/g, (clock) => clock.replace(/\d/g, "#"))
-      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, "<uuid>")
-      .replace(/\b(atime|mtime|ctime|birthtime|created|modified|accessed):.*$/gim, "$1: <time>");
-  }
-  if (Array.isArray(value)) return value.map(normalize);
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]));
-  return value;
-}
-
-const failure = (error) => ({ error: { code: error.code, message: error.message } });
-
-const list = (client, method) => client.request({ method, params: {} }, ResultSchema).catch(failure);
-
-// The whole conversation with one server: what initialize said, every list, then each call's answer or error.
-async function transcript(base, calls) {
-  const client = new Client({ name: "catwalk-compat", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
-  const capabilities = client.getServerCapabilities() ?? {};
-  const seen = {
-    server: client.getServerVersion(),
-    capabilities,
-    instructions: client.getInstructions() ?? null,
-    // The lists as the server sent them (the client's own checks would refuse an old server's schemas alike
-    // under both runs, and hide what they said).
-    tools: capabilities.tools ? await list(client, "tools/list") : null,
-    prompts: capabilities.prompts ? await list(client, "prompts/list") : null,
-    resources: capabilities.resources ? await list(client, "resources/list") : null,
-    templates: capabilities.resources ? await list(client, "resources/templates/list") : null,
-    calls: [],
-  };
-  for (const next of calls) {
-    seen.calls.push(await next(client).catch(failure));
-  }
-  await client.close();
-  return normalize(seen);
-}
 
 const serveArgs = (entry, sandbox) => [
   "--package", entry.spec, "--sandbox", sandbox,

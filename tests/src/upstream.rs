@@ -70,11 +70,16 @@ impl Drop for Upstream {
 }
 
 impl Upstream {
-    /// Listens on `bind` (port 0: any) with TLS for `names`, and on another port in plain HTTP.
+    /// Listens on `bind` with TLS for `names`, on any port, and on another in plain HTTP.
     pub async fn start(bind: &str, names: &[&str], routes: Vec<Route>) -> anyhow::Result<Self> {
+        Self::start_on(bind, 0, names, routes).await
+    }
+
+    /// As [`Upstream::start`], with TLS on `port` (443, where clients that resolve its names connect).
+    pub async fn start_on(bind: &str, port: u16, names: &[&str], routes: Vec<Route>) -> anyhow::Result<Self> {
         let (ca_pem, config) = tls(names)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind(format!("{bind}:0")).await?;
+        let listener = TcpListener::bind(format!("{bind}:{port}")).await?;
         let plain_listener = TcpListener::bind(format!("{bind}:0")).await?;
         let addr = listener.local_addr()?;
         let plain = plain_listener.local_addr()?;

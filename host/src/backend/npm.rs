@@ -170,6 +170,13 @@ enum InstallError {
 }
 
 async fn install(base: &ProcessSpec, spec: &str, dir: &Path) -> Result<PathBuf, InstallError> {
+    // A spec pinned to an exact version that is installed already cannot have moved: no npm, no network.
+    if let Some((name, version)) = exact_version(spec)
+        && installed_version(dir, name).as_deref() == Some(version)
+        && let Ok(bin) = bin_path(dir)
+    {
+        return Ok(bin);
+    }
     tokio::fs::create_dir_all(dir).await?;
     if !dir.join("package.json").exists() {
         tokio::fs::write(
@@ -222,6 +229,23 @@ async fn install(base: &ProcessSpec, spec: &str, dir: &Path) -> Result<PathBuf, 
     bin_path(dir).map_err(InstallError::Bin)
 }
 
+/// `name@1.2.3` (an exact version, prerelease allowed): the name and the version. A range, a tag or no version
+/// is not exact: npm must resolve it.
+fn exact_version(spec: &str) -> Option<(&str, &str)> {
+    let at = spec.get(1..)?.rfind('@')? + 1;
+    let (name, version) = (&spec[..at], &spec[at + 1..]);
+    let core = version.split(['-', '+']).next()?;
+    let exact = core.split('.').count() == 3 && core.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    exact.then_some((name, version))
+}
+
+/// The version of package `name` installed in `dir`, if it is.
+fn installed_version(dir: &Path, name: &str) -> Option<String> {
+    let manifest = std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).ok()?;
+    manifest["version"].as_str().map(str::to_owned)
+}
+
 /// The installed package's bin, chosen as npx chooses: the only one, or the one named like the package.
 pub(crate) fn bin_path(dir: &Path) -> Result<PathBuf, String> {
     let read = |p: PathBuf| -> Result<serde_json::Value, String> {
@@ -270,7 +294,17 @@ pub fn node_command(bin: &Path) -> (OsString, Vec<OsString>) {
 
 #[cfg(test)]
 mod tests {
-    use super::dir_name;
+    use super::{dir_name, exact_version};
+
+    #[test]
+    fn only_exact_versions_are_pinned() {
+        assert_eq!(exact_version("@scope/pkg@1.2.3"), Some(("@scope/pkg", "1.2.3")));
+        assert_eq!(exact_version("pkg@2026.8.31"), Some(("pkg", "2026.8.31")));
+        assert_eq!(exact_version("pkg@1.0.0-beta.1"), Some(("pkg", "1.0.0-beta.1")));
+        for moving in ["pkg", "@scope/pkg", "pkg@latest", "pkg@^1.2.3", "pkg@1.2", "pkg@1.x.0"] {
+            assert_eq!(exact_version(moving), None, "{moving}");
+        }
+    }
 
     #[test]
     fn dir_names_are_safe_and_distinct() {

@@ -84,6 +84,7 @@ const TOOLS: &[(&str, &str)] = &[
     ),
     ("net.js", include_str!("../../../js/node/net.js")),
     ("tls.js", include_str!("../../../js/node/tls.js")),
+    ("http2.js", include_str!("../../../js/node/http2.js")),
 ];
 
 /// Where the package tree is mounted in the guest.

@@ -4,6 +4,7 @@
 //! It prints one JSON line, `{"port": <https>, "plain": <http>}`, then serves until it is killed.
 //!
 //!   fake-api --names api.github.com,slack.com --ca-out /tmp/ca.pem [--routes routes.json] [--bind 127.0.0.1]
+//!            [--port 443]
 use anyhow::Context;
 use catwalk_tests::upstream::{Route, Upstream};
 
@@ -13,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let mut ca_out = None;
     let mut routes_file = None;
     let mut bind = "127.0.0.1".to_owned();
+    let mut port = 0u16;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -23,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
             "--ca-out" => ca_out = Some(value),
             "--routes" => routes_file = Some(value),
             "--bind" => bind = value,
+            "--port" => port = value.parse().context("--port")?,
             _ => anyhow::bail!("unknown flag {flag}"),
         }
     }
@@ -42,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let names: Vec<&str> = names.split(',').filter(|n| !n.is_empty()).collect();
-    let upstream = Upstream::start(&bind, &names, routes).await?;
+    let upstream = Upstream::start_on(&bind, port, &names, routes).await?;
     std::fs::write(ca_out.context("--ca-out is required")?, &upstream.ca_pem)?;
     println!(
         "{}",
