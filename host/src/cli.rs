@@ -137,18 +137,27 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before the flags are read: the default connection caps come from the open-file limit.
+    crate::http::server::raise_open_files();
     let config = args.into_config(std::env::vars_os().collect())?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Log lines go to stderr from a thread of their own, through a bounded queue that drops lines rather than
+    // wait: a slow log collector never blocks a task, and a gone one (EPIPE) never fails catwalk.
+    let (writer, _flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(16_384)
+        .thread_name("catwalk-log")
+        .finish(Sink);
     match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .init(),
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .init(),
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -169,4 +178,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("catwalk stopped")
     })
+}
+
+/// stderr, whose failures (the reader gone, EPIPE) are dropped: a log line that cannot be written is lost, and
+/// nothing else is.
+struct Sink;
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -103,16 +102,7 @@ pub async fn run(
         drained.clone(),
         config.drain_timeout,
     ));
-    // Every answer goes out as soon as it is written: without TCP_NODELAY an SSE event written while the
-    // previous one is unacknowledged waits for the client's delayed ACK (40 ms on Linux).
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(drained.clone().cancelled_owned())
-        .await?;
+    crate::http::server::serve(listener, router, config.connections, drained.clone()).await?;
     registry.end_all("catwalk is shutting down");
     tenants.stop_all().await;
     // Give the stopped servers their stop sequence before the process (and its runtime) goes.

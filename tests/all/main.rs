@@ -5,6 +5,7 @@
 mod egress;
 mod env;
 mod faults;
+mod hardening;
 mod js;
 mod legacy_sse;
 mod logs;

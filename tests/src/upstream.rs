@@ -76,7 +76,12 @@ impl Upstream {
     }
 
     /// As [`Upstream::start`], with TLS on `port` (443, where clients that resolve its names connect).
-    pub async fn start_on(bind: &str, port: u16, names: &[&str], routes: Vec<Route>) -> anyhow::Result<Self> {
+    pub async fn start_on(
+        bind: &str,
+        port: u16,
+        names: &[&str],
+        routes: Vec<Route>,
+    ) -> anyhow::Result<Self> {
         let (ca_pem, config) = tls(names)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind(format!("{bind}:{port}")).await?;

@@ -235,13 +235,17 @@ fn exact_version(spec: &str) -> Option<(&str, &str)> {
     let at = spec.get(1..)?.rfind('@')? + 1;
     let (name, version) = (&spec[..at], &spec[at + 1..]);
     let core = version.split(['-', '+']).next()?;
-    let exact = core.split('.').count() == 3 && core.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let exact = core.split('.').count() == 3
+        && core
+            .split('.')
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     exact.then_some((name, version))
 }
 
 /// The version of package `name` installed in `dir`, if it is.
 fn installed_version(dir: &Path, name: &str) -> Option<String> {
-    let manifest = std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json")).ok()?;
+    let manifest =
+        std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json")).ok()?;
     let manifest: serde_json::Value = serde_json::from_str(&manifest).ok()?;
     manifest["version"].as_str().map(str::to_owned)
 }
@@ -298,10 +302,23 @@ mod tests {
 
     #[test]
     fn only_exact_versions_are_pinned() {
-        assert_eq!(exact_version("@scope/pkg@1.2.3"), Some(("@scope/pkg", "1.2.3")));
+        assert_eq!(
+            exact_version("@scope/pkg@1.2.3"),
+            Some(("@scope/pkg", "1.2.3"))
+        );
         assert_eq!(exact_version("pkg@2026.8.31"), Some(("pkg", "2026.8.31")));
-        assert_eq!(exact_version("pkg@1.0.0-beta.1"), Some(("pkg", "1.0.0-beta.1")));
-        for moving in ["pkg", "@scope/pkg", "pkg@latest", "pkg@^1.2.3", "pkg@1.2", "pkg@1.x.0"] {
+        assert_eq!(
+            exact_version("pkg@1.0.0-beta.1"),
+            Some(("pkg", "1.0.0-beta.1"))
+        );
+        for moving in [
+            "pkg",
+            "@scope/pkg",
+            "pkg@latest",
+            "pkg@^1.2.3",
+            "pkg@1.2",
+            "pkg@1.x.0",
+        ] {
             assert_eq!(exact_version(moving), None, "{moving}");
         }
     }

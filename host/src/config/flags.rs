@@ -157,6 +157,30 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_MAX_SESSIONS", default_value_t = 256)]
     pub max_sessions: usize,
 
+    /// Connections open at once; more are shed at once (503). Default: what the open-file limit (raised to its
+    /// hard limit at start) leaves room for after 256, between 64 and 10,000.
+    #[arg(long, env = "CATWALK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Connections one client address may hold; more are shed. Default: an eighth of --max-connections, at least
+    /// 16. Behind a proxy (whose few addresses carry every client) raise it, or give 0 for no cap.
+    #[arg(long, env = "CATWALK_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// A request head must arrive whole within this long of its first byte (a deadline a slow client cannot
+    /// stretch).
+    #[arg(long, env = "CATWALK_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// A request body must arrive whole within this long of its head.
+    #[arg(long, env = "CATWALK_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
+    /// A connection with no request in progress is closed after this long (a response in progress, such as an
+    /// SSE stream, is never idle).
+    #[arg(long, env = "CATWALK_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
     /// On a machine of many tenants: requests a tenant may have in progress at once (until their response
     /// starts); more wait their turn, so one tenant's flood does not queue in front of the others. Default:
     /// twice the cores, at least 4. A tenant's `limits.max_inflight` overrides it.

@@ -98,6 +98,8 @@ pub struct Config {
     /// Extra roots every tenant's egress trusts (`--egress-ca`).
     pub egress_ca: Vec<PathBuf>,
     pub egress_limits: crate::egress::Limits,
+    /// How connections are bounded (caps and timeouts).
+    pub connections: crate::http::server::Limits,
 }
 
 /// Why the flags cannot make a configuration.
@@ -283,9 +285,28 @@ impl ServeArgs {
                 })
             })
             .transpose()?;
+        let open_files = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1024);
+        let max_connections = match self.max_connections {
+            Some(n) => positive("max-connections", n)?,
+            None => crate::http::server::default_max_connections(open_files),
+        };
+        let connections = crate::http::server::Limits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections,
+            max_per_ip: self
+                .max_connections_per_ip
+                .unwrap_or_else(|| crate::http::server::default_max_per_ip(max_connections)),
+        };
         for (flag, d) in [
             ("session-ttl", self.session_ttl),
             ("request-timeout", self.request_timeout),
+            ("header-timeout", self.header_timeout),
+            ("body-timeout", self.body_timeout),
+            ("idle-timeout", self.idle_timeout),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::Invalid {
@@ -393,6 +414,7 @@ impl ServeArgs {
             secrets,
             egress_ca: self.egress_ca.clone(),
             egress_limits,
+            connections,
             admin_token,
             guest,
             addr: SocketAddr::new(self.bind, self.port),

@@ -256,14 +256,22 @@ mod tests {
     }
 
     fn chunks(parts: Vec<Vec<u8>>) -> impl Body<Data = Bytes, Error = BoxError> + Send + 'static {
-        let stream = futures_util::stream::iter(parts.into_iter().map(|p| Ok::<_, BoxError>(Frame::data(Bytes::from(p)))));
+        let stream = futures_util::stream::iter(
+            parts
+                .into_iter()
+                .map(|p| Ok::<_, BoxError>(Frame::data(Bytes::from(p)))),
+        );
         http_body_util::StreamBody::new(stream)
     }
 
     #[tokio::test]
     async fn a_placeholder_in_a_small_body_refuses_it_before_anything_is_sent() {
         let (p, placeholder) = placeholders();
-        let body = chunks(vec![b"{\"t\":\"".to_vec(), placeholder.as_bytes().to_vec(), b"\"}".to_vec()]);
+        let body = chunks(vec![
+            b"{\"t\":\"".to_vec(),
+            placeholder.as_bytes().to_vec(),
+            b"\"}".to_vec(),
+        ]);
         let refused = prescan(body, p, Metrics::new().tenant("t"), "h".into()).await;
         assert!(refused.is_err());
     }
@@ -275,7 +283,9 @@ mod tests {
         let mut first = vec![b'a'; PRESCAN + 10];
         first.extend_from_slice(head);
         let body = chunks(vec![first, tail.to_vec(), b"rest".to_vec()]);
-        let mut outgoing = prescan(body, p, Metrics::new().tenant("t"), "h".into()).await.expect("the first MiB is clean");
+        let mut outgoing = prescan(body, p, Metrics::new().tenant("t"), "h".into())
+            .await
+            .expect("the first MiB is clean");
         let mut failed = false;
         while let Some(frame) = outgoing.frame().await {
             if frame.is_err() {

@@ -130,3 +130,27 @@ impl From<Refused> for HttpError {
         }
     }
 }
+
+/// The answer to a request whose handler panicked: 500 and a JSON-RPC error, nothing of the panic itself.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request's handler panicked; it was answered with 500 and catwalk goes on");
+    HttpError::rpc(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        code::INTERNAL_ERROR,
+        "catwalk failed on this request (an internal error); try again",
+        None,
+    )
+    .into_response()
+}
+
+/// Debug builds: a request with `x-catwalk-test-panic` panics in its handler, for the tests of [`panicked`].
+#[cfg(debug_assertions)]
+pub async fn panic_on_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.headers().contains_key("x-catwalk-test-panic") {
+        panic!("a test asked this request's handler to panic");
+    }
+    next.run(request).await
+}

@@ -10,7 +10,8 @@
 //! - [`sse`]: legacy HTTP+SSE (2024-11-05) on `/sse` and `/message`;
 //! - [`events`]: SSE framing for every stream; [`error`]: every error answer catwalk writes.
 //!
-//! Beside them: [`admin`] (the admin API), [`health`] (`/healthz`, `/readyz`).
+//! Beside them: [`admin`] (the admin API), [`health`] (`/healthz`, `/readyz`); below them all, [`server`]
+//! accepts connections within their caps and timeouts.
 
 pub mod admin;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod guard;
 pub mod health;
 pub mod modern;
 pub mod replay;
+pub mod server;
 pub mod sse;
 pub mod streamable;
 
@@ -112,7 +114,15 @@ pub fn router(
     if let Some(token) = admin {
         router = router.merge(admin::router(token));
     }
-    router.with_state(tenants)
+    // Tests' way to make a handler panic (debug builds only): `x-catwalk-test-panic: 1`.
+    #[cfg(debug_assertions)]
+    let router = router.layer(axum::middleware::from_fn(error::panic_on_request));
+    // A handler that panics anyway fails its own request (500, a JSON-RPC error), never the process.
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panicked,
+        ))
+        .with_state(tenants)
 }
 
 /// Whether an `Accept` header lists every one of `wanted` (media ranges with parameters allowed).
