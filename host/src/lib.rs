@@ -24,10 +24,14 @@
 //!   installed once, one process shared by every session, or a WASI guest.
 //! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
 //! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy.
-//! - [`policy`]: what a tenant's server is given and may take (grants, limits), decided once for every backend.
 //! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
-//! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation.
 //! - [`reaper`]: spawning children so that catwalk, as PID 1 or a subreaper, reaps every orphan.
+//!
+//! Below them all, the crate `catwalk-core` (no runtime, no wasmtime; fuzzed on its own), whose modules this
+//! crate re-exports: the tenants file's and the catalog's schemas, `wire` (clients' small formats), and
+//! - [`policy`]: what a tenant's server is given and may take (egress, secrets, grants, limits), decided once
+//!   for every backend;
+//! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation;
 //! - [`vocab`]: the words every layer shares: modes, sandboxes, ids, durations and sizes, a mutex guard.
 
 pub mod backend;
@@ -36,15 +40,13 @@ pub mod config;
 pub mod confine;
 pub mod egress;
 pub mod http;
-pub mod jsonrpc;
 pub mod metrics;
 pub mod pack;
-pub mod policy;
 pub mod reaper;
 pub mod serve;
 pub mod session;
 pub mod shutdown;
 pub mod tenants;
-pub mod vocab;
 
+pub use catwalk_core::{jsonrpc, policy, vocab};
 pub use serve::run;

@@ -7,7 +7,7 @@
 //! - [`shared`]: one child shared by every session, with JSON-RPC ids rewritten so nothing crosses sessions.
 //! - [`wasi`]: a WASI module or component per session, inside catwalk under wasmtime, deny-by-default.
 
-pub mod lines;
+pub use catwalk_core::lines;
 pub mod npm;
 pub mod process;
 pub mod shared;

@@ -64,11 +64,11 @@ impl OriginPolicy {
 }
 
 fn strip_port(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest
-            .split(']')
-            .next()
-            .map_or(authority, |inner| &authority[..inner.len() + 2]);
+    // `[v6]:port` keeps its brackets; a `[` with no `]` is no address, and is left whole.
+    if authority.starts_with('[') {
+        return authority
+            .find(']')
+            .map_or(authority, |end| &authority[..=end]);
     }
     authority
         .rsplit_once(':')
@@ -119,6 +119,10 @@ mod tests {
         assert!(p.check(&headers(Some("127.0.0.1.evil.com"), None)).is_err());
         assert!(p.check(&headers(None, None)).is_err());
         assert!(p.check(&headers(Some("localhost"), Some("null"))).is_err());
+        // Malformed bracketed hosts are refused, not a panic.
+        assert!(p.check(&headers(Some("[::1"), None)).is_err());
+        assert!(p.check(&headers(Some("["), Some("http://["))).is_err());
+        assert!(p.check(&headers(Some("[::1]"), None)).is_ok());
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub async fn get(
     session.touch();
     let resume = headers
         .get("last-event-id")
-        .map(|v| v.to_str().ok().and_then(parse_event_id));
+        .map(|v| v.to_str().ok().and_then(catwalk_core::wire::parse_event_id));
     let (stream_id, live) = match resume {
         Some(None) => {
             return Err(HttpError::BadRequest(
@@ -207,12 +207,6 @@ fn find(scope: &Scope, id: &str) -> Result<Arc<Session>, HttpError> {
         .get(id)
         .filter(|s| !s.is_ended() && s.transport == Transport::Streamable && scope.owns(s))
         .ok_or(HttpError::UnknownSession)
-}
-
-/// `<stream>-<seq>`, as catwalk writes event ids.
-fn parse_event_id(id: &str) -> Option<(StreamId, u64)> {
-    let (stream, seq) = id.split_once('-')?;
-    Some((stream.parse().ok()?, seq.parse().ok()?))
 }
 
 /// JSON if the first thing on the stream is the (only) answer within the JSON window, else SSE.

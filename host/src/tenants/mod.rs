@@ -15,7 +15,7 @@
 
 mod app;
 pub mod catalog;
-pub mod file;
+pub use catwalk_core::schema::tenants as file;
 mod launch;
 pub mod source;
 
@@ -275,7 +275,7 @@ impl Host {
 
     /// Reads the catalog of WASI builds at `location`.
     pub async fn load_catalog(&mut self, location: &str) -> std::io::Result<()> {
-        self.catalog = Catalog::load(location, self.http())
+        self.catalog = catalog::load(location, self.http())
             .await
             .map_err(|e| std::io::Error::other(format!("--catalog: {e}")))?;
         tracing::info!(

@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{
@@ -11,6 +10,7 @@ use super::{
     header_version,
 };
 use crate::http::SUPPORTED_VERSIONS;
+pub(super) use catwalk_core::wire::decode_header;
 
 /// Errors the 2026-07-28 revision defines.
 pub(super) mod modern_code {
@@ -65,23 +65,6 @@ pub(super) fn json_reply(status: StatusCode, body: &Value) -> Response {
         body.to_string(),
     )
         .into_response()
-}
-
-/// A header value as the spec encodes it: plain, or `=?base64?…?=` for what is not plain ASCII.
-pub(super) fn decode_header(value: &HeaderValue) -> Option<String> {
-    let text = value.to_str().ok()?;
-    match text
-        .strip_prefix("=?base64?")
-        .and_then(|rest| rest.strip_suffix("?="))
-    {
-        Some(encoded) => String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()?,
-        )
-        .ok(),
-        None => Some(text.to_owned()),
-    }
 }
 
 /// The request's `_meta` fields catwalk acts on.

@@ -430,8 +430,8 @@ pub(crate) fn module_source(
                     "a module fetched from a URL must be pinned by its SHA-256".into(),
                 )
             })?;
-            let parsed = reqwest::Url::parse(&url)
-                .map_err(|e| fail("wasm.url", format!("not a URL: {e}")))?;
+            let parsed =
+                url::Url::parse(&url).map_err(|e| fail("wasm.url", format!("not a URL: {e}")))?;
             let loopback = parsed
                 .host_str()
                 .is_some_and(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"));

@@ -363,7 +363,10 @@ mod tests {
     fn real_values_are_masked_at_the_same_length() {
         let p = Placeholders::new(&[secret()]);
         let masked = p.mask(b"echo: ghp_realvalue1234567890!").unwrap();
-        assert_eq!(masked, b"echo: ************************!");
+        assert_eq!(
+            masked,
+            format!("echo: {}!", "*".repeat("ghp_realvalue1234567890".len())).as_bytes()
+        );
         assert_eq!(p.mask(b"nothing here"), None);
     }
 
