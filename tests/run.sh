@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the test dependencies (the WASI Rust targets, npm packages
 # pinned by tests/package-lock.json, the Python SDK 2.x), then lints, builds the WASI guests, runs the Rust unit and
-# end-to-end tests, the official TypeScript and Python SDK clients against catwalk (both protocol eras), and the MCP
-# conformance suites through catwalk (npm fixture and WASI guests), and the container image (podman; see
-# images/test.sh).
+# end-to-end tests, every fuzz target for 30 s, the official TypeScript and Python SDK clients against catwalk
+# (both protocol eras), and the MCP conformance suites through catwalk (npm fixture and WASI guests), and the
+# container image (podman; see images/test.sh).
 #
 #   bash tests/run.sh
 set -euo pipefail
@@ -28,6 +28,7 @@ export CATWALK_PYTHON="$venv/bin/python"
 
 echo "== format and lints"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== WASI guests (the conformance fixture, the hostile guests, the JavaScript runtime)"
@@ -40,6 +41,9 @@ cargo build --release --target wasm32-wasip1 -p catwalk-js
 
 echo "== Rust unit and end-to-end tests"
 cargo test --workspace
+
+echo "== fuzz targets: each for 30 s from its corpus (fuzz/run.sh)"
+bash fuzz/run.sh 30
 
 echo "== TypeScript and Python SDK clients and the conformance suites"
 cargo build -p catwalk -p catwalk-tests --bins

@@ -36,18 +36,36 @@ pub struct IdKey(Box<str>);
 impl IdKey {
     fn from_raw(raw: &RawValue) -> Option<Self> {
         let text = raw.get();
-        // Fast path: integers and plain strings are already canonical.
-        let canonical_already = text.bytes().all(|b| b.is_ascii_digit() || b == b'-')
-            || (text.starts_with('"') && !text.contains('\\'));
-        if canonical_already {
+        if let Some(quoted) = text.strip_prefix('"') {
+            // Fast path: a string without escapes is canonical already.
+            if !quoted.contains('\\') {
+                return Some(IdKey(text.into()));
+            }
+            let s: String = serde_json::from_str(text).ok()?;
+            return serde_json::to_string(&s).ok().map(|s| IdKey(s.into()));
+        }
+        // Fast path: a plain integer that fits an i64 (no sign on zero, no fraction, no exponent).
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        if (1..=18).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && text != "-0"
+        {
             return Some(IdKey(text.into()));
         }
-        match serde_json::from_str::<serde_json::Value>(text).ok()? {
-            v @ (serde_json::Value::String(_) | serde_json::Value::Number(_)) => {
-                Some(IdKey(v.to_string().into()))
+        // Any other number compares by value: `1.0`, `1e0` and `1` are one id (as a server that parses and
+        // re-serialises ids would send it back), and so are `-0` and `0`.
+        let number: serde_json::Number = serde_json::from_str(text).ok()?;
+        let canonical = if let Some(n) = number.as_i64() {
+            n.to_string()
+        } else if let Some(n) = number.as_u64() {
+            n.to_string()
+        } else {
+            match number.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => (f as i64).to_string(),
+                _ => number.to_string(),
             }
-            _ => None,
-        }
+        };
+        Some(IdKey(canonical.into()))
     }
 }
 
@@ -138,7 +156,11 @@ impl PeekError {
 
 /// Peeks at one JSON-RPC message (an object, not a batch).
 pub fn peek(bytes: Bytes) -> Result<Peeked, PeekError> {
-    let env: Envelope<'_> = match serde_json::from_slice(&bytes) {
+    // serde skips the members it does not read without checking their UTF-8, so check it all first: what is
+    // forwarded is JSON.
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| PeekError::Parse(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    let env: Envelope<'_> = match serde_json::from_str(text) {
         Ok(env) => env,
         Err(e) if e.is_data() => return Err(PeekError::Invalid("not a JSON-RPC message object")),
         Err(e) => return Err(PeekError::Parse(e.to_string())),
@@ -338,8 +360,27 @@ mod tests {
     }
 
     #[test]
+    fn numeric_ids_compare_by_value_as_a_server_would_echo_them() {
+        let key = |id: &str| p(&format!(r#"{{"id":{id},"result":1}}"#)).unwrap().key;
+        for (sent, echoed) in [("-0", "0"), ("1.0", "1"), ("1e2", "100"), ("-7", "-7.0")] {
+            assert_eq!(key(sent), key(echoed), "{sent} and {echoed}");
+        }
+        assert_ne!(key("1.5"), key("1"));
+        assert_ne!(key("1"), key("\"1\""));
+        let huge = "123456789012345678901234567890";
+        let reserialised = serde_json::from_str::<serde_json::Value>(huge)
+            .unwrap()
+            .to_string();
+        assert_eq!(key(huge), key(&reserialised));
+    }
+
+    #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert_eq!(p("{").unwrap_err().code(), code::PARSE_ERROR);
+        let invalid_utf8 = peek(Bytes::from_static(
+            b"{\"jsonrpc\":\"2.0\x92\",\"id\":1,\"result\":{}}",
+        ));
+        assert_eq!(invalid_utf8.unwrap_err().code(), code::PARSE_ERROR);
         assert_eq!(p("[]").unwrap_err().code(), code::INVALID_REQUEST);
         assert_eq!(p("42").unwrap_err().code(), code::INVALID_REQUEST);
         assert_eq!(

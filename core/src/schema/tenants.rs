@@ -198,11 +198,17 @@ pub fn read(path: &std::path::Path) -> Result<Vec<TenantSpec>, FileError> {
         path: shown.clone(),
         source,
     })?;
-    let file: TenantsFile = toml::from_str(&text).map_err(|e| FileError::Syntax {
+    parse(&text, shown)
+}
+
+/// Validates the text of a tenants file; `shown` names the file in errors.
+pub fn parse(text: &str, shown: String) -> Result<Vec<TenantSpec>, FileError> {
+    let file: TenantsFile = toml::from_str(text).map_err(|e| FileError::Syntax {
         path: shown.clone(),
-        line: e
-            .span()
-            .map_or(0, |span| text[..span.start].lines().count().max(1)),
+        line: e.span().map_or(0, |span| {
+            text.get(..span.start)
+                .map_or(0, |before| before.lines().count().max(1))
+        }),
         message: e.message().to_owned(),
     })?;
     let mut specs: Vec<TenantSpec> = Vec::new();

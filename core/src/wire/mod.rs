@@ -1,10 +1,11 @@
-//! The small wire formats catwalk reads from clients, apart from JSON-RPC ([`crate::jsonrpc`]): each parses bytes
-//! a client chose, so each is fuzzed (`fuzz/`).
+//! The small wire formats between catwalk and clients, apart from JSON-RPC ([`crate::jsonrpc`]): each reads
+//! bytes a client chose, or frames bytes a server chose, so each is fuzzed (`fuzz/`).
 //! - [`decode_header`]: a 2026-07-28 header value, plain or `=?base64?…?=`;
-//! - [`parse_event_id`]: a `Last-Event-ID`, as catwalk writes event ids (`<stream>-<seq>`);
+//! - [`sse`]: server-sent events as catwalk writes them, and a `Last-Event-ID` read back;
 //! - [`params`]: `Mcp-Param-*` headers against the tool arguments they mirror.
 
 pub mod params;
+pub mod sse;
 
 use base64::Engine;
 use http::HeaderValue;
@@ -25,10 +26,4 @@ pub fn decode_header(value: &HeaderValue) -> Option<String> {
         .ok(),
         None => Some(text.to_owned()),
     }
-}
-
-/// `<stream>-<seq>`, as catwalk writes event ids: the stream and the event's number on it.
-pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
-    let (stream, seq) = id.split_once('-')?;
-    Some((stream.parse().ok()?, seq.parse().ok()?))
 }

@@ -1,6 +1,6 @@
-//! SSE framing for catwalk's streams, written directly: every event catwalk sends is a single-line JSON-RPC
-//! message (or an empty priming event, which axum's builder cannot express), so the encoder is a few
-//! `format!`s, plus a keep-alive comment when the stream has been quiet.
+//! SSE responses for catwalk's streams: events framed by [`catwalk_core::wire::sse`] (which axum's builder
+//! cannot express: the empty priming event, a server's own bytes never re-serialised), with a keep-alive comment
+//! when the stream has been quiet.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,34 +12,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use tokio::time::{Interval, MissedTickBehavior, interval_at};
 
-/// `id: <id>` + `data: <message>`; `event` names the type (legacy SSE uses `message`).
-pub fn message(id: Option<&str>, event: Option<&str>, data: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(data.len() + 48);
-    if let Some(event) = event {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(event.as_bytes());
-        out.push(b'\n');
-    }
-    if let Some(id) = id {
-        out.extend_from_slice(b"id: ");
-        out.extend_from_slice(id.as_bytes());
-        out.push(b'\n');
-    }
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
-
-/// The event that opens a resumable stream: an id to resume from, the reconnect delay, and empty data.
-pub fn priming(id: &str, retry: Duration) -> Bytes {
-    Bytes::from(format!(
-        "id: {id}\nretry: {}\ndata: \n\n",
-        retry.as_millis()
-    ))
-}
-
-const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+use catwalk_core::wire::sse::KEEP_ALIVE;
+pub use catwalk_core::wire::sse::{event, priming};
 
 /// An SSE response over `events`, with `X-Accel-Buffering: no` so proxies do not hold events back.
 pub fn response<S>(events: S, keep_alive: Duration) -> Response
@@ -91,26 +65,5 @@ impl Stream for KeepAlive {
                 Poll::Pending => Poll::Pending,
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_are_framed_as_sse() {
-        assert_eq!(
-            &message(Some("1-2"), None, b"{}")[..],
-            b"id: 1-2\ndata: {}\n\n"
-        );
-        assert_eq!(
-            &message(None, Some("message"), b"{}")[..],
-            b"event: message\ndata: {}\n\n"
-        );
-        assert_eq!(
-            &priming("3-0", Duration::from_secs(1))[..],
-            b"id: 3-0\nretry: 1000\ndata: \n\n"
-        );
     }
 }

@@ -32,7 +32,7 @@ pub async fn connect(
         .attach(STANDALONE, None)
         .expect("a new session's stream has no reader");
     let base = uri.path().strip_suffix("sse").unwrap_or("/");
-    let endpoint = events::message(
+    let endpoint = events::event(
         None,
         Some("endpoint"),
         format!("{base}message?sessionId={}", session.id).as_bytes(),
@@ -43,7 +43,7 @@ pub async fn connect(
     };
     let messages = ReceiverStream::new(live).filter_map(move |d| {
         let _keep = &guard;
-        async move { Some(events::message(None, Some("message"), &d.bytes)) }
+        async move { Some(events::event(None, Some("message"), &d.bytes)) }
     });
     let all = stream::once(async { endpoint })
         .chain(messages)

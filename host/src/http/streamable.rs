@@ -147,9 +147,11 @@ pub async fn get(
     check_version(&headers)?;
     let session = find(&scope, id)?;
     session.touch();
-    let resume = headers
-        .get("last-event-id")
-        .map(|v| v.to_str().ok().and_then(catwalk_core::wire::parse_event_id));
+    let resume = headers.get("last-event-id").map(|v| {
+        v.to_str()
+            .ok()
+            .and_then(catwalk_core::wire::sse::parse_event_id)
+    });
     let (stream_id, live) = match resume {
         Some(None) => {
             return Err(HttpError::BadRequest(
@@ -252,7 +254,7 @@ fn sse_response(
         .then(|| events::priming(&format!("{stream_id}-0"), std::time::Duration::from_secs(1)));
     let messages = stream::iter(first)
         .chain(ReceiverStream::new(live))
-        .map(move |d| events::message(Some(&format!("{stream_id}-{}", d.seq)), None, &d.bytes));
+        .map(move |d| events::event(Some(&format!("{stream_id}-{}", d.seq)), None, &d.bytes));
     let all = stream::iter(priming).chain(messages);
     if post {
         events::response(all, app.keep_alive)

@@ -295,7 +295,7 @@ pub(super) async fn reply(
             });
             let all = stream::iter([first])
                 .chain(rest)
-                .map(|bytes| events::message(None, None, &bytes));
+                .map(|bytes| events::event(None, None, &bytes));
             Ok(events::response(all, keep_alive))
         }
     }
