@@ -3,8 +3,8 @@
 #
 #   bash fuzz/run.sh [seconds per target, default 30] [target...]
 #
-# New inputs the fuzzer finds go to a scratch dir, not the corpus; set FUZZ_KEEP=1 to merge them into the
-# corpus (minimised) afterwards. A crash fails the run and leaves its input in fuzz/artifacts/<target>/: fix
+# New inputs the fuzzer finds go to a scratch dir, not the corpus; set FUZZ_KEEP=1 to merge those that reach new
+# code into the corpus afterwards. A crash fails the run and leaves its input in fuzz/artifacts/<target>/: fix
 # it, then add that input to the target's corpus as a regression case.
 #
 # Built on stable Rust without a sanitizer (the targets are safe Rust; what they look for is a panic, an
@@ -36,7 +36,6 @@ for target in "${targets[@]}"; do
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
   echo "fuzz: $target: $runs runs in ${seconds}s, $cov, no crash"
   if [ "${FUZZ_KEEP:-0}" = 1 ]; then
-    cargo fuzz cmin "${flags[@]}" "$target" "fuzz/corpus/$target" >/dev/null 2>&1 || true
     cargo fuzz run "${flags[@]}" "$target" "fuzz/corpus/$target" "$scratch/$target" -- -merge=1 >/dev/null 2>&1
   fi
 done

@@ -18,11 +18,25 @@ pub struct Catwalk {
 
 impl Catwalk {
     pub async fn start(bin: &Path, state_dir: &Path, args: &[&str]) -> Result<Self> {
+        Self::start_with(bin, state_dir, args, Logs::Discarded).await
+    }
+
+    /// Starts catwalk with its logs going where `logs` says.
+    pub async fn start_with(
+        bin: &Path,
+        state_dir: &Path,
+        args: &[&str],
+        logs: Logs,
+    ) -> Result<Self> {
         // A free port, released just before catwalk binds it.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = tokio::process::Command::new(bin)
+        let (level, out, err) = match logs {
+            Logs::Discarded => ("warn", Stdio::null(), Stdio::inherit()),
+            Logs::ReadersGone => ("debug", Stdio::piped(), Stdio::piped()),
+        };
+        let mut child = tokio::process::Command::new(bin)
             .arg("serve")
             .args(["--port", &port.to_string()])
             .arg("--state-dir")
@@ -30,14 +44,17 @@ impl Catwalk {
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             // To compare settings: `CATWALK_WORKERS=1 CATWALK_SPARE=4 catwalk-bench ...`.
             .envs(std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("CATWALK_")))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
+        // The pipes' read ends close here: every log line catwalk writes from now on meets EPIPE.
+        drop((child.stdout.take(), child.stderr.take()));
         let pid = child.id().context("catwalk exited at once")? as i32;
         let catwalk = Self {
             child,
@@ -74,10 +91,15 @@ impl Catwalk {
         Self::start(bin, state_dir, &args).await
     }
 
-    pub async fn stop(mut self) -> Result<()> {
-        kill(Pid::from_raw(self.pid), Signal::SIGTERM)?;
-        self.child.wait().await?;
+    pub async fn stop(self) -> Result<()> {
+        self.stop_status().await?;
         Ok(())
+    }
+
+    /// SIGTERM, and how catwalk exited.
+    pub async fn stop_status(mut self) -> Result<std::process::ExitStatus> {
+        kill(Pid::from_raw(self.pid), Signal::SIGTERM)?;
+        Ok(self.child.wait().await?)
     }
 
     /// CPU time catwalk has used (user + system), from `/proc`.
@@ -102,6 +124,14 @@ impl Catwalk {
 
     /// RSS of catwalk and every process below it, in KiB.
     pub fn tree_rss_kib(&self) -> u64 {
+        self.tree()
+            .iter()
+            .map(|&pid| status_kib(pid, "VmRSS"))
+            .sum()
+    }
+
+    /// catwalk's pid and every process's below it (zombies too).
+    pub fn tree(&self) -> Vec<i32> {
         let mut tree = vec![self.pid];
         let mut i = 0;
         while let Some(&parent) = tree.get(i) {
@@ -120,7 +150,7 @@ impl Catwalk {
             }
             i += 1;
         }
-        tree.iter().map(|&pid| status_kib(pid, "VmRSS")).sum()
+        tree
     }
 
     /// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`).
@@ -150,6 +180,25 @@ fn cpu_of(stat: &str) -> Duration {
         .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
         .sum();
     Duration::from_millis(ticks * 1000 / rustix::param::clock_ticks_per_second())
+}
+
+/// Where a catwalk started by the bench logs.
+pub enum Logs {
+    /// stdout to /dev/null, stderr to the bench's, at `warn`.
+    Discarded,
+    /// At `debug`, to pipes whose readers are gone from the start.
+    ReadersGone,
+}
+
+/// How a call ended, as the client saw it.
+#[derive(Debug)]
+pub enum Answer {
+    /// A JSON-RPC result.
+    Result(Value),
+    /// A JSON-RPC error.
+    Error,
+    /// An HTTP error status (its body held a JSON-RPC error, or nothing).
+    Status(u16),
 }
 
 /// One MCP session over Streamable HTTP (2025-11-25).
@@ -224,6 +273,36 @@ impl Session {
             .await?
             .error_for_status()?;
         Ok(())
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Calls a tool and tells how it ended; `Err` only when the call had no answer at all (the connection
+    /// closed without one, or a stream ended without data).
+    pub async fn try_call(&self, id: u64, tool: &str, arguments: Value) -> Result<Answer> {
+        let response = self
+            .http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments}}))
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            response.bytes().await?;
+            return Ok(Answer::Status(status.as_u16()));
+        }
+        let answer = body(response).await?;
+        Ok(match answer.get("result") {
+            Some(_) => Answer::Result(answer),
+            None => Answer::Error,
+        })
     }
 
     /// Calls a tool; the JSON-RPC response (a result or an error).

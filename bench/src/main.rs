@@ -6,6 +6,7 @@
 //!   target/release/catwalk-bench isolation
 //!   target/release/catwalk-bench memory
 //!   target/release/catwalk-bench fairness
+//!   target/release/catwalk-bench chaos
 //!
 //! Beside the peers (`bench/peers.sh` runs these, with the shared harness):
 //!   catwalk-bench new-sessions --bridges B.conf --servers S.conf --dir HARNESS --json OUT
@@ -15,6 +16,7 @@
 //! The protocol eras (2025 session against 2026-07-28 stateless), on the demo guest and a process server:
 //!   catwalk-bench eras --process "CMD" --json OUT
 
+mod chaos;
 mod client;
 mod eras;
 mod fairness;
@@ -119,6 +121,26 @@ enum Bench {
         calls: usize,
         #[arg(long)]
         json: PathBuf,
+    },
+    /// Faults under load (server children killed, guests stalled, calls dropped, log pipes gone), slow clients
+    /// and abandoned sessions: one row per fault, with what was tried, what held and what was lost. Fails if
+    /// anything was lost or left behind.
+    Chaos {
+        #[arg(long, default_value_t = 16)]
+        sessions: usize,
+        /// Calls in flight on each backend.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 10_000)]
+        abandoned: usize,
+        /// Seeds the faults' choices (which child is killed, which call stalls or is dropped).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only these parts (repeatable); all three by default.
+        #[arg(long, value_enum)]
+        only: Vec<chaos::Part>,
     },
     /// One table of the rounds of a `bench/peers.sh` run, medians and ratios to the best peer.
     Report {
@@ -245,6 +267,32 @@ fn main() -> Result<()> {
                     caps: &caps,
                     rounds,
                     calls,
+                })
+                .await
+            }
+            Bench::Chaos {
+                sessions,
+                in_flight,
+                seconds,
+                abandoned,
+                seed,
+                only,
+            } => {
+                chaos::chaos(chaos::ChaosArgs {
+                    catwalk: &catwalk,
+                    state_dir: &state_dir,
+                    spin_guest: &guest("spin"),
+                    native_echo: &target.join("release/examples/echo"),
+                    sessions,
+                    in_flight,
+                    seconds,
+                    abandoned,
+                    seed,
+                    parts: if only.is_empty() {
+                        vec![chaos::Part::Load, chaos::Part::Slow, chaos::Part::Abandoned]
+                    } else {
+                        only
+                    },
                 })
                 .await
             }

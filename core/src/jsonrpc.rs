@@ -481,37 +481,51 @@ pub struct Located<'a> {
     pub uri: Option<Cow<'a, str>>,
 }
 
-/// Finds the rewritable parts of `bytes` without copying them.
+/// Finds the rewritable parts of `bytes` without copying them. Every message [`peek`] takes is located (`None`
+/// only for what is not a JSON object); parts that are not where or what they should be are not found.
 pub fn locate(bytes: &[u8]) -> Option<Located<'_>> {
     #[derive(Deserialize)]
     struct E<'a> {
         #[serde(borrow)]
         id: Option<&'a RawValue>,
         #[serde(borrow)]
-        params: Option<P<'a>>,
+        params: Option<&'a RawValue>,
     }
     #[derive(Deserialize)]
     struct P<'a> {
         #[serde(borrow, rename = "_meta")]
-        meta: Option<MetaPeek<'a>>,
+        meta: Option<&'a RawValue>,
         #[serde(borrow, rename = "progressToken")]
         progress_token: Option<&'a RawValue>,
         #[serde(borrow, rename = "requestId")]
         request_id: Option<&'a RawValue>,
         #[serde(borrow)]
-        uri: Option<Cow<'a, str>>,
+        uri: Option<&'a RawValue>,
     }
     let e: E<'_> = serde_json::from_slice(bytes).ok()?;
-    let p = e.params;
+    // Params that are not an object (or repeat a member) have nothing to rewrite.
+    let p = e
+        .params
+        .filter(|raw| raw.get().starts_with('{'))
+        .and_then(|raw| serde_json::from_str::<P<'_>>(raw.get()).ok());
+    let Some(p) = p else {
+        return Some(Located {
+            id: e.id,
+            ..Located::default()
+        });
+    };
     Some(Located {
         id: e.id,
         meta_progress_token: p
-            .as_ref()
-            .and_then(|p| p.meta.as_ref())
+            .meta
+            .filter(|raw| raw.get().starts_with('{'))
+            .and_then(|raw| serde_json::from_str::<MetaPeek<'_>>(raw.get()).ok())
             .and_then(|m| m.progress_token),
-        progress_token: p.as_ref().and_then(|p| p.progress_token),
-        request_id: p.as_ref().and_then(|p| p.request_id),
-        uri: p.and_then(|p| p.uri),
+        progress_token: p.progress_token,
+        request_id: p.request_id,
+        uri: p
+            .uri
+            .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok()),
     })
 }
 
@@ -529,6 +543,19 @@ pub fn splice(bytes: &[u8], part: &RawValue, with: &str) -> Bytes {
 #[cfg(test)]
 mod splice_tests {
     use super::*;
+
+    #[test]
+    fn every_message_taken_is_located() {
+        for message in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1,2]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"uri":5,"_meta":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"uri":"a","uri":"b"}}"#,
+        ] {
+            peek(Bytes::from_static(message.as_bytes())).unwrap();
+            let at = locate(message.as_bytes()).expect(message);
+            assert_eq!(at.id.map(RawValue::get), Some("1"), "{message}");
+        }
+    }
 
     #[test]
     fn splicing_changes_only_the_part() {

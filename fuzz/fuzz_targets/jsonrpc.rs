@@ -11,6 +11,13 @@ fuzz_target!(|data: &[u8]| {
     let body = Bytes::copy_from_slice(data);
     if let Ok((messages, _batch)) = jsonrpc::split_body(&body) {
         for message in &messages {
+            // What is taken can be rewritten (the shared backend locates every message it forwards).
+            let at = jsonrpc::locate(&message.bytes).expect("a peeked message is located");
+            let id = at.id.filter(|raw| raw.get() != "null");
+            assert_eq!(
+                id.map(RawValue::get),
+                message.id.as_deref().map(RawValue::get)
+            );
             // Each message is its own bytes, and still JSON.
             serde_json::from_slice::<&RawValue>(&message.bytes).expect("a peeked message is JSON");
             if let Some(id) = &message.id {

@@ -194,6 +194,9 @@ async fn install(base: &ProcessSpec, spec: &str, dir: &Path) -> Result<PathBuf, 
     }
     let args: Vec<OsString> = [
         "install",
+        // A package from a local folder is copied with its dependencies, not linked to the folder: it runs as
+        // it would from the registry, and a confined server need not reach the folder.
+        "--install-links",
         "--no-audit",
         "--no-fund",
         "--loglevel=error",

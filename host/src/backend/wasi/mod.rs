@@ -126,7 +126,11 @@ impl WasiRuntime {
             .memory_guard_size(64 << 10)
             .memory_reservation_for_growth(0)
             .max_wasm_stack(1 << 20)
-            .async_stack_size(2 << 20);
+            .async_stack_size(2 << 20)
+            // A pooled stack is handed back to the kernel when its instance ends (madvise), so neither its pages
+            // nor its bytes outlive the guest: without this, ten thousand abandoned sessions kept ~80 MiB of
+            // stacks resident after they were reaped.
+            .async_stack_zeroing(true);
         let engine = Engine::new(&config).map_err(wasmtime_err("configuring wasmtime"))?;
 
         let mut p1_linker = Linker::new(&engine);
