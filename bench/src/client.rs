@@ -284,14 +284,8 @@ impl Session {
     /// closed without one, or a stream ended without data).
     pub async fn try_call(&self, id: u64, tool: &str, arguments: Value) -> Result<Answer> {
         let response = self
-            .http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            .send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
                 "params": {"name": tool, "arguments": arguments}}))
-            .send()
             .await?;
         let status = response.status();
         if !status.is_success() {
@@ -313,7 +307,11 @@ impl Session {
     }
 
     async fn post(&self, message: Value) -> Result<Value> {
-        let response = self
+        body(self.send(message).await?).await
+    }
+
+    async fn send(&self, message: Value) -> Result<reqwest::Response> {
+        Ok(self
             .http
             .post(&self.url)
             .header("accept", "application/json, text/event-stream")
@@ -321,8 +319,7 @@ impl Session {
             .header("mcp-protocol-version", "2025-11-25")
             .json(&message)
             .send()
-            .await?;
-        body(response).await
+            .await?)
     }
 }
 
