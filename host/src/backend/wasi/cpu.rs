@@ -80,8 +80,8 @@ impl Budget {
         self.background.store(false, Ordering::Relaxed);
     }
 
-    /// The guest runs again (after a yield).
-    pub fn resume(&self) {
+    /// The guest runs again: charging starts from here.
+    fn resume(&self) {
         self.resumed_tid.store(thread_id(), Ordering::Relaxed);
         self.resumed_cpu
             .store(thread_cpu_nanos(), Ordering::Relaxed);
@@ -92,8 +92,8 @@ impl Budget {
     /// Charges what the guest used since it resumed, and returns the total on this message. A message that has used
     /// more than [`FOREGROUND_SLICE`] goes to the background lane.
     pub fn charge(&self) -> Duration {
-        // A guest runs on one thread between resuming and the next charge (both happen inside one poll); should it
-        // ever not, the wall clock is charged instead, which only over-counts.
+        // A guest runs on one thread between resuming and the next charge (both happen inside one poll of its lane);
+        // should it ever not, the wall clock is charged instead, which only over-counts.
         let ran = if self.resumed_tid.load(Ordering::Relaxed) == thread_id() {
             thread_cpu_nanos().saturating_sub(self.resumed_cpu.load(Ordering::Relaxed))
         } else {
@@ -321,17 +321,77 @@ impl<T> Future for Leg<T> {
             .guest
             .as_mut()
             .expect("a leg is not polled after it ends");
+        // The guest runs only inside this poll: whatever happened since the last one (a wait of any kind, on any
+        // thread, and other tasks' CPU meanwhile) is not its, and what it used up to suspending is.
+        this.budget.resume();
         let running = this.ticker.running(this.background);
         let poll = guest.as_mut().poll(cx);
         drop(running);
         if let Poll::Ready(output) = poll {
             return Poll::Ready(LegOutcome::Done(output));
         }
+        this.budget.charge();
         if this.budget.background() == this.background {
             return Poll::Pending;
         }
         // Suspended, and due on the other lane: the next leg polls it there at once, so no wake-up is lost.
         let guest = this.guest.take().expect("checked above");
         Poll::Ready(LegOutcome::Moved(guest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Burns this thread's CPU for about `how_long`.
+    fn spin(how_long: Duration) {
+        let start = thread_cpu_nanos();
+        while thread_cpu_nanos() - start < how_long.as_nanos() as u64 {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Runs a guest that uses `before`, waits while another task on its thread spins for 300 ms, then uses 20 ms;
+    /// what it is charged.
+    fn charged(before: Duration) -> Duration {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let engine = Engine::default();
+        let lanes = Lanes::new(&engine).unwrap();
+        runtime.block_on(async {
+            let budget = Budget::new();
+            let (done_waiting, waited) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(async move {
+                spin(Duration::from_millis(300));
+                let _ = done_waiting.send(());
+            });
+            let meter = budget.clone();
+            let guest = Box::pin(async move {
+                spin(before);
+                waited.await.unwrap();
+                spin(Duration::from_millis(20));
+                // Where the engine's next epoch tick charges it.
+                meter.charge()
+            });
+            lanes.drive(guest, budget).await
+        })
+    }
+
+    /// A guest that waits (for a response, a timer, its stdin) is not charged for the wait, nor for what other
+    /// tasks did meanwhile; what it ran itself is. Both when it resumes on the thread it waited on (within its
+    /// foreground slice) and when it resumes on another (moved to the background lane).
+    #[test]
+    fn a_guest_is_charged_its_own_cpu_and_not_its_waits() {
+        for before in [Duration::from_micros(500), Duration::from_millis(20)] {
+            let used = charged(before);
+            assert!(
+                used >= before + Duration::from_millis(20) && used < Duration::from_millis(200),
+                "charged {used:?} for {:?} of its own CPU and a 300 ms wait",
+                before + Duration::from_millis(20)
+            );
+        }
     }
 }

@@ -35,7 +35,6 @@ use tokio_util::task::AbortOnDropHandle;
 use wasmtime::{Caller, Extern, Linker};
 use wasmtime_wasi::p2::Pollable;
 
-use super::cpu::Budget;
 use super::stdio::GuestStdin;
 use crate::egress::{BoxError, Outbound};
 use crate::policy::egress::{Scheme, Target};
@@ -58,19 +57,17 @@ pub struct GuestNet {
     next: i32,
     progress: Arc<Notify>,
     stdin: GuestStdin,
-    budget: Arc<Budget>,
     last_error: String,
 }
 
 impl GuestNet {
-    pub fn new(outbound: Option<Outbound>, stdin: GuestStdin, budget: Arc<Budget>) -> Self {
+    pub fn new(outbound: Option<Outbound>, stdin: GuestStdin) -> Self {
         Self {
             outbound,
             exchanges: HashMap::new(),
             next: 1,
             progress: Arc::new(Notify::new()),
             stdin,
-            budget,
             last_error: String::new(),
         }
     }
@@ -318,7 +315,6 @@ pub fn add_to_linker<T: HasNet>(linker: &mut Linker<T>) -> wasmtime::Result<()> 
             let net = caller.data_mut().net();
             let mut stdin = net.stdin.clone();
             let progress = net.progress.clone();
-            let budget = net.budget.clone();
             Box::new(async move {
                 let input = async {
                     match mask & 1 {
@@ -343,8 +339,6 @@ pub fn add_to_linker<T: HasNet>(linker: &mut Linker<T>) -> wasmtime::Result<()> 
                     () = requests => 2,
                     () = time => 0,
                 };
-                // Time spent waiting (and other tasks' CPU meanwhile) is not the guest's.
-                budget.resume();
                 Ok(ready)
             })
         },
@@ -355,14 +349,12 @@ pub fn add_to_linker<T: HasNet>(linker: &mut Linker<T>) -> wasmtime::Result<()> 
         |mut caller: Caller<'_, T>, (name, name_len, ptr, len): (i32, i32, i32, i32)| {
             let read = read_guest(&mut caller, name, name_len, 1024);
             let outbound = caller.data_mut().net().outbound.clone();
-            let budget = caller.data_mut().net().budget.clone();
             Box::new(async move {
                 let answer = match (read.and_then(|n| String::from_utf8(n).ok()), outbound) {
                     (None, _) => Err("the name is not in the guest's memory".to_owned()),
                     (Some(_), None) => Err("this server is granted no egress".to_owned()),
                     (Some(name), Some(outbound)) => lookup(&outbound, &name).await,
                 };
-                budget.resume();
                 Ok(match answer {
                     Ok(json) => give(&mut caller, ptr, len, json.as_bytes()).unwrap_or(ERROR),
                     Err(message) => caller.data_mut().net().fail(message),

@@ -478,7 +478,7 @@ impl WasiServer {
                         P1Guest {
                             wasi: builder.build_p1(),
                             limits,
-                            net: http::GuestNet::new(outbound, stdin, budget.clone()),
+                            net: http::GuestNet::new(outbound, stdin),
                         },
                     );
                     store.limiter(|guest| &mut guest.limits);
@@ -545,14 +545,10 @@ fn meter<T: Send>(store: &mut Store<T>, budget: Arc<Budget>, cpu: Duration) {
         if budget.charge() > cpu {
             return Ok(UpdateDeadline::Interrupt);
         }
-        let budget = budget.clone();
         // tokio's own yield, not wasmtime's: it lets every other ready task run before this guest resumes.
         Ok(UpdateDeadline::YieldCustom(
             1,
-            Box::pin(async move {
-                tokio::task::yield_now().await;
-                budget.resume();
-            }),
+            Box::pin(tokio::task::yield_now()),
         ))
     });
 }
