@@ -1,5 +1,5 @@
 // A tool call whose server makes one HTTPS request to a local upstream, packed to WASI (catwalk makes the request,
-// under the egress grants) against the same package run by Node (npx), side by side in one run:
+// under the egress grants) against the same package run by Node (npx), both running at once and measured in turns:
 //  - p50 and p90 of the call, one at a time;
 //  - calls per second with 16 in flight (16 sessions, each calling in a loop);
 //  - idle memory per session after its call, with its keep-alive connection to the upstream still open (RSS and
@@ -78,59 +78,76 @@ async function session(base) {
 const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
 const settle = () => new Promise((r) => setTimeout(r, 1500));
 const phase = (what) => process.stderr.write(`${new Date().toISOString()} ${what}\n`);
+const timed = async (session) => {
+  const began = process.hrtime.bigint();
+  await session.call();
+  return Number(process.hrtime.bigint() - began) / 1e6;
+};
 
-async function measure(sandbox) {
-  const row = { sandbox };
-  const catwalk = await start(sandbox);
-  phase(`${sandbox}: sequential calls`);
-  const one = await session(catwalk.base);
-  for (let i = 0; i < 50; i++) await one.call();
-  const times = [];
-  for (let i = 0; i < calls; i++) {
-    const began = process.hrtime.bigint();
-    await one.call();
-    times.push(Number(process.hrtime.bigint() - began) / 1e6);
-  }
-  row.p50 = quantile(times, 0.5);
-  row.p90 = quantile(times, 0.9);
-  await one.close();
-  phase(`${sandbox}: 16 in flight`);
-  const sessions = await Promise.all(Array.from({ length: 16 }, () => session(catwalk.base)));
-  for (const s of sessions) await s.call();
-  let done = 0;
-  const until = Date.now() + seconds * 1000;
-  await Promise.all(sessions.map(async (s) => { while (Date.now() < until) { await s.call(); done++; } }));
-  row.throughput = done / seconds;
-  for (const s of sessions) await s.close();
-  phase(`${sandbox}: idle memory`);
+// Both run at once and are measured in turns, so that whatever else the machine does falls on both alike.
+const sides = [{ sandbox: "npx" }, { sandbox: "wasi" }];
+for (const side of sides) side.catwalk = await start(side.sandbox);
+
+phase("sequential calls, in turns");
+for (const side of sides) {
+  side.one = await session(side.catwalk.base);
+  for (let i = 0; i < 50; i++) await side.one.call();
+  side.times = [];
+}
+for (let i = 0; i < calls; i++) {
+  // Which goes first alternates, so neither always follows the other's wake-ups.
+  for (const side of i % 2 ? [...sides].reverse() : sides) side.times.push(await timed(side.one));
+}
+for (const side of sides) {
+  side.p50 = quantile(side.times, 0.5);
+  side.p90 = quantile(side.times, 0.9);
+  await side.one.close();
+}
+
+phase("16 in flight, in four turns");
+for (const side of sides) {
+  side.sessions = await Promise.all(Array.from({ length: 16 }, () => session(side.catwalk.base)));
+  for (const s of side.sessions) await s.call();
+  side.done = 0;
+}
+for (const side of [sides[0], sides[1], sides[1], sides[0]]) {
+  const until = Date.now() + (seconds * 1000) / 2;
+  await Promise.all(side.sessions.map(async (s) => { while (Date.now() < until) { await s.call(); side.done++; } }));
+}
+for (const side of sides) {
+  side.throughput = side.done / seconds;
+  for (const s of side.sessions) await s.close();
+}
+
+phase("idle memory");
+for (const side of sides) {
   await settle();
-  const before = memory(catwalk.child.pid);
+  const pid = side.catwalk.child.pid;
+  const before = memory(pid);
   const open = [];
   for (let i = 0; i < idle; i++) {
-    const s = await session(catwalk.base);
+    const s = await session(side.catwalk.base);
     await s.call();
     open.push(s);
   }
   await settle();
-  const after = memory(catwalk.child.pid);
-  row.rss = (after.rss - before.rss) / idle;
-  row.pss = (after.pss - before.pss) / idle;
+  const after = memory(pid);
+  side.rss = (after.rss - before.rss) / idle;
+  side.pss = (after.pss - before.pss) / idle;
   for (const s of open) await s.close();
-  catwalk.child.kill("SIGTERM");
-  await new Promise((r) => catwalk.child.once("exit", r));
-  return row;
+}
+for (const side of sides) {
+  side.catwalk.child.kill("SIGTERM");
+  await new Promise((r) => side.catwalk.child.once("exit", r));
 }
 
 const fmt = (n, d = 2) => n.toFixed(d);
 console.log(`catwalk ${bin}; ${calls} calls one at a time, ${seconds} s at 16 in flight, ${idle} idle sessions; ${new Date().toISOString()}`);
 console.log("| run by | call p50 (p90) | calls/s, 16 in flight | idle RSS / session | idle PSS / session |");
 console.log("|---|---|---|---|---|");
-const rows = [];
-for (const sandbox of ["npx", "wasi"]) {
-  const row = await measure(sandbox);
-  rows.push(row);
-  console.log(`| ${sandbox === "npx" ? "Node (npx)" : "packed, WASI"} | ${fmt(row.p50)} ms (${fmt(row.p90)}) | ${fmt(row.throughput, 0)} | ${fmt(row.rss, 1)} MiB | ${fmt(row.pss, 1)} MiB |`);
+for (const row of sides) {
+  console.log(`| ${row.sandbox === "npx" ? "Node (npx)" : "packed, WASI"} | ${fmt(row.p50)} ms (${fmt(row.p90)}) | ${fmt(row.throughput, 0)} | ${fmt(row.rss, 1)} MiB | ${fmt(row.pss, 1)} MiB |`);
 }
-const [node, wasi] = rows;
+const [node, wasi] = sides;
 console.log(`\npacked / Node: p50 ${fmt(wasi.p50 / node.p50, 3)}, throughput ${fmt(wasi.throughput / node.throughput, 3)}, idle RSS ${fmt(wasi.rss / node.rss, 3)}, idle PSS ${fmt(wasi.pss / node.pss, 3)}`);
 api.kill();

@@ -148,6 +148,54 @@ async function extract(body) {
   return { bytes: encoder.encode(String(body)), type: "text/plain;charset=UTF-8" };
 }
 
+// A response body as catwalk delivers it: chunks queued as they arrive, read whole (`text()`, `json()`, ...)
+// without a stream, or as a ReadableStream once someone asks for `body`. Past a few queued chunks the exchange
+// is paused until they are read.
+const QUEUED = 4;
+class Incoming {
+  #exchange;
+  #chunks = [];
+  #done = false;
+  #error = null;
+  #wake = null;
+  constructor(exchange) { this.#exchange = exchange; }
+  push(chunk) {
+    this.#chunks.push(chunk);
+    if (this.#chunks.length >= QUEUED) this.#exchange.pause();
+    this.#notify();
+  }
+  end() { this.#done = true; this.#notify(); }
+  fail(error) { this.#error ??= error; this.#done = true; this.#notify(); }
+  #notify() { const wake = this.#wake; this.#wake = null; wake?.(); }
+  /** The next chunk, or `null` at the end; what arrived before an error is read before it is thrown. */
+  async next() {
+    for (;;) {
+      if (this.#chunks.length > 0) {
+        const chunk = this.#chunks.shift();
+        if (this.#chunks.length < QUEUED && !this.#done) this.#exchange.resume();
+        return chunk;
+      }
+      if (this.#error) throw this.#error;
+      if (this.#done) return null;
+      this.#exchange.resume();
+      await new Promise((resolve) => { this.#wake = resolve; });
+    }
+  }
+  cancel() { this.#chunks = []; this.#done = true; this.#exchange.close(); }
+  stream() {
+    const incoming = this;
+    return new ReadableStream({
+      async pull(controller) {
+        try {
+          const chunk = await incoming.next();
+          if (chunk === null) controller.close(); else controller.enqueue(chunk);
+        } catch (error) { controller.error(error); }
+      },
+      cancel() { incoming.cancel(); },
+    }, { highWaterMark: 0 });
+  }
+}
+
 class Body {
   #stream = null;
   #source;
@@ -158,6 +206,7 @@ class Body {
     const source = this.#source;
     if (source === null || source === undefined) return null;
     if (source instanceof ReadableStream) return (this.#stream = source);
+    if (source instanceof Incoming) return (this.#stream = source.stream());
     this.#stream = new ReadableStream({
       async start(controller) {
         const { bytes, stream, iterable } = await extract(source);
@@ -176,6 +225,11 @@ class Body {
   async #consume() {
     if (this._bodyUsed) throw new TypeError("Body is unusable: Body has already been read");
     this._bodyUsed = true;
+    if (this.#stream === null && this.#source instanceof Incoming) {
+      const chunks = [];
+      for (let chunk; (chunk = await this.#source.next()) !== null;) chunks.push(chunk);
+      return chunks.length === 1 ? chunks[0] : concat(chunks);
+    }
     const stream = this.body;
     if (stream === null) return new Uint8Array(0);
     const reader = stream.getReader();
@@ -210,7 +264,8 @@ export class Request extends Body {
     this.method = String(init.method ?? from?.method ?? "GET").toUpperCase();
     this.headers = new Headers(init.headers ?? from?.headers);
     this.redirect = init.redirect ?? from?.redirect ?? "follow";
-    this.signal = init.signal ?? from?.signal ?? new AbortController().signal;
+    // Made when asked for: most requests are never aborted.
+    this._signal = init.signal ?? from?._signal ?? null;
     this.credentials = init.credentials ?? "same-origin";
     this.mode = init.mode ?? "cors";
     this.cache = init.cache ?? "default";
@@ -223,6 +278,7 @@ export class Request extends Body {
     this._source = body;
     this._initBody(body);
   }
+  get signal() { return (this._signal ??= new AbortController().signal); }
   clone() { return new Request(this); }
   get [Symbol.toStringTag]() { return "Request"; }
 }
@@ -274,29 +330,21 @@ function exchange(method, url, headers, payload, signal) {
       reject(Object.assign(new TypeError("fetch failed"), { cause: error }));
       return;
     }
-    let controller;
     let settled = false;
+    const body = new Incoming(ex);
     const onAbort = () => {
       ex.close();
       const error = abortError(signal);
-      if (!settled) { settled = true; reject(error); } else controller?.error(error);
+      if (!settled) { settled = true; reject(error); } else body.fail(error);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    const body = new ReadableStream({
-      start(c) { controller = c; },
-      pull() { ex.resume(); },
-      cancel() { ex.close(); signal?.removeEventListener("abort", onAbort); },
-    }, { highWaterMark: 4 });
     ex.onhead = (head) => { settled = true; resolve({ head, body }); };
-    ex.ondata = (chunk) => {
-      controller.enqueue(chunk);
-      if (controller.desiredSize !== null && controller.desiredSize <= 0) ex.pause();
-    };
-    ex.onend = () => { signal?.removeEventListener("abort", onAbort); try { controller.close(); } catch {} };
+    ex.ondata = (chunk) => body.push(chunk);
+    ex.onend = () => { signal?.removeEventListener("abort", onAbort); body.end(); };
     ex.onerror = (error) => {
       signal?.removeEventListener("abort", onAbort);
       if (!settled) { settled = true; reject(Object.assign(new TypeError("fetch failed"), { cause: error })); }
-      else { try { controller.error(Object.assign(new TypeError("terminated"), { cause: error })); } catch {} }
+      else body.fail(Object.assign(new TypeError("terminated"), { cause: error }));
     };
     (async () => {
       try {
@@ -320,8 +368,8 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export async function fetch(input, init = {}) {
   let request = new Request(input, init);
-  const signal = request.signal;
-  if (signal.aborted) throw abortError(signal);
+  const signal = request._signal;
+  if (signal?.aborted) throw abortError(signal);
   let payload = await extract(request._source);
   for (let hop = 0; ; hop++) {
     const headers = request.headers._pairs();
@@ -340,7 +388,7 @@ export async function fetch(input, init = {}) {
     if (!REDIRECTS.has(head.status) || location === null || request.redirect === "manual") return response;
     if (request.redirect === "error") throw new TypeError("fetch failed", { cause: new Error("unexpected redirect") });
     if (hop >= 20) throw new TypeError("fetch failed", { cause: new Error("redirect count exceeded") });
-    await body.cancel().catch(() => {});
+    body.cancel();
     const next = new URL(location, request.url).href;
     const keepBody = head.status === 307 || head.status === 308;
     if (keepBody && payload.stream) throw new TypeError("fetch failed", { cause: new Error("cannot follow a redirect with a streamed body") });
@@ -349,7 +397,7 @@ export async function fetch(input, init = {}) {
     if (!keepBody) for (const name of ["content-type", "content-length", "content-encoding", "content-language", "content-location"]) nextHeaders.delete(name);
     // Credentials stay with the origin that was given them.
     if (new URL(next).origin !== new URL(request.url).origin) { nextHeaders.delete("authorization"); nextHeaders.delete("cookie"); }
-    request = new Request(next, { method, headers: nextHeaders, redirect: request.redirect, signal, body: keepBody ? request._source : null });
+    request = new Request(next, { method, headers: nextHeaders, redirect: request.redirect, signal: signal ?? undefined, body: keepBody ? request._source : null });
     if (!keepBody) payload = { bytes: null, type: null };
   }
 }

@@ -208,6 +208,19 @@ describe("packed npm servers answer as Node does", () => {
   }
 });
 
+// The Node layer's own answers, against Node's: tests/fixtures/egress-package's `urls` takes URL and URLSearchParams
+// through their corners.
+test("URL and URLSearchParams answer as Node's do", async () => {
+  const entry = { spec: path.join(repo, "tests/fixtures/egress-package"), calls: [call("urls")] };
+  const npx = await startCatwalk(serveArgs(entry, "npx"));
+  const node = await transcript(npx.base, entry.calls).finally(() => npx.stop());
+  const wasi = await startCatwalk(serveArgs(entry, "wasi"));
+  const packed = await transcript(wasi.base, entry.calls).finally(() => wasi.stop());
+  assert.ok(wasi.logs.some((l) => l.includes("serving the package packed to WASI")), "catwalk served the packed build");
+  assert.ok(!node.calls[0].isError && JSON.parse(node.calls[0].content[0].text).length > 40, JSON.stringify(node.calls[0]));
+  assert.deepEqual(JSON.parse(packed.calls[0].content[0].text), JSON.parse(node.calls[0].content[0].text));
+});
+
 describe("grants", () => {
   test("server-memory keeps its graph across sessions only in the directory it was granted", async () => {
     const data = path.join(work, "granted");

@@ -21,6 +21,7 @@
 mod fs;
 mod input;
 mod net;
+mod whatwg;
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -292,6 +293,7 @@ fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     host.set("env", Function::new(ctx.clone(), env)?)?;
     fs::install(ctx, &host)?;
     net::install(ctx, &host)?;
+    whatwg::install(ctx, &host)?;
     host.set(
         "exit",
         Function::new(ctx.clone(), |code: Opt<i32>| -> () {
