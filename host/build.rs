@@ -30,7 +30,8 @@ fn main() {
         &["-p", "catwalk-guest", "--example", "echo"],
         &target_dir.join("wasm32-wasip1/release/examples/echo.wasm"),
         &out.join("demo.wasm"),
-        "the demo WASI guest could not be built (is the wasm32-wasip1 target installed?)",
+        "the demo WASI guest could not be built (is the wasm32-wasip1 target installed? `bash scripts/deps.sh` \
+         adds it); the next build tries again",
     );
     build(
         &manifest,
@@ -38,8 +39,8 @@ fn main() {
         &["-p", "catwalk-js"],
         &target_dir.join("wasm32-wasip1/release/catwalk-js.wasm"),
         &out.join("catwalk-js.wasm"),
-        "the JavaScript runtime (catwalk-js) could not be built: `catwalk pack` needs it (apt-get install clang \
-         lld wasi-libc libclang-rt-dev-wasm32)",
+        "the JavaScript runtime (catwalk-js) could not be built: `catwalk pack` needs it. `bash scripts/deps.sh` \
+         installs what it needs (clang, lld, wasi-libc, libclang-rt-dev-wasm32); the next build tries again",
     );
     // The binary is position-independent, so the loader relocates ~40,000 pointers at start-up. As RELA entries
     // (24 bytes each) that table is 0.9 MiB, read at every start and resident for the life of the process; packed
@@ -79,6 +80,13 @@ fn build(
         _ => {
             println!("cargo:warning={warning}");
             std::fs::write(to, b"").expect("writing an empty placeholder");
+            // A path that never exists makes cargo run this script again on every build, so the guest is built
+            // as soon as what it needs is installed (otherwise the empty placeholder would stay until the build
+            // dir is wiped).
+            println!(
+                "cargo:rerun-if-changed={}",
+                to.with_extension("not-built-yet").display()
+            );
         }
     }
 }

@@ -11,11 +11,7 @@ cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 
 echo "== toolchain targets and npm test dependencies"
-rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null
-# catwalk-js builds QuickJS-ng's C sources for wasm32-wasip1 with Debian's clang and wasi-libc (.cargo/config.toml).
-if ! command -v clang >/dev/null || [ ! -d /usr/include/wasm32-wasi ] || ! ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld wasi-libc libclang-rt-dev-wasm32 >/dev/null
-fi
+bash scripts/deps.sh
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
 echo "== the Python SDK 2.x, for the protocol-era tests (a venv beside the build, reused by later runs)"

@@ -100,7 +100,8 @@ const SMOKE_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum PackError {
     #[error(
         "this catwalk was built without its JavaScript runtime (building catwalk-js needs Debian's clang, lld, \
-         wasi-libc and libclang-rt-dev-wasm32): rebuild with them, or set CATWALK_JS_RUNTIME to a catwalk-js.wasm"
+         wasi-libc and libclang-rt-dev-wasm32; `bash scripts/deps.sh` installs them): build again, or set \
+         CATWALK_JS_RUNTIME to a catwalk-js.wasm"
     )]
     NoRuntime,
     #[error("installing the pack tools (esbuild and the polyfills) failed: {0}")]
