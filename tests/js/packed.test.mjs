@@ -368,6 +368,25 @@ describe("catwalk pack", () => {
     assert.ok(first.bytecode_bytes > 0);
   });
 
+  test("a local folder is packed again when its files change, and not before", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
+    const state = process.env.CATWALK_STATE_DIR ?? path.join(repo, "target/test-state");
+    const folder = path.join(work, "local-package");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(path.join(folder, "package.json"), JSON.stringify({ name: "local-package", version: "1.0.0", type: "module", bin: { "local-package": "server.mjs" } }));
+    const server = readFileSync(path.join(repo, "tests/fixtures/plain-server.mjs"), "utf8");
+    writeFileSync(path.join(folder, "server.mjs"), server);
+    const pack = () => JSON.parse(execFileSync(bin, ["pack", folder, "--json", "--state-dir", state], { encoding: "utf8" }));
+    const first = pack();
+    assert.equal(pack().sha256, first.sha256, "unchanged, it comes from the cache");
+    writeFileSync(path.join(folder, "server.mjs"), server.replace("whoami:", "who_am_i:"));
+    const edited = pack();
+    assert.notEqual(edited.sha256, first.sha256);
+    assert.ok(first.tools.includes("whoami") && !first.tools.includes("who_am_i"), JSON.stringify(first.tools));
+    assert.ok(edited.tools.includes("who_am_i") && !edited.tools.includes("whoami"), JSON.stringify(edited.tools));
+  });
+
   test("a package with a native addon is refused, and says which", async () => {
     const { spawnSync } = await import("node:child_process");
     const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");

@@ -228,6 +228,40 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     format!("{:x}", hash.finalize())
 }
 
+/// For a spec that is a local folder, the hash of its files (paths and contents, in order; `node_modules` and `.git`
+/// left out, as npm installs the one and does not pack the other); empty for any other spec.
+fn folder_contents_sha(spec: &Path) -> std::io::Result<String> {
+    if !spec.is_dir() {
+        return Ok(String::new());
+    }
+    let mut hash = Sha256::new();
+    let mut pending = vec![spec.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mut entries = std::fs::read_dir(&dir)?.collect::<std::io::Result<Vec<_>>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = entry.file_name();
+            if name == "node_modules" || name == ".git" {
+                continue;
+            }
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let relative = path.strip_prefix(spec).unwrap_or(&path);
+                let bytes = relative.as_os_str().as_encoded_bytes();
+                let contents = std::fs::read(&path)?;
+                hash.update((bytes.len() as u64).to_le_bytes());
+                hash.update(bytes);
+                hash.update((contents.len() as u64).to_le_bytes());
+                hash.update(&contents);
+            }
+        }
+    }
+    Ok(format!("{:x}", hash.finalize()))
+}
+
 impl Packer {
     /// The runtime is the one built into catwalk, or the file `CATWALK_JS_RUNTIME` names.
     pub fn new(state_dir: &Path, wasi: Arc<WasiRuntime>) -> Result<Self, PackError> {
@@ -253,10 +287,14 @@ impl Packer {
         let runtime_sha = sha256_hex(&[&self.runtime]);
         let tools: Vec<&[u8]> = TOOLS.iter().map(|(_, text)| text.as_bytes()).collect();
         let layer_sha = sha256_hex(&tools);
+        // A local folder is packed again when its files change; a registry spec stays as packed until refreshed.
+        let folder_sha = folder_contents_sha(Path::new(&request.spec))
+            .map_err(io(format!("reading {}", request.spec)))?;
         let index = self.root.join("specs").join(sha256_hex(&[
             request.spec.as_bytes(),
             runtime_sha.as_bytes(),
             layer_sha.as_bytes(),
+            folder_sha.as_bytes(),
         ]));
         if !request.refresh
             && let Some(artifact) = self.cached(&index)
@@ -570,6 +608,23 @@ mod tests {
         .unwrap();
         assert_eq!(failed.stubbed[0].name, "net");
         assert_eq!(failed.addons, ["a.node"]);
+    }
+
+    #[test]
+    fn a_local_folder_is_known_by_its_files_but_not_its_installs() {
+        let dir = std::env::temp_dir().join(format!("catwalk-folder-sha-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::write(dir.join("package.json"), "{}").unwrap();
+        std::fs::write(dir.join("bin/server.js"), "one").unwrap();
+        let first = folder_contents_sha(&dir).unwrap();
+        assert_eq!(first.len(), 64);
+        std::fs::create_dir_all(dir.join("node_modules/x")).unwrap();
+        std::fs::write(dir.join("node_modules/x/index.js"), "installed").unwrap();
+        assert_eq!(folder_contents_sha(&dir).unwrap(), first);
+        std::fs::write(dir.join("bin/server.js"), "two").unwrap();
+        assert_ne!(folder_contents_sha(&dir).unwrap(), first);
+        assert_eq!(folder_contents_sha(Path::new("zod@4")).unwrap(), "");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
