@@ -158,7 +158,8 @@ class Incoming {
   #done = false;
   #error = null;
   #wake = null;
-  constructor(exchange) { this.#exchange = exchange; }
+  #onCancel;
+  constructor(exchange, onCancel) { this.#exchange = exchange; this.#onCancel = onCancel; }
   push(chunk) {
     this.#chunks.push(chunk);
     if (this.#chunks.length >= QUEUED) this.#exchange.pause();
@@ -181,7 +182,7 @@ class Incoming {
       await new Promise((resolve) => { this.#wake = resolve; });
     }
   }
-  cancel() { this.#chunks = []; this.#done = true; this.#exchange.close(); }
+  cancel() { this.#chunks = []; this.#done = true; this.#exchange.close(); this.#onCancel?.(); }
   stream() {
     const incoming = this;
     return new ReadableStream({
@@ -331,7 +332,8 @@ function exchange(method, url, headers, payload, signal) {
       return;
     }
     let settled = false;
-    const body = new Incoming(ex);
+    // A body given up on no longer listens for its request's abort.
+    const body = new Incoming(ex, () => signal?.removeEventListener("abort", onAbort));
     const onAbort = () => {
       ex.close();
       const error = abortError(signal);
