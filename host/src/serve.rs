@@ -67,7 +67,24 @@ pub async fn run(
     if let Some(location) = &config.catalog {
         host.load_catalog(location).await?;
     }
-    let tenants = Tenants::new(host, config.tenants.is_some());
+    let mut keeping = crate::tenants::Keeping {
+        machine: config.machine_id.clone(),
+        move_deadline: config.move_deadline,
+        ..Default::default()
+    };
+    if let (Some(specs), Some(_)) = (&config.tenants, config.admin_token) {
+        keeping.store =
+            crate::tenants::store::Store::open(&config.state_dir, config.state_key.clone())
+                .map_err(std::io::Error::other)?;
+        keeping.file_ids = crate::tenants::changes::file_ids(specs);
+        if !keeping.store.sealed() {
+            tracing::warn!(
+                "{} is not set: the admin API keeps only tenants without secrets (env values, secrets, tokens)",
+                crate::tenants::store::KEY_VAR
+            );
+        }
+    }
+    let tenants = Tenants::keeping(host, config.tenants.is_some(), keeping);
     match &config.tenants {
         Some(specs) => {
             for spec in specs {
@@ -78,7 +95,12 @@ pub async fn run(
                     .map_err(|e| std::io::Error::other(format!("tenant {:?}: {e}", spec.id)))?;
                 tenants.insert(app).await;
             }
-            tracing::info!(tenants = specs.len(), "serving tenants on /t/{{id}}/mcp");
+            let restored = tenants.restore().await?;
+            tracing::info!(
+                tenants = specs.len(),
+                restored,
+                "serving tenants on /t/{{id}}/mcp"
+            );
         }
         None => {
             let launcher = single_launcher(&config, &tenants.host, &shutdown).await?;

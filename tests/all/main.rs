@@ -2,6 +2,7 @@
 //!
 //!   npm ci --prefix tests && cargo test -p catwalk-tests
 
+mod durable;
 mod egress;
 mod env;
 mod faults;

@@ -76,8 +76,10 @@ impl Catwalk {
     async fn start_argv(flags: Vec<String>, host_env: &[(&str, &str)]) -> Result<Self> {
         let mut argv: Vec<String> = vec!["serve".into()];
         argv.extend(flags);
-        let state = std::env::temp_dir().join("catwalk-test-state");
-        argv.extend(["--state-dir".into(), state.display().to_string()]);
+        if !argv.iter().any(|a| a == "--state-dir") {
+            let state = std::env::temp_dir().join("catwalk-test-state");
+            argv.extend(["--state-dir".into(), state.display().to_string()]);
+        }
         argv.extend(["--helper".into(), helper()]);
         let args = ServeArgs::try_parse_from(argv)?;
         // The machine's trust store too: npm reaches the registry through it (a proxy may re-sign TLS).

@@ -21,20 +21,27 @@ fn write_config(dir: &Path, toml: &str) -> Result<String> {
     Ok(path.display().to_string())
 }
 
-/// catwalk with no tenants yet, and the admin API behind `admin`; `name` names its scratch dir.
+/// catwalk with no tenants yet, and the admin API behind `admin`; `name` names its scratch dir, whose `state`
+/// is its state dir (the admin API keeps its tenants there), sealed with [`STATE_KEY`].
 pub async fn with_admin_api(name: &str, admin: &str) -> Result<Catwalk> {
     let config = write_config(&scratch(name), "")?;
+    let state = scratch(name).join("state");
     Catwalk::start_without_command(
         &[
             "--config",
             &config,
             "--admin-token-sha256",
             &sha256_hex(admin.as_bytes()),
+            "--state-dir",
+            &state.display().to_string(),
         ],
-        &[],
+        &[("CATWALK_STATE_KEY", STATE_KEY)],
     )
     .await
 }
+
+/// The key tests' admin APIs seal tenants with.
+pub const STATE_KEY: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
 fn scratch(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("catwalk-tenants-{name}-{}", std::process::id()))
@@ -250,7 +257,7 @@ async fn module_server(bytes: Vec<u8>) -> Result<(String, Arc<AtomicUsize>)> {
 #[tokio::test]
 async fn the_admin_api_adds_replaces_and_removes_tenants_and_pins_fetched_modules() -> Result<()> {
     let admin = "admin-t0ken";
-    let state = std::env::temp_dir().join("catwalk-test-state");
+    let state = scratch("admin").join("state");
     let cw = with_admin_api("admin", admin).await?;
     let http = reqwest::Client::new();
     let tenant_url = |id: &str| format!("{}/admin/tenants/{id}", cw.base);

@@ -456,7 +456,7 @@ pub(crate) fn module_source(
     }
 }
 
-fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()

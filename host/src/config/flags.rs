@@ -211,6 +211,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
+    /// When a tenant is placed on another machine (`PUT /admin/placement`), how long its open sessions here
+    /// go on before they are ended; new sessions go to its new machine at once.
+    #[arg(long, env = "CATWALK_MOVE_DEADLINE", default_value = "10m", value_parser = parse_duration)]
+    pub move_deadline: Duration,
+
     /// After closing a server's stdin (and again after SIGTERM), how long to wait before escalating.
     #[arg(long, env = "CATWALK_STOP_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub stop_grace: Duration,

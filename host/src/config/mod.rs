@@ -71,6 +71,10 @@ pub struct Config {
     pub max_sessions: usize,
     pub max_body_bytes: usize,
     pub drain_timeout: Duration,
+    /// How long a moved tenant's sessions go on here (`--move-deadline`).
+    pub move_deadline: Duration,
+    /// The key tenants' secrets are sealed with in the state dir (`CATWALK_STATE_KEY`).
+    pub state_key: Option<crate::tenants::store::StateKey>,
     pub log_format: LogFormat,
     /// Tenants from a tenants file; `None` in the single-tenant flow (`server` above).
     pub tenants: Option<Vec<TenantSpec>>,
@@ -115,6 +119,8 @@ pub enum ConfigError {
         "--config serves tenants from a file: give their servers there, not --package, --wasm or a command"
     )]
     ConfigAndServer,
+    #[error("{0}")]
+    StateKey(String),
 }
 
 /// Variables that configure catwalk itself and never reach a server.
@@ -250,6 +256,16 @@ impl ServeArgs {
                     flag: "admin-token-sha256",
                     problem: "must be 64 hex digits".into(),
                 })
+            })
+            .transpose()?;
+        let state_key = host_env
+            .iter()
+            .find(|(k, _)| k == crate::tenants::store::KEY_VAR)
+            .map(|(_, v)| {
+                v.to_str()
+                    .ok_or_else(|| "not text".to_owned())
+                    .and_then(crate::tenants::store::StateKey::parse)
+                    .map_err(ConfigError::StateKey)
             })
             .transpose()?;
         let guest = self.guest_policy(Vec::new());
@@ -433,6 +449,8 @@ impl ServeArgs {
             max_sessions,
             max_body_bytes: max_message_bytes,
             drain_timeout: self.drain_timeout,
+            move_deadline: self.move_deadline,
+            state_key,
             log_format: self.log_format,
         })
     }

@@ -94,20 +94,23 @@ pub fn router(
         (tenants.clone(), policy.clone()),
         auth::scope,
     ));
+    let mut metadata = Router::new().route(
+        "/.well-known/oauth-protected-resource/t/{tenant}/mcp",
+        get(auth::metadata),
+    );
     if let Some(machine) = machine {
-        // Before authentication: the machine that holds the session checks the token.
-        endpoints = endpoints.route_layer(axum::middleware::from_fn_with_state(
-            (machine, policy),
+        // Before authentication: the machine that holds the session, or the tenant, checks the token.
+        let replay = axum::middleware::from_fn_with_state(
+            (tenants.clone(), machine, policy),
             replay::replay,
-        ));
+        );
+        endpoints = endpoints.route_layer(replay.clone());
+        metadata = metadata.route_layer(replay);
     }
     let endpoints = endpoints.layer(DefaultBodyLimit::max(tenants.host.max_body_bytes));
     let mut router = Router::new()
         .merge(endpoints)
-        .route(
-            "/.well-known/oauth-protected-resource/t/{tenant}/mcp",
-            get(auth::metadata),
-        )
+        .merge(metadata)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(auth::metrics).layer(axum::Extension(admin)));

@@ -7,6 +7,12 @@
 //! `fly-replay-failed`; a request that was replayed once already carries `fly-replay-src`. Either way it is not
 //! replayed again: it goes on, and the session is unknown here (404), so the client starts a new one.
 //! Without Fly in front, the answer is a plain 421 Misdirected Request with a JSON-RPC error.
+//!
+//! Tenants are routed the same way, by where the control plane placed them (`PUT /admin/placement`): a request
+//! that names no session (a new session, a 2026-07-28 request, protected-resource metadata) for a tenant placed
+//! on another machine is replayed there. A session stays on the machine that holds it, so a moved tenant's open
+//! sessions go on where they are. A tenant placed elsewhere whose machine could not take the request (the proxy
+//! sent it back) gets 503 with `Retry-After`; a tenant neither here nor placed anywhere is unknown (404).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +22,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::Tenants;
 use super::error::HttpError;
 use super::guard::OriginPolicy;
 use crate::session::SessionId;
@@ -25,7 +32,7 @@ const REPLAY_TIMEOUT: &str = "5s";
 
 /// Checks Origin and Host first ([`OriginPolicy`]): a request refused here is not replayed anywhere.
 pub async fn replay(
-    State((machine, policy)): State<(Arc<str>, Arc<OriginPolicy>)>,
+    State((tenants, machine, policy)): State<(Arc<Tenants>, Arc<str>, Arc<OriginPolicy>)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -35,17 +42,24 @@ pub async fn replay(
     }
     let replayed =
         headers.contains_key("fly-replay-src") || headers.contains_key("fly-replay-failed");
-    let owner = session_named(&request).and_then(|id| {
-        SessionId::machine_of(&id)
-            .filter(|owner| *owner != &*machine && valid_machine(owner))
-            .map(str::to_owned)
-    });
+    let (owner, what) = match session_named(&request) {
+        Some(id) => (
+            SessionId::machine_of(&id)
+                .filter(|owner| *owner != &*machine && valid_machine(owner))
+                .map(str::to_owned),
+            "session",
+        ),
+        None => (
+            tenant_of(request.uri().path()).and_then(|id| tenants.placed_elsewhere(id)),
+            "tenant",
+        ),
+    };
     match owner {
         Some(owner) if !replayed => {
             let mut response = HttpError::rpc(
                 StatusCode::MISDIRECTED_REQUEST,
                 crate::jsonrpc::code::INVALID_REQUEST,
-                format!("this session lives on machine {owner}; the request is replayed there"),
+                format!("this {what} lives on machine {owner}; the request is replayed there"),
                 None,
             )
             .into_response();
@@ -55,8 +69,29 @@ pub async fn replay(
             }
             response
         }
+        Some(owner)
+            if what == "tenant"
+                && tenant_of(request.uri().path()).is_some_and(|id| tenants.get(id).is_none()) =>
+        {
+            let mut response = HttpError::Unavailable(format!(
+                "this tenant lives on machine {owner}, which could not take the request now; try again"
+            ))
+            .into_response();
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            response
+        }
         _ => next.run(request).await,
     }
+}
+
+/// The tenant a path names: `/t/{id}/...`, or its protected-resource metadata.
+fn tenant_of(path: &str) -> Option<&str> {
+    let path = path
+        .strip_prefix("/.well-known/oauth-protected-resource")
+        .unwrap_or(path);
+    path.strip_prefix("/t/")?.split('/').next()
 }
 
 /// The session id a request names: its `Mcp-Session-Id`, or a legacy message's `sessionId`.

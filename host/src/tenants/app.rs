@@ -3,14 +3,15 @@
 //! session or an instance; what the front end keeps per tenant besides ([`Front`]: the 2026-07-28 bridge's
 //! instances between requests) lives here for the tenant's life, opaque to this module.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::Host;
+use super::store::{Placement, Store};
 use crate::backend::{Instance, LaunchError, Launcher};
 use crate::metrics::TenantMetrics;
 use crate::session::{Limits, Owner, Registry, Session, Transport};
@@ -180,14 +181,56 @@ pub struct Tenants<F> {
     map: RwLock<HashMap<String, Arc<App<F>>>>,
     /// Whether tenants come from a tenants file (routes `/t/{id}/...`) or this is the single-tenant flow.
     pub multi: bool,
+    /// What the admin API was told, kept; its lock makes one change at a time.
+    pub(super) store: tokio::sync::Mutex<Store>,
+    /// The tenants file's tenants: the operator's, never changed through the admin API.
+    pub(super) file_ids: HashSet<String>,
+    /// This machine's id among the fleet's (`--machine-id`).
+    pub machine: Option<Arc<str>>,
+    /// Where the fleet's tenants live (the store's, read on every request).
+    pub(super) placement: Mutex<Placement>,
+    /// Tenants placed elsewhere whose sessions here are draining.
+    pub(super) draining: Mutex<HashSet<String>>,
+    /// How long a moved tenant's open sessions go on here before they are ended.
+    pub move_deadline: Duration,
+}
+
+/// How a [`Tenants`] keeps what it is told, and where it stands in a fleet.
+#[derive(Debug)]
+pub struct Keeping {
+    pub store: Store,
+    pub file_ids: HashSet<String>,
+    pub machine: Option<Arc<str>>,
+    pub move_deadline: Duration,
+}
+
+impl Default for Keeping {
+    fn default() -> Self {
+        Self {
+            store: Store::memory_only(),
+            file_ids: HashSet::new(),
+            machine: None,
+            move_deadline: Duration::from_secs(600),
+        }
+    }
 }
 
 impl<F: Front> Tenants<F> {
     pub fn new(host: Host, multi: bool) -> Arc<Self> {
+        Self::keeping(host, multi, Keeping::default())
+    }
+
+    pub fn keeping(host: Host, multi: bool, keeping: Keeping) -> Arc<Self> {
         Arc::new(Self {
             host,
             map: RwLock::default(),
             multi,
+            placement: Mutex::new(keeping.store.placement().clone()),
+            store: tokio::sync::Mutex::new(keeping.store),
+            file_ids: keeping.file_ids,
+            machine: keeping.machine,
+            draining: Mutex::default(),
+            move_deadline: keeping.move_deadline,
         })
     }
 
@@ -228,6 +271,11 @@ impl<F: Front> Tenants<F> {
 
     /// Stops serving tenant `id`: its sessions end and its instances stop. Whether it existed.
     pub async fn remove(&self, id: &str) -> bool {
+        self.remove_because(id, "its tenant was removed").await
+    }
+
+    /// [`Tenants::remove`], with the reason its sessions are told.
+    pub async fn remove_because(&self, id: &str, reason: &str) -> bool {
         let old = self
             .map
             .write()
@@ -235,7 +283,7 @@ impl<F: Front> Tenants<F> {
             .remove(id);
         match old {
             Some(old) => {
-                self.retire(&old, "its tenant was removed").await;
+                self.retire(&old, reason).await;
                 true
             }
             None => false,

@@ -10,16 +10,19 @@
 //! - [`file`]: the tenants file's schema and its validation.
 //! - [`source`]: where a WASI module comes from (a file, or a pinned URL, cached by content).
 //! - [`catalog`]: which npm packages have a published WASI build, run sandboxed instead of through npx.
+//! - [`changes`]: tenants put, removed and placed while catwalk serves, kept by [`store`] in the state dir.
 //!
 //! Tenants' child processes are confined by [`crate::confine`]: limits, Landlock, and a uid each as root.
 
 mod app;
 pub mod catalog;
+pub mod changes;
 pub use catwalk_core::schema::tenants as file;
 mod launch;
 pub mod source;
+pub mod store;
 
-pub use app::{App, Front, Refused, Tenants, token_matches};
+pub use app::{App, Front, Keeping, Refused, Tenants, token_matches};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
