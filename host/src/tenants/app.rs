@@ -290,6 +290,32 @@ impl<F: Front> Tenants<F> {
         }
     }
 
+    /// Stops serving `app` as tenant `id` if it has no session and no request holds it (or `anyway`), and
+    /// retires it. The map stays locked while it is checked, so no request can take it meanwhile.
+    pub(super) fn take_if_idle(&self, id: &str, app: &Arc<App<F>>, anyway: bool) -> bool {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let Some(current) = map.get(id) else {
+            return false;
+        };
+        // The map's and the caller's: any more is a request in progress.
+        let idle = self.host.registry.count_tenant(id) == 0 && Arc::strong_count(app) <= 2;
+        if !Arc::ptr_eq(current, app) || !(idle || anyway) {
+            return false;
+        }
+        map.remove(id);
+        drop(map);
+        let ended = self
+            .host
+            .registry
+            .end_tenant(id, "its tenant moved to another machine");
+        if let Launcher::Shared(server) = &app.launcher {
+            let server = server.clone();
+            tokio::spawn(async move { server.stop().await });
+        }
+        tracing::info!(tenant = %id, sessions = ended, "tenant retired: it moved to another machine");
+        true
+    }
+
     async fn retire(&self, app: &App<F>, reason: &str) {
         let ended = self.host.registry.end_tenant(&app.tenant, reason);
         if let Launcher::Shared(server) = &app.launcher {

@@ -244,9 +244,18 @@ impl<F: Front> Tenants<F> {
     }
 
     /// Drains tenant `id` (served as `app`): once it has no session and no request in progress, or the move
-    /// deadline has passed, it is removed here. A tenant placed back here, or replaced, stops draining.
+    /// deadline has passed, it is removed here. A tenant placed back here, or replaced, stops draining; one put
+    /// here after the placement was set is not drained at all (the control plane puts a moving tenant on its
+    /// new machine first, then tells the fleet).
     async fn drain(&self, id: &str, app: Arc<super::App<F>>) {
         const EVERY: Duration = Duration::from_millis(200);
+        {
+            let store = self.store.lock().await;
+            let put_at = store.tenant(id).map_or(0, |s| s.version);
+            if put_at > store.placement().version {
+                return;
+            }
+        }
         let deadline = tokio::time::Instant::now() + self.move_deadline;
         tracing::info!(tenant = %id, "tenant placed on another machine: draining its sessions here");
         loop {
@@ -256,27 +265,25 @@ impl<F: Front> Tenants<F> {
             let Some(owner) = self.placed_elsewhere(id).filter(|_| same) else {
                 return;
             };
-            // The map, this task and the one just dropped: anything more is a request in progress.
-            let idle = self.host.registry.count_tenant(id) == 0 && Arc::strong_count(&app) <= 2;
             let late = tokio::time::Instant::now() >= deadline;
-            if idle || late || self.host.shutdown.is_cancelled() {
-                if self.host.shutdown.is_cancelled() {
-                    return;
-                }
-                let mut store = self.store.lock().await;
-                let still = self.get(id).is_some_and(|c| Arc::ptr_eq(&c, &app))
-                    && self.placed_elsewhere(id).is_some();
-                if still {
-                    if let Err(e) = store.remove(id).await {
-                        tracing::error!(tenant = %id, "a moved tenant could not be forgotten: {e}");
-                        return;
-                    }
-                    let reason = format!("its tenant moved to machine {owner}");
-                    self.remove_because(id, &reason).await;
-                    tracing::info!(tenant = %id, %owner, late, "moved tenant drained");
-                }
+            if self.host.shutdown.is_cancelled() {
                 return;
             }
+            let mut store = self.store.lock().await;
+            if self.placed_elsewhere(id).is_none() {
+                return;
+            }
+            // Taken out of service only when idle (or late), so that no request can reach it after the check.
+            if self.take_if_idle(id, &app, late) {
+                drop(app);
+                if let Err(e) = store.remove(id).await {
+                    tracing::error!(tenant = %id, "a moved tenant could not be forgotten: {e}");
+                }
+                drop(store);
+                tracing::info!(tenant = %id, %owner, late, "moved tenant drained");
+                return;
+            }
+            drop(store);
             tokio::select! {
                 () = tokio::time::sleep(EVERY) => {}
                 () = self.host.shutdown.cancelled() => return,
