@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{Catwalk, client, eventually, helper, sha256_hex};
+use crate::support::{Catwalk, client, eventually, helper, sha256_hex, spawn_serving};
 use crate::tenants::STATE_KEY;
 use crate::wasi::guest;
 
@@ -374,23 +373,8 @@ async fn spawn(state: &Path, config: &Path) -> Result<Process> {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CATWALK_STATE_KEY", STATE_KEY)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = catwalk::reaper::spawn(&mut command)?;
-    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            let line: Value = serde_json::from_str(&line).unwrap_or_default();
-            if line["fields"]["message"] == "catwalk is serving" {
-                return Ok(line["fields"]["addr"].as_str().map(str::to_owned));
-            }
-        }
-        anyhow::Ok(None)
-    })
-    .await
-    .context("catwalk did not start")??
-    .context("catwalk exited before serving")?;
+        .stdout(Stdio::null());
+    let (child, addr, mut lines) = spawn_serving(&mut command).await?;
     // The rest of its log is read and dropped, so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(Process {

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{ACCEPT_BOTH, Catwalk, Client, helper};
+use crate::support::{ACCEPT_BOTH, Catwalk, Client, helper, spawn_serving};
 
 /// catwalk's binary started with `flags` through `sh` (so `ulimit` can come first), its address read from its
 /// log; the child, and its stderr left to the caller when `keep_stderr`.
@@ -39,28 +39,8 @@ async fn spawn(
             "debug,cranelift_codegen=info,wasmtime_internal_cranelift=info",
         )
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // Through catwalk's reaper: the catwalks other tests run in this process reap children they do not know of.
-    let mut child = catwalk::reaper::spawn(&mut command)?;
-    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Ok(entry) = serde_json::from_str::<Value>(&line)
-                && entry["fields"]["message"] == "catwalk is serving"
-            {
-                return Ok(entry["fields"]["addr"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .parse()?);
-            }
-        }
-        bail!("catwalk ended before it served")
-    })
-    .await
-    .context("catwalk did not start")??;
-    Ok((child, addr, lines))
+        .stdout(Stdio::piped());
+    spawn_serving(&mut command).await
 }
 
 /// A minimal HTTP/1.1 GET of `path`, its status.

@@ -404,3 +404,38 @@ pub async fn read_events(
     }
     Ok(events)
 }
+
+/// Starts `command` (catwalk's binary with `--log-format json`) through catwalk's reaper (the catwalks other tests
+/// run in this process reap children they do not know of), and reads its log until it serves: the child, its
+/// address, and the rest of its log.
+pub async fn spawn_serving(
+    command: &mut tokio::process::Command,
+) -> Result<(
+    tokio::process::Child,
+    std::net::SocketAddr,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+)> {
+    use tokio::io::AsyncBufReadExt;
+    command
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = catwalk::reaper::spawn(command)?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Ok(entry) = serde_json::from_str::<Value>(&line)
+                && entry["fields"]["message"] == "catwalk is serving"
+            {
+                return Ok(entry["fields"]["addr"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse()?);
+            }
+        }
+        bail!("catwalk ended before it served")
+    })
+    .await
+    .context("catwalk did not start")??;
+    Ok((child, addr, lines))
+}
