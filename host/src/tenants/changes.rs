@@ -309,7 +309,9 @@ impl<F: Front> Tenants<F> {
                 continue;
             }
             let built = async {
-                let def: TenantDef = serde_json::from_value(def).map_err(|e| e.to_string())?;
+                // Not the parser's words: they could quote a value, and values are secrets.
+                let def: TenantDef = serde_json::from_value(def)
+                    .map_err(|_| "its kept definition is no longer a tenant".to_owned())?;
                 let spec = def.validate().map_err(|e| e.to_string())?;
                 self.host.build(&spec).await.map_err(|e| e.to_string())
             };
