@@ -22,7 +22,8 @@ const KEY = "f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee7f1ee";
 const MACHINES = ["m1", "m2", "m3"];
 const TENANTS = 100;
 const WORKERS = 8;
-const guest = path.join(repo, "target/wasm32-wasip1/release/catwalk-hostile-env.wasm");
+const target = path.resolve(path.dirname(process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk")), "..");
+const guest = path.join(target, "wasm32-wasip1/release/catwalk-hostile-env.wasm");
 
 test("a fleet on Fly's proxy serves every tenant while machines stop and tenants move", { timeout: 600_000 }, async () => {
   assert.ok(existsSync(guest), `${guest} is missing: build the WASI guests first (tests/run.sh)`);
