@@ -40,6 +40,12 @@ pub fn random_hex() -> String {
     })
 }
 
+/// A machine's id among an app's machines (Fly's `FLY_MACHINE_ID`): 1 to 64 letters and digits. Anything else
+/// is not a machine to name in a session id, a placement or a replay.
+pub fn valid_machine_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

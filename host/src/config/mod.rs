@@ -294,11 +294,12 @@ impl ServeArgs {
             .clone()
             .filter(|id| !id.is_empty())
             .map(|id| {
-                let valid = id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
-                valid.then_some(id).ok_or(ConfigError::Invalid {
-                    flag: "machine-id",
-                    problem: "must be 1 to 64 letters and digits".into(),
-                })
+                crate::vocab::valid_machine_id(&id)
+                    .then_some(id)
+                    .ok_or(ConfigError::Invalid {
+                        flag: "machine-id",
+                        problem: "must be 1 to 64 letters and digits".into(),
+                    })
             })
             .transpose()?;
         let open_files = rustix::process::getrlimit(rustix::process::Resource::Nofile)

@@ -42,17 +42,15 @@ pub async fn replay(
     }
     let replayed =
         headers.contains_key("fly-replay-src") || headers.contains_key("fly-replay-failed");
+    let tenant = tenant_of(request.uri().path());
     let (owner, what) = match session_named(&request) {
         Some(id) => (
             SessionId::machine_of(&id)
-                .filter(|owner| *owner != &*machine && valid_machine(owner))
+                .filter(|owner| *owner != &*machine && crate::vocab::valid_machine_id(owner))
                 .map(str::to_owned),
             "session",
         ),
-        None => (
-            tenant_of(request.uri().path()).and_then(|id| tenants.placed_elsewhere(id)),
-            "tenant",
-        ),
+        None => (tenant.and_then(|id| tenants.placed_elsewhere(id)), "tenant"),
     };
     match owner {
         Some(owner) if !replayed => {
@@ -69,10 +67,7 @@ pub async fn replay(
             }
             response
         }
-        Some(owner)
-            if what == "tenant"
-                && tenant_of(request.uri().path()).is_some_and(|id| tenants.get(id).is_none()) =>
-        {
+        Some(owner) if what == "tenant" && tenant.is_some_and(|id| tenants.get(id).is_none()) => {
             let mut response = HttpError::Unavailable(format!(
                 "this tenant lives on machine {owner}, which could not take the request now; try again"
             ))
@@ -104,9 +99,4 @@ fn session_named(request: &Request) -> Option<String> {
         .ok()?
         .0
         .remove("sessionId")
-}
-
-/// Machine ids are letters and digits: anything else is not a machine to replay to.
-fn valid_machine(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }

@@ -193,9 +193,7 @@ impl<F: Front> Tenants<F> {
                     "{tenant:?} is not a tenant id"
                 )));
             }
-            if !(1..=64).contains(&machine.len())
-                || !machine.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
+            if !crate::vocab::valid_machine_id(machine) {
                 return Err(ChangeError::Invalid(format!(
                     "tenant {tenant:?}: a machine id is 1 to 64 letters and digits"
                 )));
