@@ -23,9 +23,13 @@
 //! - [`backend`]: server instances behind sessions: a supervised process per session, an npm package
 //!   installed once, one process shared by every session, or a WASI guest.
 //! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
-//! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy.
+//! - [`oauth`]: OAuth 2.1 for tenants' clients: tokens checked for any issuer, and catwalk's own authorization
+//!   server (clients, sign-in, grants, signing keys).
+//! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy; and
+//!   catwalk's own fetches of what clients and issuers name, under the same guard.
 //! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
 //! - [`reaper`]: spawning children so that catwalk, as PID 1 or a subreaper, reaps every orphan.
+//! - [`sealed`]: what is kept in the state dir: secrets sealed with the state key, files replaced durably.
 //!
 //! Below them all, the crate `catwalk-core` (no runtime, no wasmtime; fuzzed on its own), whose modules this
 //! crate re-exports: the tenants file's and the catalog's schemas, `wire` (clients' small formats), and
@@ -41,8 +45,10 @@ pub mod confine;
 pub mod egress;
 pub mod http;
 pub mod metrics;
+pub mod oauth;
 pub mod pack;
 pub mod reaper;
+pub mod sealed;
 pub mod serve;
 pub mod session;
 pub mod shutdown;

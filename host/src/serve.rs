@@ -57,6 +57,8 @@ pub async fn run(
     host.spare = config.spare;
     host.tenant_env = config.tenant_env.clone();
     host.egress_ca = config.egress_ca.clone();
+    host.pins = config.oauth_pins.clone();
+    host.state_key = config.state_key.clone();
     host.egress_limits = config.egress_limits;
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;
@@ -104,7 +106,9 @@ pub async fn run(
         }
         None => {
             let launcher = single_launcher(&config, &tenants.host, &shutdown).await?;
-            let app = tenants.host.app("", launcher, Vec::new(), None, None, None);
+            let app = tenants
+                .host
+                .app("", launcher, Default::default(), None, None, None);
             tenants.insert(app).await;
         }
     }

@@ -10,7 +10,8 @@ export const fixtureDir = path.join(repo, "tests/fixtures/conformance-server");
 const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
 
 export async function startCatwalk(args, env = {}) {
-  const child = spawn(bin, ["serve", "--port", "0", "--log-format", "json", ...args], {
+  const port = args.includes("--port") ? [] : ["--port", "0"];
+  const child = spawn(bin, ["serve", ...port, "--log-format", "json", ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? "",
       CATWALK_STATE_DIR: process.env.CATWALK_STATE_DIR ?? path.join(repo, "target/test-state"), ...env },
     stdio: ["ignore", "ignore", "pipe"],

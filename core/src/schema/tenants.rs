@@ -19,6 +19,8 @@
 //! secrets.GITHUB_TOKEN = { value = "...", hosts = ["api.github.com"] }   # sandboxed: the server's env holds a
 //!                                              # placeholder, swapped for the value in headers to those hosts
 //! token_sha256 = ["<hex of SHA-256(token)>"]   # bearer tokens that may use it; none: no token needed
+//! auth = { issuer = "builtin", scopes = ["mcp"] }   # OAuth 2.1: catwalk's own authorization server, or an
+//!                                              # issuer's URL; see [`AuthDef`]
 //! [tenant.limits]
 //! memory = "64MiB"                             # WASI linear memory per instance
 //! cpu_budget = "1s"                            # WASI CPU per request
@@ -79,8 +81,153 @@ pub struct TenantDef {
     pub secrets: BTreeMap<String, SecretDef>,
     #[serde(default)]
     pub token_sha256: Vec<String>,
+    pub auth: Option<AuthDef>,
     #[serde(default)]
     pub limits: LimitsDef,
+}
+
+/// How a tenant's clients sign in with OAuth 2.1, as written:
+///
+/// ```toml
+/// auth = { issuer = "builtin" }                # catwalk's own authorization server
+/// auth = { issuer = "https://idp.example", audience = "https://mcp.example/t/acme/mcp", scopes = ["mcp"],
+///          client_id = "catwalk", client_secret = "..." }   # an issuer's JWTs; opaque tokens by introspection
+/// ```
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthDef {
+    pub issuer: String,
+    /// The `aud` tokens must carry: the tenant's resource URL unless given.
+    pub audience: Option<String>,
+    /// Scopes every request's token must hold.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// catwalk's own credentials at the issuer, for RFC 7662 introspection of opaque tokens.
+    pub client_id: Option<String>,
+    // A `toml::Value` until validated, so that a wrong type is reported without its value.
+    pub client_secret: Option<toml::Value>,
+}
+
+/// A tenant's OAuth, validated.
+#[derive(Clone, PartialEq)]
+pub enum AuthSpec {
+    /// catwalk's own authorization server signs its tokens.
+    Builtin { scopes: Vec<String> },
+    /// An issuer's tokens: JWTs checked against its keys, opaque ones introspected with `introspection`.
+    Issuer {
+        issuer: String,
+        audience: Option<String>,
+        scopes: Vec<String>,
+        introspection: Option<(String, String)>,
+    },
+}
+
+impl AuthSpec {
+    pub fn scopes(&self) -> &[String] {
+        match self {
+            AuthSpec::Builtin { scopes } | AuthSpec::Issuer { scopes, .. } => scopes,
+        }
+    }
+}
+
+// By hand: the introspection secret must not reach a log through `{:?}`.
+impl std::fmt::Debug for AuthSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthSpec::Builtin { scopes } => {
+                f.debug_struct("Builtin").field("scopes", scopes).finish()
+            }
+            AuthSpec::Issuer {
+                issuer,
+                audience,
+                scopes,
+                introspection,
+            } => f
+                .debug_struct("Issuer")
+                .field("issuer", issuer)
+                .field("audience", audience)
+                .field("scopes", scopes)
+                .field("introspection", &introspection.as_ref().map(|(id, _)| id))
+                .finish(),
+        }
+    }
+}
+
+impl AuthDef {
+    /// Whether the definition holds a secret (the introspection credentials).
+    pub fn has_secret(&self) -> bool {
+        self.client_secret.is_some()
+    }
+
+    fn validate(
+        self,
+        fail: &impl Fn(&'static str, String) -> TenantError,
+    ) -> Result<AuthSpec, TenantError> {
+        for scope in &self.scopes {
+            let fits = !scope.is_empty()
+                && scope
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+            if !fits {
+                return Err(fail(
+                    "auth.scopes",
+                    "a scope is printable ASCII, without spaces, quotes or backslashes".into(),
+                ));
+            }
+        }
+        if self.issuer == "builtin" {
+            if self.audience.is_some() || self.client_id.is_some() || self.client_secret.is_some() {
+                return Err(fail(
+                    "auth",
+                    "audience, client_id and client_secret are for an external issuer, not \"builtin\"".into(),
+                ));
+            }
+            return Ok(AuthSpec::Builtin {
+                scopes: self.scopes,
+            });
+        }
+        url::Url::parse(&self.issuer)
+            .ok()
+            .filter(|u| {
+                u.scheme() == "https"
+                    && u.host_str().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && u.username().is_empty()
+            })
+            .ok_or_else(|| {
+                fail(
+                    "auth.issuer",
+                    "must be \"builtin\" or an https URL without query or fragment".into(),
+                )
+            })?;
+        let introspection = match (self.client_id, self.client_secret) {
+            (None, None) => None,
+            (Some(id), Some(toml::Value::String(secret)))
+                if !id.is_empty() && !secret.is_empty() =>
+            {
+                Some((id, secret))
+            }
+            (Some(_), Some(_)) => {
+                return Err(fail(
+                    "auth.client_secret",
+                    "must be a non-empty string".into(),
+                ));
+            }
+            _ => {
+                return Err(fail(
+                    "auth",
+                    "client_id and client_secret come together (catwalk's credentials for introspection)".into(),
+                ));
+            }
+        };
+        Ok(AuthSpec::Issuer {
+            issuer: self.issuer.trim_end_matches('/').to_owned(),
+            audience: self.audience,
+            scopes: self.scopes,
+            introspection,
+        })
+    }
 }
 
 /// A secret bound to hosts, as written.
@@ -143,6 +290,8 @@ pub struct TenantSpec {
     /// Values bound to hosts, for a sandboxed server.
     pub secrets: Vec<Secret>,
     pub tokens: Vec<[u8; 32]>,
+    /// How its clients sign in with OAuth, if they do.
+    pub auth: Option<AuthSpec>,
     /// Its own limits, where it sets them (the machine's defaults otherwise).
     pub limits: TenantLimits,
 }
@@ -157,6 +306,7 @@ impl std::fmt::Debug for TenantSpec {
             .field("egress", &self.egress)
             .field("secrets", &self.secrets)
             .field("tokens", &self.tokens.len())
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -384,6 +534,7 @@ impl TenantDef {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let auth = self.auth.map(|auth| auth.validate(&fail)).transpose()?;
         let limits = self
             .limits
             .validate(wasm)
@@ -400,6 +551,7 @@ impl TenantDef {
             egress,
             secrets,
             tokens,
+            auth,
             limits,
         })
     }

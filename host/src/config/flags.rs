@@ -255,7 +255,14 @@ pub struct ServeArgs {
     #[arg(long = "egress-resolve", env = "CATWALK_EGRESS_RESOLVE", value_delimiter = ',', value_name = "NAME:PORT=IP:PORT", value_parser = Pin::parse)]
     pub egress_resolve: Vec<Pin>,
 
-    /// A PEM file of CA certificates egress trusts besides the machine's bundle (repeatable).
+    /// A name pinned to an address for catwalk's own fetches, `NAME:PORT=IP:PORT` (repeatable): OAuth issuers'
+    /// metadata and keys, and clients' metadata documents. Every other name is resolved and checked as a
+    /// tenant's egress is: no private, loopback or metadata address.
+    #[arg(long = "oauth-resolve", env = "CATWALK_OAUTH_RESOLVE", value_delimiter = ',', value_name = "NAME:PORT=IP:PORT", value_parser = Pin::parse)]
+    pub oauth_resolve: Vec<Pin>,
+
+    /// A PEM file of CA certificates egress trusts besides the machine's bundle (repeatable); catwalk's own
+    /// OAuth fetches trust them too.
     #[arg(
         long = "egress-ca",
         env = "CATWALK_EGRESS_CA",

@@ -101,6 +101,8 @@ pub struct Config {
     pub secrets: Vec<Secret>,
     /// Extra roots every tenant's egress trusts (`--egress-ca`).
     pub egress_ca: Vec<PathBuf>,
+    /// Names pinned for catwalk's own OAuth fetches (`--oauth-resolve`).
+    pub oauth_pins: Vec<crate::policy::egress::Pin>,
     pub egress_limits: crate::egress::Limits,
     /// How connections are bounded (caps and timeouts).
     pub connections: crate::http::server::Limits,
@@ -430,6 +432,7 @@ impl ServeArgs {
             egress,
             secrets,
             egress_ca: self.egress_ca.clone(),
+            oauth_pins: self.oauth_resolve.clone(),
             egress_limits,
             connections,
             admin_token,

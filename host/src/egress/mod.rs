@@ -28,7 +28,9 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
 use crate::metrics::TenantMetrics;
-use crate::policy::egress::{Denied, Egress, Reason, Scheme, Target};
+use crate::policy::egress::{
+    Denied, Egress, Grant, HostPattern, Pin, Ports, Reason, Scheme, Target,
+};
 use crate::policy::secrets::{Placeholders, Secret};
 pub use body::{BoxError, Received};
 pub use connect::tls_config;
@@ -151,6 +153,56 @@ impl TenantEgress {
         tracing::warn!(tenant = %self.tenant, host = %host, reason = denied.reason.as_str(), "egress refused: {denied}");
         Failure::Denied(denied)
     }
+}
+
+/// A request of catwalk's own to a URL that a client or an issuer named (an issuer's metadata and keys, a
+/// client's metadata document, an introspection): `https` to a name only, checked and connected as a tenant's
+/// request is. A private, loopback or metadata address is never reached, unless `pins` pins the name to it (the
+/// operator's `--egress-resolve`). Answers the status and the body, of at most `max` bytes.
+pub async fn fetch(
+    request: Request<Bytes>,
+    pins: &[Pin],
+    tls: Arc<rustls::ClientConfig>,
+    metrics: Arc<TenantMetrics>,
+    max: u64,
+) -> Result<(http::StatusCode, Bytes), Failure> {
+    let url = request.uri().to_string();
+    let denied = |why: &str| Failure::Denied(Denied::new(Reason::BadRequest, why.to_owned()));
+    let parsed = url::Url::parse(&url).map_err(|_| denied("not a URL"))?;
+    let name = match parsed.host() {
+        Some(url::Host::Domain(name)) if parsed.scheme() == "https" => name.to_owned(),
+        _ => return Err(denied("only https:// URLs with a host name are fetched")),
+    };
+    let grant = Grant {
+        scheme: Scheme::Https,
+        host: HostPattern::Name(name.to_ascii_lowercase()),
+        ports: Ports::One(parsed.port_or_known_default().unwrap_or(443)),
+    };
+    let policy = Egress {
+        grants: vec![grant],
+        pins: pins.to_vec(),
+    };
+    let limits = Limits {
+        connect_timeout: Duration::from_secs(5),
+        first_byte_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(10),
+        max_response_bytes: max,
+        max_in_flight: 1,
+    };
+    let egress = TenantEgress::new("catwalk", policy, Vec::new(), limits, tls, metrics);
+    let (parts, body) = request.into_parts();
+    let body = http_body_util::Full::new(body);
+    let response = egress
+        .instance()
+        .send(parts.method, &url, parts.headers, body)
+        .await?;
+    let status = response.status();
+    let mut received = response.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = received.next().await {
+        out.extend_from_slice(&chunk.map_err(Failure::Failed)?);
+    }
+    Ok((status, Bytes::from(out)))
 }
 
 /// One instance's way out.

@@ -15,15 +15,16 @@
 //! version that is not the current one gets 412. The tenants file's tenants are the operator's: changing one
 //! here gets 409.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde_json::json;
 
@@ -47,6 +48,8 @@ pub fn router(token: [u8; 32]) -> Router<Arc<Tenants>> {
     Router::new()
         .route("/admin/tenants", get(list))
         .route("/admin/tenants/{id}", get(show).put(put).delete(delete))
+        .route("/admin/tenants/{id}/sign-in", post(sign_in))
+        .route("/admin/tenants/{id}/grants", get(grants).delete(revoke))
         .route("/admin/placement", get(placement).put(place))
         .route_layer(axum::middleware::from_fn(authorize))
         .layer(Extension(AdminToken(token)))
@@ -90,9 +93,84 @@ async fn describe(tenants: &Tenants, app: &super::App) -> serde_json::Value {
         "placed_elsewhere": tenants.placed_elsewhere(&app.tenant),
         "sessions": tenants.host.registry.count_tenant(&app.tenant),
         "max_sessions": app.places.as_ref().map(|(_, max)| max),
-        "protected": !app.tokens.is_empty(),
+        "protected": !app.access.open(),
+        "auth": app.access.oauth.as_ref().map(|oauth| match oauth.builtin() {
+            Some(_) => "builtin".to_owned(),
+            None => oauth.authorization_server(""),
+        }),
         "grants": app.launcher.grants(),
     })
+}
+
+/// The tenant's built-in authorization server, or why there is none.
+fn auth_server(tenants: &Tenants, id: &str) -> Result<Arc<crate::oauth::AuthServer>, HttpError> {
+    let app = tenants.get(id).ok_or(HttpError::UnknownTenant)?;
+    app.access
+        .oauth
+        .as_ref()
+        .and_then(|oauth| oauth.builtin().cloned())
+        .ok_or(HttpError::NotFound(
+            "this tenant does not use catwalk's authorization server (auth = { issuer = \"builtin\" })",
+        ))
+}
+
+/// `POST /admin/tenants/{id}/sign-in` `{"subject": "...", "ttl_secs": 600}`: a one-time sign-in code for the
+/// tenant's consent page, for the control plane to hand to the person it signed in.
+async fn sign_in(
+    State(tenants): State<Arc<Tenants>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let server = auth_server(&tenants, &id)?;
+    let body: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| HttpError::BadRequest("the body is {\"subject\": \"...\"}".into()))?;
+    let subject = body["subject"]
+        .as_str()
+        .filter(|s| (1..=256).contains(&s.len()) && !s.chars().any(char::is_control))
+        .ok_or_else(|| {
+            HttpError::BadRequest(
+                "subject: 1 to 256 characters, none of them control characters".into(),
+            )
+        })?;
+    let ttl = match &body["ttl_secs"] {
+        serde_json::Value::Null => 600,
+        value => value
+            .as_u64()
+            .filter(|t| (1..=86_400).contains(t))
+            .ok_or_else(|| HttpError::BadRequest("ttl_secs: 1 to 86400".into()))?,
+    };
+    let code = server.sign_in(subject, std::time::Duration::from_secs(ttl));
+    tracing::info!(tenant = %id, "a sign-in code was minted");
+    Ok((StatusCode::CREATED, Json(code)).into_response())
+}
+
+/// `GET /admin/tenants/{id}/grants`: who signed in, with which client (no tokens).
+async fn grants(
+    State(tenants): State<Arc<Tenants>>,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    let server = auth_server(&tenants, &id)?;
+    Ok(Json(json!({ "grants": server.grants().await })).into_response())
+}
+
+/// `DELETE /admin/tenants/{id}/grants?subject=...`: every grant of that subject ends, and its tokens stop
+/// working at once.
+async fn revoke(
+    State(tenants): State<Arc<Tenants>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, HttpError> {
+    let server = auth_server(&tenants, &id)?;
+    let subject = query
+        .get("subject")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| HttpError::BadRequest("name the subject: ?subject=...".into()))?;
+    let revoked = server.revoke_subject(subject).await.map_err(|e| {
+        tracing::error!(tenant = %id, "revoking grants failed: {e}");
+        HttpError::Unavailable("the grants could not be revoked; try again".into())
+    })?;
+    tracing::info!(tenant = %id, revoked, "a subject's grants were revoked");
+    Ok(Json(json!({ "revoked": revoked })).into_response())
 }
 
 async fn show(

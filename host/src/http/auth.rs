@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::json;
 
-use super::error::HttpError;
+use super::error::{Challenge, HttpError};
 use super::guard::OriginPolicy;
 use super::{App, Scope, Tenants};
+use crate::oauth::Refusal;
 use crate::tenants::token_matches;
 
 /// Checks Origin and Host ([`OriginPolicy`]), resolves the request's [`Scope`] before its handler runs, and
@@ -31,7 +32,7 @@ pub async fn scope(
         return refused.into_response();
     }
     let started = Instant::now();
-    let (app, outcome) = authorize(&tenants, &request);
+    let (app, outcome) = authorize(&tenants, request.uri(), request.headers()).await;
     let response = match outcome {
         Ok(token) => {
             let mut request = request;
@@ -51,13 +52,18 @@ pub async fn scope(
     response
 }
 
-/// A request's token digest (`None`: its tenant needs none), or why it may not go on.
+/// A request's owner, as its session is bound to (`None`: its tenant needs no token), or why it may not go
+/// on. The owner is a static token's SHA-256, or an OAuth token's subject and client ([`Principal::owner`]).
 type Authorized = Result<Option<[u8; 32]>, HttpError>;
 
-/// The request's tenant (if it names one that exists) and its token's digest, or why it may not go on.
-fn authorize(tenants: &Tenants, request: &Request) -> (Option<Arc<App>>, Authorized) {
-    let token_in_query = request.uri().query().is_some_and(|_| {
-        Query::<HashMap<String, String>>::try_from_uri(request.uri())
+/// The request's tenant (if it names one that exists) and its owner, or why it may not go on.
+async fn authorize(
+    tenants: &Tenants,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> (Option<Arc<App>>, Authorized) {
+    let token_in_query = uri.query().is_some_and(|_| {
+        Query::<HashMap<String, String>>::try_from_uri(uri)
             .is_ok_and(|query| query.keys().any(|k| k.eq_ignore_ascii_case("access_token")))
     });
     if token_in_query {
@@ -70,8 +76,7 @@ fn authorize(tenants: &Tenants, request: &Request) -> (Option<Arc<App>>, Authori
         );
     }
     let id = match tenants.multi {
-        true => request
-            .uri()
+        true => uri
             .path()
             .strip_prefix("/t/")
             .and_then(|rest| rest.split('/').next())
@@ -81,19 +86,68 @@ fn authorize(tenants: &Tenants, request: &Request) -> (Option<Arc<App>>, Authori
     let Some(app) = tenants.get(id) else {
         return (None, Err(HttpError::UnknownTenant));
     };
-    if app.tokens.is_empty() {
+    if app.access.open() {
         return (Some(app), Ok(None));
     }
-    let presented = bearer(request.headers()).unwrap_or_default();
-    let outcome = token_matches(presented, &app.tokens)
-        .map(Some)
-        .ok_or_else(|| HttpError::Unauthorized {
-            resource_metadata: format!(
-                "{}/.well-known/oauth-protected-resource/t/{id}/mcp",
-                base_url(request.headers())
-            ),
-        });
+    let presented = bearer(headers).unwrap_or_default();
+    if let Some(digest) = token_matches(presented, &app.access.tokens) {
+        return (Some(app), Ok(Some(digest)));
+    }
+    // Only past a static token: its requests need none of these URLs.
+    let urls = Urls::new(headers, id);
+    let outcome = match (&app.access.oauth, presented) {
+        (Some(oauth), token) if !token.is_empty() => {
+            match oauth.check(token, &urls.resource, &urls.issuer).await {
+                Ok(principal) => Ok(Some(principal.owner())),
+                Err(refusal) => {
+                    let (error, description, scope) = match refusal {
+                        Refusal::Invalid(why) => ("invalid_token", why, None),
+                        Refusal::Scope(scope) => (
+                            "insufficient_scope",
+                            format!("the token lacks a scope this tenant needs: {scope}"),
+                            Some(scope),
+                        ),
+                    };
+                    tracing::info!(tenant = %app.tenant, error, "token refused: {description}");
+                    Err(HttpError::Token(Challenge {
+                        resource_metadata: urls.resource_metadata,
+                        error,
+                        description,
+                        scope,
+                    }))
+                }
+            }
+        }
+        _ => Err(HttpError::Unauthorized {
+            resource_metadata: urls.resource_metadata,
+        }),
+    };
     (Some(app), outcome)
+}
+
+/// A tenant's URLs as its clients see them, from the request's `Host` (and `X-Forwarded-Proto`).
+#[derive(Debug)]
+pub struct Urls {
+    /// Its MCP endpoint: the resource its tokens are bound to.
+    pub resource: String,
+    pub resource_metadata: String,
+    /// Its built-in authorization server's issuer.
+    pub issuer: String,
+}
+
+impl Urls {
+    pub fn new(headers: &HeaderMap, id: &str) -> Self {
+        let base = base_url(headers);
+        let prefix = match id {
+            "" => String::new(),
+            id => format!("/t/{id}"),
+        };
+        Self {
+            resource: format!("{base}{prefix}/mcp"),
+            resource_metadata: format!("{base}/.well-known/oauth-protected-resource{prefix}/mcp"),
+            issuer: format!("{base}{prefix}"),
+        }
+    }
 }
 
 /// `/metrics`: Prometheus metrics. Tenants' ids are in it, so on a machine of many tenants it needs the admin
@@ -139,15 +193,22 @@ pub async fn metadata(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    if !tenants.multi || tenants.get(&id).is_none() {
+    let Some(app) = tenants.get(&id).filter(|_| tenants.multi) else {
         return Err(HttpError::UnknownTenant);
-    }
-    Ok(Json(json!({
-        "resource": format!("{}/t/{id}/mcp", base_url(&headers)),
+    };
+    let urls = Urls::new(&headers, &id);
+    let mut metadata = json!({
+        "resource": urls.resource,
         "bearer_methods_supported": ["header"],
         "authorization_servers": [],
-    }))
-    .into_response())
+    });
+    if let Some(oauth) = &app.access.oauth {
+        metadata["authorization_servers"] = json!([oauth.authorization_server(&urls.issuer)]);
+        if !oauth.scopes().is_empty() {
+            metadata["scopes_supported"] = json!(oauth.scopes());
+        }
+    }
+    Ok(([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(metadata)).into_response())
 }
 
 /// The token of an `Authorization: Bearer` header.
@@ -161,7 +222,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// How clients reach this machine: `https` behind a TLS-terminating proxy that says so, the `Host` they used.
-fn base_url(headers: &HeaderMap) -> String {
+pub fn base_url(headers: &HeaderMap) -> String {
     let https = headers
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
@@ -231,7 +292,7 @@ mod tests {
         let launcher = Launcher::PerSession(Arc::new(CommandSource::command(spec)));
         let app = tenants
             .host
-            .app("", launcher, Vec::new(), None, None, Some(1));
+            .app("", launcher, Default::default(), None, None, Some(1));
         tenants.insert(app).await;
         let (entered, mut started) = mpsc::unbounded_channel();
         let gate = Gate {

@@ -8,6 +8,38 @@ use serde_json::value::RawValue;
 use crate::jsonrpc::{self, code};
 use crate::tenants::Refused;
 
+/// What a refused token's `WWW-Authenticate` says (RFC 6750 §3, RFC 9728 §5.1).
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    pub resource_metadata: String,
+    /// `invalid_token` or `insufficient_scope`.
+    pub error: &'static str,
+    pub description: String,
+    /// The scopes the tenant needs, if any.
+    pub scope: Option<String>,
+}
+
+impl Challenge {
+    fn header(&self) -> String {
+        let quoted = |s: &str| s.replace(['"', '\\'], "'");
+        let mut value = format!(
+            "Bearer error=\"{}\", error_description=\"{}\"",
+            self.error,
+            quoted(&self.description)
+        );
+        if let Some(scope) = &self.scope {
+            value.push_str(&format!(", scope=\"{}\"", quoted(scope)));
+        }
+        if !self.resource_metadata.is_empty() {
+            value.push_str(&format!(
+                ", resource_metadata=\"{}\"",
+                self.resource_metadata
+            ));
+        }
+        value
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("{0}")]
@@ -42,6 +74,9 @@ pub enum HttpError {
     /// No valid bearer token; the metadata URL tells the client where to get one.
     #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
     Unauthorized { resource_metadata: String },
+    /// A token was refused (401, `invalid_token`), or lacks scopes (403, `insufficient_scope`): RFC 6750 §3.
+    #[error("{}", .0.description)]
+    Token(Challenge),
     #[error("{0}")]
     NotFound(&'static str),
 }
@@ -57,6 +92,10 @@ impl HttpError {
                 StatusCode::NOT_FOUND
             }
             HttpError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            HttpError::Token(challenge) if challenge.error == "insufficient_scope" => {
+                StatusCode::FORBIDDEN
+            }
+            HttpError::Token(_) => StatusCode::UNAUTHORIZED,
             HttpError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,6 +147,13 @@ impl IntoResponse for HttpError {
             } else {
                 format!("Bearer resource_metadata=\"{resource_metadata}\"")
             })
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let HttpError::Token(challenge) = &self
+            && let Ok(value) = HeaderValue::from_str(&challenge.header())
         {
             response
                 .headers_mut()

@@ -20,6 +20,7 @@ pub mod events;
 pub mod guard;
 pub mod health;
 pub mod modern;
+pub mod oauth;
 pub mod replay;
 pub mod server;
 pub mod sse;
@@ -98,19 +99,30 @@ pub fn router(
         "/.well-known/oauth-protected-resource/t/{tenant}/mcp",
         get(auth::metadata),
     );
+    // The authorization server's endpoints check Host, not Origin (browser-based clients call them).
+    let any_origin = Arc::new(guard::OriginPolicy {
+        origins: vec!["*".into()],
+        ..(*policy).clone()
+    });
+    let mut authorization = oauth::router(tenants.clone(), any_origin.clone());
     if let Some(machine) = machine {
         // Before authentication: the machine that holds the session, or the tenant, checks the token.
         let replay = axum::middleware::from_fn_with_state(
-            (tenants.clone(), machine, policy),
+            (tenants.clone(), machine.clone(), policy),
             replay::replay,
         );
         endpoints = endpoints.route_layer(replay.clone());
         metadata = metadata.route_layer(replay);
+        authorization = authorization.route_layer(axum::middleware::from_fn_with_state(
+            (tenants.clone(), machine, any_origin),
+            replay::replay,
+        ));
     }
     let endpoints = endpoints.layer(DefaultBodyLimit::max(tenants.host.max_body_bytes));
     let mut router = Router::new()
         .merge(endpoints)
         .merge(metadata)
+        .merge(authorization)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(auth::metrics).layer(axum::Extension(admin)));

@@ -81,10 +81,12 @@ pub async fn replay(
     }
 }
 
-/// The tenant a path names: `/t/{id}/...`, or its protected-resource metadata.
+/// The tenant a path names: `/t/{id}/...` (its MCP and OAuth endpoints), or its protected-resource or
+/// authorization-server metadata.
 fn tenant_of(path: &str) -> Option<&str> {
     let path = path
         .strip_prefix("/.well-known/oauth-protected-resource")
+        .or_else(|| path.strip_prefix("/.well-known/oauth-authorization-server"))
         .unwrap_or(path);
     path.strip_prefix("/t/")?.split('/').next()
 }
@@ -99,4 +101,23 @@ fn session_named(request: &Request) -> Option<String> {
         .ok()?
         .0
         .remove("sessionId")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenant_of;
+
+    #[test]
+    fn a_tenants_oauth_endpoints_and_metadata_follow_its_placement() {
+        for path in [
+            "/t/acme/mcp",
+            "/t/acme/oauth/token",
+            "/t/acme/oauth/authorize",
+            "/.well-known/oauth-protected-resource/t/acme/mcp",
+            "/.well-known/oauth-authorization-server/t/acme",
+        ] {
+            assert_eq!(tenant_of(path), Some("acme"), "{path}");
+        }
+        assert_eq!(tenant_of("/healthz"), None);
+    }
 }

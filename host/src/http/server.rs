@@ -164,14 +164,19 @@ impl Drop for Busy {
     }
 }
 
+/// The address a request's connection came from (an extension of every request).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub IpAddr);
+
 async fn connection(
     stream: TcpStream,
     router: Router,
     limits: Limits,
     drained: CancellationToken,
-    _place: Place,
+    place: Place,
 ) {
     let opened = Instant::now();
+    let peer = Peer(place.ip);
     let activity = Arc::new(Activity::default());
     let tracked = activity.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -180,7 +185,8 @@ async fn connection(
             activity: tracked.clone(),
             opened,
         };
-        let request = request.map(|body| Body::new(Deadline::new(body, limits.body_timeout)));
+        let mut request = request.map(|body| Body::new(Deadline::new(body, limits.body_timeout)));
+        request.extensions_mut().insert(peer);
         let router = router.clone();
         async move {
             let response = router

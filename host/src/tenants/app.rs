@@ -14,6 +14,7 @@ use super::Host;
 use super::store::{Placement, Store};
 use crate::backend::{Instance, LaunchError, Launcher};
 use crate::metrics::TenantMetrics;
+use crate::oauth::TenantAuth;
 use crate::session::{Limits, Owner, Registry, Session, Transport};
 
 /// What the front end keeps per tenant, made when the tenant is configured and dropped with it (so that what
@@ -36,8 +37,8 @@ pub struct App<F> {
     /// that a tenant's flood queues behind itself instead of in front of every other tenant. `None`: no limit
     /// (the single-tenant flow has no one to be fair to).
     pub turns: Option<Arc<Semaphore>>,
-    /// SHA-256 of each bearer token that may use this tenant; empty: no token needed.
-    pub tokens: Vec<[u8; 32]>,
+    /// Who may use this tenant.
+    pub access: Access,
     pub launcher: Launcher,
     pub limits: Arc<Limits>,
     pub max_body_bytes: usize,
@@ -48,6 +49,21 @@ pub struct App<F> {
     pub shutdown: CancellationToken,
     /// What the front end keeps for this tenant.
     pub front: F,
+}
+
+/// Who may use a tenant: holders of its static bearer tokens, holders of OAuth access tokens for it, or
+/// (neither set) anyone.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// SHA-256 of each static bearer token.
+    pub tokens: Vec<[u8; 32]>,
+    pub oauth: Option<TenantAuth>,
+}
+
+impl Access {
+    pub fn open(&self) -> bool {
+        self.tokens.is_empty() && self.oauth.is_none()
+    }
 }
 
 /// Why a tenant cannot take a session or a request now.
@@ -147,7 +163,7 @@ impl Host {
         &self,
         tenant: &str,
         launcher: Launcher,
-        tokens: Vec<[u8; 32]>,
+        access: Access,
         max_sessions: Option<usize>,
         request_timeout: Option<Duration>,
         max_inflight: Option<usize>,
@@ -164,7 +180,7 @@ impl Host {
             limits: Arc::new(limits),
             places: max_sessions.map(|n| (Arc::new(Semaphore::new(n)), n)),
             turns: max_inflight.map(|n| Arc::new(Semaphore::new(n))),
-            tokens,
+            access,
             max_body_bytes: self.max_body_bytes,
             keep_alive: self.keep_alive,
             json_window: self.json_window,

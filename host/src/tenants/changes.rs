@@ -93,7 +93,10 @@ impl<F: Front> Tenants<F> {
         if self.from_file(id) {
             return Err(ChangeError::FromFile(id.to_owned()));
         }
-        let secret = !def.env.is_empty() || !def.secrets.is_empty() || !def.token_sha256.is_empty();
+        let secret = !def.env.is_empty()
+            || !def.secrets.is_empty()
+            || !def.token_sha256.is_empty()
+            || def.auth.as_ref().is_some_and(|a| a.has_secret());
         let seen = {
             let store = self.store.lock().await;
             let current = store.tenant(id);
@@ -156,6 +159,7 @@ impl<F: Front> Tenants<F> {
         }
         store.remove(id).await?;
         self.remove(id).await;
+        self.host.forget_auth(id);
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use super::file::{ModuleSource, TenantServer, TenantSpec};
-use super::{App, Front, Host, source};
+use super::{Access, App, Front, Host, source};
 use crate::backend::Launcher;
 use crate::backend::npm::CommandSource;
 use crate::backend::process::ProcessSpec;
@@ -16,11 +16,19 @@ use crate::vocab::{Mode, Sandbox};
 impl Host {
     /// Builds a tenant's server and its front end: fetches and compiles its module, or prepares its package.
     pub async fn build<F: Front>(&self, spec: &TenantSpec) -> Result<Arc<App<F>>, String> {
+        let oauth = match &spec.auth {
+            Some(auth) => Some(self.tenant_auth(&spec.id, auth).await?),
+            None => None,
+        };
         let launcher = self.launcher(spec).await?;
+        let access = Access {
+            tokens: spec.tokens.clone(),
+            oauth,
+        };
         Ok(self.app(
             &spec.id,
             launcher,
-            spec.tokens.clone(),
+            access,
             spec.limits.max_sessions,
             spec.limits.request_timeout,
             Some(spec.limits.max_inflight.unwrap_or(self.max_inflight)),

@@ -22,7 +22,7 @@ mod launch;
 pub mod source;
 pub mod store;
 
-pub use app::{App, Front, Keeping, Refused, Tenants, token_matches};
+pub use app::{Access, App, Front, Keeping, Refused, Tenants, token_matches};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -84,6 +84,14 @@ pub struct Host {
     wasi: tokio::sync::OnceCell<Arc<WasiRuntime>>,
     /// Built on first use: its TLS set-up is code and memory a catwalk that fetches nothing never needs.
     http: std::sync::OnceLock<reqwest::Client>,
+    /// The state key (`CATWALK_STATE_KEY`): the built-in authorization server seals its signing keys with it.
+    pub state_key: Option<crate::sealed::StateKey>,
+    /// Names pinned to addresses for catwalk's own fetches (`--egress-resolve`): issuers' metadata and keys,
+    /// clients' metadata documents.
+    pub pins: Vec<crate::policy::egress::Pin>,
+    /// Each tenant's built-in authorization server, kept while the tenant is (a tenant put again keeps its
+    /// clients and grants).
+    auth_servers: Mutex<HashMap<String, Arc<crate::oauth::AuthServer>>>,
 }
 
 /// How tenants' children are confined on this machine, found once at start-up.
@@ -143,6 +151,9 @@ impl Host {
             uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
             http: std::sync::OnceLock::new(),
+            state_key: None,
+            pins: Vec::new(),
+            auth_servers: Mutex::default(),
         }
     }
 
@@ -160,7 +171,7 @@ impl Host {
             for (dir, mode) in [(&self.state_dir, 0o711), (&tenants, 0o711)] {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
             }
-            for private in ["modules", "wasm", "npm"] {
+            for private in ["modules", "wasm", "npm", "oauth"] {
                 let dir = self.state_dir.join(private);
                 std::fs::create_dir_all(&dir)?;
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
@@ -298,13 +309,7 @@ impl Host {
         if egress.is_empty() && secrets.is_empty() {
             return Ok(None);
         }
-        let tls = self
-            .tls
-            .get_or_try_init(|| async {
-                crate::egress::tls_config(&self.egress_ca).map_err(|e| format!("--egress-ca: {e}"))
-            })
-            .await?
-            .clone();
+        let tls = self.tls().await?;
         Ok(Some(TenantEgress::new(
             id,
             egress.clone(),
@@ -313,6 +318,76 @@ impl Host {
             tls,
             self.metrics.tenant(id),
         )))
+    }
+
+    /// How tenant `id`'s clients sign in with OAuth, ready to check their tokens.
+    pub async fn tenant_auth(
+        &self,
+        id: &str,
+        spec: &crate::oauth::AuthSpec,
+    ) -> Result<crate::oauth::TenantAuth, String> {
+        use crate::oauth::{AuthServer, AuthSpec, Fetcher, TenantAuth, Verifier};
+        let fetcher = Fetcher {
+            pins: self.pins.clone(),
+            tls: self.tls().await?,
+            metrics: self.metrics.tenant(id),
+        };
+        Ok(match spec {
+            AuthSpec::Builtin { scopes } => {
+                let Some(key) = &self.state_key else {
+                    return Err(format!(
+                        "auth: the built-in authorization server keeps its signing key sealed, and {} is not set",
+                        crate::sealed::KEY_VAR
+                    ));
+                };
+                let existing = crate::vocab::lock(&self.auth_servers).get(id).cloned();
+                let server = match existing {
+                    Some(server) => server,
+                    None => {
+                        let server = Arc::new(
+                            AuthServer::open(&self.state_dir, id, key, fetcher)
+                                .map_err(|e| format!("auth: {e}"))?,
+                        );
+                        crate::vocab::lock(&self.auth_servers)
+                            .entry(id.to_owned())
+                            .or_insert(server)
+                            .clone()
+                    }
+                };
+                TenantAuth::Builtin {
+                    server,
+                    scopes: scopes.clone(),
+                }
+            }
+            AuthSpec::Issuer {
+                issuer,
+                audience,
+                scopes,
+                introspection,
+            } => TenantAuth::Issuer(Arc::new(Verifier::new(
+                issuer.clone(),
+                audience.clone(),
+                scopes.clone(),
+                introspection.clone(),
+                fetcher,
+            ))),
+        })
+    }
+
+    /// Forgets tenant `id`'s built-in authorization server: its key, clients and grants (the tenant is gone).
+    pub fn forget_auth(&self, id: &str) {
+        crate::vocab::lock(&self.auth_servers).remove(id);
+        crate::oauth::AuthServer::forget(&self.state_dir, id);
+    }
+
+    async fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        Ok(self
+            .tls
+            .get_or_try_init(|| async {
+                crate::egress::tls_config(&self.egress_ca).map_err(|e| format!("--egress-ca: {e}"))
+            })
+            .await?
+            .clone())
     }
 
     /// The process's one WASI runtime, started on first use.

@@ -144,7 +144,23 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         return response;
     }
     if passthrough {
-        // The server speaks this revision itself: the request goes to it as it came.
+        // The server speaks this revision itself: the request goes to it as it came, but for a `requestState`
+        // catwalk bound to its caller, which goes back to the server's own (see `Pool::bind_state`).
+        let mut params = params;
+        if let (Some(owner), Some(Value::String(presented))) =
+            (scope.token, params.get("requestState").cloned())
+        {
+            let Some(state) = scope.app.front.unbind_state(&owner, &presented) else {
+                return reject(
+                    StatusCode::OK,
+                    &id,
+                    checks::modern_code::INVALID_PARAMS,
+                    "requestState is not one this server gave for this request, or it has expired",
+                    None,
+                );
+            };
+            params["requestState"] = Value::String(state);
+        }
         let exchange = Exchange {
             client_id: id.clone(),
             method: method.to_owned(),

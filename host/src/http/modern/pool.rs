@@ -38,6 +38,8 @@ pub struct Pool {
     pub(super) mirrored: std::sync::Mutex<Option<Arc<params::Mirrors>>>,
     /// Cancelled when the pool goes: its listen streams end with a result.
     pub(super) closing: CancellationToken,
+    /// Binds the `requestState` of a server that speaks 2026-07-28 itself to who asked ([`Pool::bind_state`]).
+    states: ring::hmac::Key,
 }
 
 impl Default for Pool {
@@ -49,7 +51,49 @@ impl Default for Pool {
             changes: broadcast::channel(CHANGES_QUEUE).0,
             mirrored: Default::default(),
             closing: CancellationToken::new(),
+            states: ring::hmac::Key::generate(
+                ring::hmac::HMAC_SHA256,
+                &ring::rand::SystemRandom::new(),
+            )
+            .expect("the kernel's randomness"),
         }
+    }
+}
+
+/// How a bound `requestState` starts: `cw1.` and the MAC (HMAC-SHA256, base64url), then `.` and the server's
+/// own state.
+const BOUND: &str = "cw1.";
+const TAG_CHARS: usize = 43;
+
+impl Pool {
+    /// A passthrough server's `requestState` for the client, bound to the caller `owner` (its token's digest, or
+    /// its OAuth subject and client): `cw1.<MAC of owner and state>.<state>`. Another caller's retry with it is
+    /// refused as a forged state is; the server sees its own state only.
+    pub(super) fn bind_state(&self, owner: &[u8; 32], state: &str) -> String {
+        use base64::Engine;
+        let tag = ring::hmac::sign(&self.states, &Self::signed(owner, state));
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref());
+        format!("{BOUND}{tag}.{state}")
+    }
+
+    /// The server's own state inside a bound `presented`, if this pool bound it to `owner`.
+    pub(super) fn unbind_state(&self, owner: &[u8; 32], presented: &str) -> Option<String> {
+        use base64::Engine;
+        let rest = presented.strip_prefix(BOUND)?;
+        let (tag, state) = (
+            rest.get(..TAG_CHARS)?,
+            rest.get(TAG_CHARS..)?.strip_prefix('.')?,
+        );
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(tag)
+            .ok()?;
+        ring::hmac::verify(&self.states, &Self::signed(owner, state), &tag)
+            .ok()
+            .map(|()| state.to_owned())
+    }
+
+    fn signed(owner: &[u8; 32], state: &str) -> Vec<u8> {
+        [owner.as_slice(), state.as_bytes()].concat()
     }
 }
 

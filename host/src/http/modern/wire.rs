@@ -58,7 +58,12 @@ impl Wire<'_> {
             let request = json!({"jsonrpc": "2.0", "id": exchange.client_id,
                 "method": exchange.method, "params": exchange.params});
             self.send(&request).await?;
-            let answer = self.answer(&exchange.client_id, false).await?;
+            let mut answer = self.answer(&exchange.client_id, false).await?;
+            if let (Some(owner), Ending::Answer(answer)) = (&exchange.owner, &mut answer)
+                && let Some(Value::String(state)) = answer.pointer_mut("/result/requestState")
+            {
+                *state = self.pool.bind_state(owner, state);
+            }
             return Ok((answer, initialized.unwrap_or_default()));
         }
         let initialized = match initialized {
