@@ -16,6 +16,7 @@ pub mod code {
     pub const PARSE_ERROR: i64 = -32700;
     pub const INVALID_REQUEST: i64 = -32600;
     pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
     pub const INTERNAL_ERROR: i64 = -32603;
     /// The server behind the bridge is gone (exited, crashed, or was stopped).
     pub const SERVER_GONE: i64 = -32000;
@@ -25,6 +26,8 @@ pub mod code {
     pub const UNAVAILABLE: i64 = -32002;
     /// A message from the server was over the line limit and had to be dropped.
     pub const MESSAGE_TOO_LARGE: i64 = -32003;
+    /// A rate of the tenant's (its own, its subject's, or a tool's) is exceeded: retry later.
+    pub const RATE_LIMITED: i64 = -32004;
 }
 
 /// A request id, normalised so that `"a"` and `"\u0061"` (or `1` sent back as `1`) compare equal.

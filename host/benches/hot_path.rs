@@ -100,6 +100,7 @@ fn harness(registry: &Arc<Registry>) -> Harness {
         Vec::new(),
         registry.clone(),
         None,
+        None,
     );
     registry.insert(session.clone());
     Harness {

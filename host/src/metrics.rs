@@ -22,6 +22,9 @@
 //! - `catwalk_egress_denials_total{tenant,reason}`: requests catwalk refused (`not_granted`, `blocked_address`,
 //!   `unresolved`, `bad_request`, `placeholder`, `too_many`); `catwalk_egress_failures_total{tenant,cause}`:
 //!   requests that failed on the way (`connect`, `timeout`, `too_large`).
+//! - `catwalk_refusals_total{tenant,reason}`: clients' requests catwalk refused by its tenant's terms:
+//!   `not_offered` (a tool, prompt or resource the tenant does not offer), `rate_tenant`, `rate_subject`,
+//!   `rate_tool` (over a rate).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,6 +107,7 @@ pub struct Metrics {
     egress_bytes: Family<EgressBytesLabels, Counter>,
     egress_denials: Family<ReasonLabels, Counter>,
     egress_failures: Family<ReasonLabels, Counter>,
+    refusals: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -179,7 +183,14 @@ impl Metrics {
             "Sandboxed servers' requests that failed on the way, by cause",
             egress_failures.clone(),
         );
+        let refusals = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "catwalk_refusals",
+            "Clients' requests refused by their tenant's terms (what it offers, its rates), by reason",
+            refusals.clone(),
+        );
         Arc::new(Self {
+            refusals,
             egress,
             egress_bytes,
             egress_denials,
@@ -251,6 +262,17 @@ impl TenantMetrics {
             .latency
             .get_or_create(&self.label)
             .observe(took.as_secs_f64());
+    }
+
+    /// A client's request refused by the tenant's terms: `reason` is `not_offered` or a rate's label.
+    pub fn refused(&self, reason: &'static str) {
+        self.metrics
+            .refusals
+            .get_or_create(&ReasonLabels {
+                tenant: self.label.tenant.clone(),
+                reason,
+            })
+            .inc();
     }
 
     /// An instance for a new session: `outcome` is `ok`, `spare` or `error`.

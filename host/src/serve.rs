@@ -108,7 +108,7 @@ pub async fn run(
             let launcher = single_launcher(&config, &tenants.host, &shutdown).await?;
             let app = tenants
                 .host
-                .app("", launcher, Default::default(), None, None, None);
+                .app("", launcher, Default::default(), Default::default());
             tenants.insert(app).await;
         }
     }

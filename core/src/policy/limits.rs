@@ -31,6 +31,43 @@ pub struct LimitsDef {
     pub nofile: Option<u64>,
     pub nproc: Option<u64>,
     pub max_inflight: Option<usize>,
+    /// Requests per second for the whole tenant, for each subject (a token's holder, an OAuth subject, or
+    /// an address where the tenant is open), and for the tools whose names match a pattern.
+    pub rate: Option<RateDef>,
+    pub subject_rate: Option<RateDef>,
+    #[serde(default)]
+    pub tool_rate: std::collections::BTreeMap<String, RateDef>,
+}
+
+/// A rate, as written: `{ per_second = 5, burst = 10 }` (`burst` defaults to one second's worth, at least 1).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateDef {
+    pub per_second: f64,
+    pub burst: Option<u32>,
+}
+
+/// A rate, validated: requests may come `burst` at once, then one every `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub period: Duration,
+    pub burst: u32,
+}
+
+impl RateDef {
+    fn validate(&self, field: &'static str) -> Result<Rate, (&'static str, String)> {
+        if !(self.per_second.is_finite() && (0.001..=1_000_000.0).contains(&self.per_second)) {
+            return Err((field, "per_second must be from 0.001 to 1000000".into()));
+        }
+        let burst = self.burst.unwrap_or(self.per_second.ceil() as u32).max(1);
+        if self.burst == Some(0) || burst > 1_000_000 {
+            return Err((field, "burst must be from 1 to 1000000".into()));
+        }
+        Ok(Rate {
+            period: Duration::from_secs_f64(1.0 / self.per_second),
+            burst,
+        })
+    }
 }
 
 /// A tenant's limits, validated; `None` is the machine's default.
@@ -48,6 +85,11 @@ pub struct TenantLimits {
     pub nproc: Option<u64>,
     /// Requests in progress at once; more wait their turn.
     pub max_inflight: Option<usize>,
+    pub rate: Option<Rate>,
+    pub subject_rate: Option<Rate>,
+    /// A tool-name glob and its rate, for the tenant's calls of the tools it matches; the first that matches
+    /// applies.
+    pub tool_rate: Vec<(String, Rate)>,
 }
 
 impl LimitsDef {
@@ -93,7 +135,33 @@ impl LimitsDef {
                 "nofile and nproc limit a child process; a WASI tenant has none".into(),
             ));
         }
+        let rate = self
+            .rate
+            .as_ref()
+            .map(|r| r.validate("limits.rate"))
+            .transpose()?;
+        let subject_rate = self
+            .subject_rate
+            .as_ref()
+            .map(|r| r.validate("limits.subject_rate"))
+            .transpose()?;
+        if self.tool_rate.len() > 64 {
+            return Err(("limits.tool_rate", "at most 64 patterns".into()));
+        }
+        let tool_rate = self
+            .tool_rate
+            .iter()
+            .map(|(pattern, r)| {
+                if pattern.is_empty() || pattern.len() > 512 {
+                    return Err(("limits.tool_rate", "a pattern is 1 to 512 bytes".into()));
+                }
+                Ok((pattern.clone(), r.validate("limits.tool_rate")?))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(TenantLimits {
+            rate,
+            subject_rate,
+            tool_rate,
             memory,
             cpu_budget,
             max_sessions: self.max_sessions,

@@ -6,8 +6,10 @@
 //! - [`secrets`]: values bound to hosts, swapped in on the way out, never given to the server.
 //! - [`grants`]: directories, and the addresses a WASI guest may open raw TCP connections to.
 //! - [`limits`]: memory, CPU, open files, processes, sessions and requests per tenant.
+//! - [`offer`]: which of its server's tools, prompts and resources a tenant offers its clients.
 
 pub mod egress;
 pub mod grants;
 pub mod limits;
+pub mod offer;
 pub mod secrets;

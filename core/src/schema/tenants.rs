@@ -39,6 +39,7 @@ use serde::Deserialize;
 use crate::policy::egress::{Egress, Grant, Pin};
 use crate::policy::grants::{DirGrant, NetGrant, parse_child_dir, parse_dir, parse_net};
 use crate::policy::limits::{LimitsDef, TenantLimits};
+use crate::policy::offer::{Offer, PatternsDef};
 use crate::policy::secrets::Secret;
 use clap::ValueEnum;
 
@@ -84,6 +85,10 @@ pub struct TenantDef {
     pub auth: Option<AuthDef>,
     #[serde(default)]
     pub limits: LimitsDef,
+    /// What of its server's tools, prompts and resources the tenant offers (see [`crate::policy::offer`]).
+    pub tools: Option<PatternsDef>,
+    pub prompts: Option<PatternsDef>,
+    pub resources: Option<PatternsDef>,
 }
 
 /// How a tenant's clients sign in with OAuth 2.1, as written:
@@ -294,6 +299,7 @@ pub struct TenantSpec {
     pub auth: Option<AuthSpec>,
     /// Its own limits, where it sets them (the machine's defaults otherwise).
     pub limits: TenantLimits,
+    pub offer: Offer,
 }
 
 // By hand: the env values must not reach a log through `{:?}`.
@@ -307,6 +313,7 @@ impl std::fmt::Debug for TenantSpec {
             .field("secrets", &self.secrets)
             .field("tokens", &self.tokens.len())
             .field("auth", &self.auth)
+            .field("offer", &self.offer)
             .finish_non_exhaustive()
     }
 }
@@ -539,6 +546,16 @@ impl TenantDef {
             .limits
             .validate(wasm)
             .map_err(|(field, problem)| fail(field, problem))?;
+        let patterns = |def: Option<PatternsDef>, field: &'static str| {
+            def.map(|d| d.validate().map_err(|e| fail(field, e)))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let offer = Offer {
+            tools: patterns(self.tools, "tools")?,
+            prompts: patterns(self.prompts, "prompts")?,
+            resources: patterns(self.resources, "resources")?,
+        };
         Ok(TenantSpec {
             id: self.id,
             server,
@@ -553,6 +570,7 @@ impl TenantDef {
             tokens,
             auth,
             limits,
+            offer,
         })
     }
 }

@@ -17,8 +17,10 @@ use serde_json::json;
 
 use super::error::{Challenge, HttpError};
 use super::guard::OriginPolicy;
+use super::server::Peer;
 use super::{App, Scope, Tenants};
 use crate::oauth::Refusal;
+use crate::tenants::rates::Subject;
 use crate::tenants::token_matches;
 
 /// Checks Origin and Host ([`OriginPolicy`]), resolves the request's [`Scope`] before its handler runs, and
@@ -37,6 +39,18 @@ pub async fn scope(
         Ok(token) => {
             let mut request = request;
             let app = app.clone().expect("an authorized request has a tenant");
+            let subject = match (token, request.extensions().get::<Peer>()) {
+                (Some(owner), _) => Subject::Owner(owner),
+                (None, Some(peer)) => Subject::Peer(peer.0),
+                (None, None) => Subject::Peer(std::net::Ipv4Addr::UNSPECIFIED.into()),
+            };
+            if let Err(limited) = app.rates.admit(subject) {
+                app.metrics.refused(limited.which.label());
+                let response = HttpError::RateLimited(limited).into_response();
+                app.metrics
+                    .request(response.status().as_u16(), started.elapsed());
+                return response;
+            }
             // Held until the response starts (a stream's head), not for the stream's life.
             let _turn = app.turn().await;
             request.extensions_mut().insert(Scope { app, token });
@@ -290,9 +304,15 @@ mod tests {
         );
         let tenants = Tenants::new(host, false);
         let launcher = Launcher::PerSession(Arc::new(CommandSource::command(spec)));
-        let app = tenants
-            .host
-            .app("", launcher, Default::default(), None, None, Some(1));
+        let app = tenants.host.app(
+            "",
+            launcher,
+            Default::default(),
+            crate::tenants::Terms {
+                max_inflight: Some(1),
+                ..Default::default()
+            },
+        );
         tenants.insert(app).await;
         let (entered, mut started) = mpsc::unbounded_channel();
         let gate = Gate {

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::jsonrpc::{self, code};
 use crate::tenants::Refused;
+use crate::tenants::rates::{Limited, Which};
 
 /// What a refused token's `WWW-Authenticate` says (RFC 6750 §3, RFC 9728 §5.1).
 #[derive(Debug, Clone)]
@@ -79,6 +80,12 @@ pub enum HttpError {
     Token(Challenge),
     #[error("{0}")]
     NotFound(&'static str),
+    #[error("{}; retry in {} s", match .0.which {
+        Which::Tenant => "this tenant's requests are over its rate",
+        Which::Subject => "your requests to this tenant are over their rate",
+        Which::Tool => "calls of this tool are over their rate",
+    }, .0.retry_after_secs())]
+    RateLimited(Limited),
 }
 
 impl HttpError {
@@ -102,6 +109,7 @@ impl HttpError {
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Conflict(_) => StatusCode::CONFLICT,
+            HttpError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -109,6 +117,7 @@ impl HttpError {
         match self {
             HttpError::Rpc { code, .. } => *code,
             HttpError::Unavailable(_) => code::UNAVAILABLE,
+            HttpError::RateLimited(_) => code::RATE_LIMITED,
             _ => code::INVALID_REQUEST,
         }
     }
@@ -151,6 +160,11 @@ impl IntoResponse for HttpError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let HttpError::RateLimited(limited) = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, limited.retry_after_secs().into());
         }
         if let HttpError::Token(challenge) = &self
             && let Ok(value) = HeaderValue::from_str(&challenge.header())

@@ -28,6 +28,7 @@ pub mod streamable;
 
 use std::sync::Arc;
 
+use crate::jsonrpc::{Kind, Peeked};
 use crate::session::{Owner, Session};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -138,6 +139,26 @@ pub fn router(
             error::panicked,
         ))
         .with_state(tenants)
+}
+
+/// Takes the tool calls among a POST's `messages` under the tenant's tool rates: 429 past one, for the whole
+/// POST (nothing of it is sent).
+fn admit_tool_calls(app: &App, messages: &[Peeked]) -> Result<(), HttpError> {
+    if !app.rates.has_tool_rates() {
+        return Ok(());
+    }
+    for message in messages {
+        if message.kind != Kind::Request || message.method() != "tools/call" {
+            continue;
+        }
+        let name = serde_json::from_slice::<serde_json::Value>(&message.bytes)
+            .ok()
+            .and_then(|v| v.pointer("/params/name")?.as_str().map(str::to_owned));
+        if let Some(name) = name {
+            app.admit_tool(&name).map_err(HttpError::RateLimited)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether an `Accept` header lists every one of `wanted` (media ranges with parameters allowed).

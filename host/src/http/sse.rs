@@ -78,6 +78,7 @@ pub async fn message(
     let (messages, _) = jsonrpc::split_body(&body)
         .map_err(|e| HttpError::rpc(StatusCode::BAD_REQUEST, e.code(), e.to_string(), None))?;
     session.touch();
+    super::admit_tool_calls(app, &messages)?;
     let requests: Vec<_> = messages
         .iter()
         .filter(|m| m.kind == Kind::Request)
@@ -90,8 +91,12 @@ pub async fn message(
             None,
         )
     })?;
+    let (passed, refused) = session.screen(&messages);
+    for _ in 0..refused {
+        app.metrics.refused("not_offered");
+    }
     session
-        .send(messages.iter().map(|m| m.bytes.clone()).collect())
+        .send(passed)
         .await
         .map_err(|_| HttpError::UnknownSession)?;
     Ok((StatusCode::ACCEPTED, "Accepted").into_response())

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::HttpError;
-use super::{App, Scope, accepts, check_version, events, modern};
+use super::{App, Scope, accepts, admit_tool_calls, check_version, events, modern};
 use crate::jsonrpc::{self, Kind, Peeked, code};
 use crate::session::{Delivery, STANDALONE, SendError, Session, StreamId, Transport};
 
@@ -89,6 +89,7 @@ pub async fn post(
         find(&scope, id)?
     };
     session.touch();
+    admit_tool_calls(app, &messages)?;
 
     let requests: Vec<&Peeked> = messages
         .iter()
@@ -113,9 +114,11 @@ pub async fn post(
             ),
         })?;
     // A failed send ends the session, which answers the registered requests on their stream: no early return.
-    let _ = session
-        .send(messages.iter().map(|m| m.bytes.clone()).collect())
-        .await;
+    let (passed, refused) = session.screen(&messages);
+    for _ in 0..refused {
+        app.metrics.refused("not_offered");
+    }
+    let _ = session.send(passed).await;
 
     // Until initialize is answered, the version the client asked for decides whether it can resume.
     let version = match initialize {

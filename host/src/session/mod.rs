@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{Instance, ServerEvent};
 use crate::jsonrpc::{self, IdKey, Kind, Peeked, code};
 use crate::metrics::TenantMetrics;
+use crate::policy::offer::Offer;
 use stream::Stream;
 
 /// Which HTTP transport a session was opened on.
@@ -96,6 +97,9 @@ pub struct Session {
     epoch: Instant,
     ended: CancellationToken,
     stop_instance: CancellationToken,
+    /// What the tenant offers of its server's tools, prompts and resources: requests for the rest are refused
+    /// here, and lists and resource updates leave them out. `None`: everything.
+    offer: Option<Arc<Offer>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -128,6 +132,8 @@ struct Pending {
     deadline: Instant,
     progress_token: Option<IdKey>,
     initialize: bool,
+    /// The list method whose answer the offer filters.
+    filtered: Option<Box<str>>,
 }
 
 /// Finished POST streams kept for late resumption.
@@ -146,6 +152,7 @@ impl Session {
         permits: Vec<OwnedSemaphorePermit>,
         registry: Arc<Registry>,
         metrics: Option<Arc<TenantMetrics>>,
+        offer: Option<Arc<Offer>>,
     ) -> Arc<Session> {
         let Instance {
             to_server,
@@ -176,6 +183,7 @@ impl Session {
             epoch: Instant::now(),
             ended: CancellationToken::new(),
             stop_instance: stop,
+            offer,
         });
         let router = session.clone();
         tokio::spawn(async move {
@@ -274,6 +282,11 @@ impl Session {
                 deadline,
                 progress_token: req.progress_token.clone(),
                 initialize: req.method() == "initialize",
+                filtered: self
+                    .offer
+                    .as_ref()
+                    .filter(|offer| offer.filters(req.method()))
+                    .map(|_| req.method().into()),
             };
             st.pending.insert(key, pending);
         }
@@ -282,6 +295,36 @@ impl Session {
     /// Whether any request of this session is waiting for its answer.
     pub fn has_pending(&self) -> bool {
         !self.lock().pending.is_empty()
+    }
+
+    /// What of `messages` goes to the server, and how many were refused: a request for what the tenant does
+    /// not offer is answered here with the protocol's error for an entry that does not exist (on the stream it
+    /// was registered to), and is not sent.
+    pub fn screen(&self, messages: &[Peeked]) -> (Vec<Bytes>, usize) {
+        let Some(offer) = &self.offer else {
+            return (messages.iter().map(|m| m.bytes.clone()).collect(), 0);
+        };
+        let mut refused_count = 0;
+        let mut passed = Vec::with_capacity(messages.len());
+        for message in messages {
+            let refused = match (&message.kind, &message.key) {
+                (Kind::Request, Some(key)) if Offer::gates(message.method()) => offer
+                    .check(message.method(), params(&message.bytes).as_ref())
+                    .err()
+                    .map(|refusal| (key, refusal)),
+                _ => None,
+            };
+            match refused {
+                Some((key, refusal)) => {
+                    tracing::info!(session = %self.id, method = message.method(), "refused: not offered by the tenant");
+                    refused_count += 1;
+                    let mut st = self.lock();
+                    self.fail(&mut st, key, refusal.code, &refusal.message, false);
+                }
+                None => passed.push(message.bytes.clone()),
+            }
+        }
+        (passed, refused_count)
     }
 
     /// Sends messages to the server, in order.
@@ -340,7 +383,18 @@ impl Session {
             if let Some(token) = &pending.progress_token {
                 st.progress.remove(token);
             }
-            self.deliver(st, pending.stream, msg.bytes, true);
+            let bytes = match (&pending.filtered, &self.offer) {
+                (Some(method), Some(offer)) => filtered(offer, method, msg.bytes),
+                _ => msg.bytes,
+            };
+            self.deliver(st, pending.stream, bytes, true);
+            return;
+        }
+        if let Some(offer) = &self.offer
+            && msg.kind == Kind::Notification
+            && Offer::screens(msg.method())
+            && !offer.admits_notification(msg.method(), params(&msg.bytes).as_ref())
+        {
             return;
         }
         let target = match (self.transport, msg.kind) {
@@ -485,6 +539,26 @@ fn check_new_requests(st: &State, requests: &[&Peeked]) -> Result<(), SendError>
         }
     }
     Ok(())
+}
+
+/// A list's answer without what the tenant does not offer (an answer that is not a list result goes as it
+/// came).
+fn filtered(offer: &Offer, method: &str, bytes: Bytes) -> Bytes {
+    let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return bytes;
+    };
+    match answer.get_mut("result") {
+        Some(result) => offer.filter(method, result),
+        None => return bytes,
+    }
+    serde_json::to_vec(&answer).map_or(bytes, Bytes::from)
+}
+
+/// A message's `params`, parsed.
+fn params(bytes: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|mut v| v.get_mut("params").map(serde_json::Value::take))
 }
 
 fn newest_request_stream(st: &State) -> Option<StreamId> {

@@ -11,10 +11,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::Host;
+use super::rates::{Limited, Rates};
 use super::store::{Placement, Store};
 use crate::backend::{Instance, LaunchError, Launcher};
 use crate::metrics::TenantMetrics;
 use crate::oauth::TenantAuth;
+use crate::policy::offer::Offer;
 use crate::session::{Limits, Owner, Registry, Session, Transport};
 
 /// What the front end keeps per tenant, made when the tenant is configured and dropped with it (so that what
@@ -39,6 +41,10 @@ pub struct App<F> {
     pub turns: Option<Arc<Semaphore>>,
     /// Who may use this tenant.
     pub access: Access,
+    /// What of its server's tools, prompts and resources the tenant offers; `None`: everything.
+    pub offer: Option<Arc<Offer>>,
+    /// Requests per second, for the tenant, each subject and tools.
+    pub rates: Rates,
     pub launcher: Launcher,
     pub limits: Arc<Limits>,
     pub max_body_bytes: usize,
@@ -64,6 +70,17 @@ impl Access {
     pub fn open(&self) -> bool {
         self.tokens.is_empty() && self.oauth.is_none()
     }
+}
+
+/// How a tenant is served, beside its server and who may use it: its own caps (`None`: the machine's) and what
+/// it offers.
+#[derive(Debug, Default)]
+pub struct Terms {
+    pub max_sessions: Option<usize>,
+    pub request_timeout: Option<Duration>,
+    pub max_inflight: Option<usize>,
+    pub offer: Offer,
+    pub rates: Rates,
 }
 
 /// Why a tenant cannot take a session or a request now.
@@ -108,6 +125,13 @@ impl<F> App<F> {
         turns.clone().acquire_owned().await.ok()
     }
 
+    /// Takes a call of tool `name` under the tenant's tool rates; a refusal is counted.
+    pub fn admit_tool(&self, name: &str) -> Result<(), Limited> {
+        self.rates.admit_tool(name).inspect_err(|limited| {
+            self.metrics.refused(limited.which.label());
+        })
+    }
+
     /// Starts (or takes) an instance for the log's `tag`, counted in the tenant's metrics.
     pub async fn launch(&self, tag: Arc<str>) -> Result<Instance, LaunchError> {
         let launched = self.launcher.launch(tag).await;
@@ -150,6 +174,7 @@ impl<F> App<F> {
             permits,
             self.registry.clone(),
             per_instance.then(|| self.metrics.clone()),
+            self.offer.clone(),
         );
         self.registry.insert(session.clone());
         tracing::debug!(session = %session.id, ?transport, "session started");
@@ -164,12 +189,10 @@ impl Host {
         tenant: &str,
         launcher: Launcher,
         access: Access,
-        max_sessions: Option<usize>,
-        request_timeout: Option<Duration>,
-        max_inflight: Option<usize>,
+        terms: Terms,
     ) -> Arc<App<F>> {
         let mut limits = self.limits.clone();
-        if let Some(timeout) = request_timeout {
+        if let Some(timeout) = terms.request_timeout {
             limits.request_timeout = timeout;
         }
         Arc::new(App {
@@ -178,9 +201,11 @@ impl Host {
             registry: self.registry.clone(),
             launcher,
             limits: Arc::new(limits),
-            places: max_sessions.map(|n| (Arc::new(Semaphore::new(n)), n)),
-            turns: max_inflight.map(|n| Arc::new(Semaphore::new(n))),
+            places: terms.max_sessions.map(|n| (Arc::new(Semaphore::new(n)), n)),
+            turns: terms.max_inflight.map(|n| Arc::new(Semaphore::new(n))),
             access,
+            offer: (!terms.offer.is_open()).then(|| Arc::new(terms.offer)),
+            rates: terms.rates,
             max_body_bytes: self.max_body_bytes,
             keep_alive: self.keep_alive,
             json_window: self.json_window,

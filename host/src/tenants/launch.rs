@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use super::file::{ModuleSource, TenantServer, TenantSpec};
-use super::{Access, App, Front, Host, source};
+use super::{Access, App, Front, Host, Terms, source};
 use crate::backend::Launcher;
 use crate::backend::npm::CommandSource;
 use crate::backend::process::ProcessSpec;
@@ -25,14 +25,14 @@ impl Host {
             tokens: spec.tokens.clone(),
             oauth,
         };
-        Ok(self.app(
-            &spec.id,
-            launcher,
-            access,
-            spec.limits.max_sessions,
-            spec.limits.request_timeout,
-            Some(spec.limits.max_inflight.unwrap_or(self.max_inflight)),
-        ))
+        let terms = Terms {
+            max_sessions: spec.limits.max_sessions,
+            request_timeout: spec.limits.request_timeout,
+            max_inflight: Some(spec.limits.max_inflight.unwrap_or(self.max_inflight)),
+            offer: spec.offer.clone(),
+            rates: super::rates::Rates::new(&spec.limits),
+        };
+        Ok(self.app(&spec.id, launcher, access, terms))
     }
 
     /// A tenant's server: its module, its package packed to WASI, or its package or command as processes.

@@ -17,12 +17,13 @@
 mod app;
 pub mod catalog;
 pub mod changes;
+pub mod rates;
 pub use catwalk_core::schema::tenants as file;
 mod launch;
 pub mod source;
 pub mod store;
 
-pub use app::{Access, App, Front, Keeping, Refused, Tenants, token_matches};
+pub use app::{Access, App, Front, Keeping, Refused, Tenants, Terms, token_matches};
 
 use std::collections::HashMap;
 use std::ffi::OsString;

@@ -22,6 +22,7 @@ use super::{FIRST_MODERN, META_CAPABILITIES, META_VERSION};
 use crate::backend::{Instance, Launcher, ServerEvent};
 use crate::http::{App, Scope, events};
 use crate::jsonrpc::{self, code};
+use crate::policy::offer::Offer;
 use crate::vocab::random_hex;
 
 /// One modern request, bound for a 2025-era instance.
@@ -265,6 +266,7 @@ pub(super) fn run(
         out,
         app.limits.request_timeout,
         permits,
+        app.offer.clone(),
     ));
     answers
 }
@@ -358,6 +360,7 @@ pub(super) async fn drive(
     out: mpsc::Sender<Out>,
     timeout: Duration,
     places: Vec<OwnedSemaphorePermit>,
+    offer: Option<Arc<Offer>>,
 ) {
     let Prepared {
         mut instance,
@@ -394,6 +397,11 @@ pub(super) async fn drive(
         Ok((Ending::Answer(mut answer), initialized)) => {
             // A retry has an id of its own; the server answers the id it was first sent.
             answer["id"] = client_id;
+            if let Some(offer) = offer.filter(|o| o.filters(&exchange.method))
+                && let Some(result) = answer.get_mut("result")
+            {
+                offer.filter(&exchange.method, result);
+            }
             match pool {
                 Some(key) => store.put(key, instance, initialized),
                 None => instance.stop.cancel(),

@@ -32,6 +32,7 @@ use super::wire::{Wire, complete, gone, refusal};
 use crate::backend::{Instance, ServerEvent};
 use crate::http::Scope;
 use crate::jsonrpc::{self, Kind, code};
+use crate::policy::offer::Offer;
 
 const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 const RESOURCE_UPDATED: &str = "notifications/resources/updated";
@@ -60,7 +61,17 @@ pub(super) async fn listen(
         closing: app.front.closing.clone(),
         pool: std::sync::Arc::downgrade(&app.front),
     };
+    let offer = app.offer.clone();
     if passthrough {
+        // What the tenant does not offer is not asked for.
+        let mut params = params;
+        if let Some(offer) = &offer
+            && let Some(uris) = params
+                .pointer_mut("/notifications/resourceSubscriptions")
+                .and_then(Value::as_array_mut)
+        {
+            uris.retain(|uri| uri.as_str().is_none_or(|uri| offer.resources.admits(uri)));
+        }
         let permits = places(app)?;
         let (instance, _, _) = instance(app, FIRST_MODERN.to_owned()).await?;
         let request =
@@ -70,7 +81,7 @@ pub(super) async fn listen(
             .send(request.to_string().into())
             .await
             .map_err(|_| gone("the MCP server is gone"))?;
-        tokio::spawn(relay(instance, permits, ends, out));
+        tokio::spawn(relay(instance, permits, ends, out, offer));
     } else {
         let discover = Exchange {
             client_id: Value::from("catwalk/discover"),
@@ -86,7 +97,7 @@ pub(super) async fn listen(
             .pointer("/result/capabilities")
             .cloned()
             .unwrap_or_default();
-        let (agreed, uris) = agree(filter, &capabilities);
+        let (agreed, uris) = agree(filter, &capabilities, offer.as_deref());
         // The stream's place, like a session's, whether or not a server is held for it.
         let permits = places(app)?;
         // Subscribed before the acknowledgement: no change after it is missed.
@@ -153,9 +164,13 @@ impl Ends {
     }
 }
 
-/// What of `filter` the server's `capabilities` offer: the acknowledgement's filter, and the resource URIs to
-/// subscribe to.
-fn agree(filter: &Map<String, Value>, capabilities: &Value) -> (Map<String, Value>, Vec<String>) {
+/// What of `filter` the server's `capabilities` offer, and the tenant's `offer` admits: the acknowledgement's
+/// filter, and the resource URIs to subscribe to.
+fn agree(
+    filter: &Map<String, Value>,
+    capabilities: &Value,
+    offer: Option<&Offer>,
+) -> (Map<String, Value>, Vec<String>) {
     let mut agreed = Map::new();
     for change in Change::ALL {
         if filter.get(change.filter()) == Some(&Value::Bool(true))
@@ -171,7 +186,8 @@ fn agree(filter: &Map<String, Value>, capabilities: &Value) -> (Map<String, Valu
             .and_then(Value::as_array)
     {
         for uri in asked.iter().filter_map(Value::as_str) {
-            if !uris.iter().any(|u| u == uri) {
+            let offered = offer.is_none_or(|offer| offer.resources.admits(uri));
+            if offered && !uris.iter().any(|u| u == uri) {
                 uris.push(uri.to_owned());
             }
         }
@@ -318,6 +334,7 @@ async fn relay(
     _places: Vec<OwnedSemaphorePermit>,
     ends: Ends,
     out: mpsc::Sender<Out>,
+    offer: Option<std::sync::Arc<Offer>>,
 ) {
     let wanted = serde_json::value::to_raw_value(&ends.id)
         .ok()
@@ -345,6 +362,13 @@ async fn relay(
                         continue;
                     }
                     Kind::Notification => {
+                        if let Some(offer) = &offer
+                            && Offer::screens(peeked.method())
+                            && let Ok(message) = serde_json::from_slice::<Value>(&bytes)
+                            && !offer.admits_notification(peeked.method(), message.get("params"))
+                        {
+                            continue;
+                        }
                         if let Some(change) = Change::of(peeked.method()) {
                             ends.announce(change);
                         }
@@ -375,13 +399,13 @@ mod tests {
             "resourcesListChanged": false, "resourceSubscriptions": ["file:///a", "file:///a", "file:///b"]});
         let filter = filter.as_object().unwrap();
         let offers = json!({"tools": {"listChanged": true}, "prompts": {}, "resources": {"subscribe": true, "listChanged": true}});
-        let (agreed, uris) = agree(filter, &offers);
+        let (agreed, uris) = agree(filter, &offers, None);
         assert_eq!(
             Value::Object(agreed),
             json!({"toolsListChanged": true, "resourceSubscriptions": ["file:///a", "file:///b"]})
         );
         assert_eq!(uris, ["file:///a", "file:///b"]);
-        let (agreed, uris) = agree(filter, &json!({}));
+        let (agreed, uris) = agree(filter, &json!({}), None);
         assert!(agreed.is_empty() && uris.is_empty());
     }
 }

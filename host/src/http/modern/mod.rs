@@ -36,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Scope;
+use super::error::HttpError;
 use crate::jsonrpc::code;
 use bridge::{Exchange, Failure, INPUT_CAPABLE, resume, serve, speaks_modern};
 use checks::{LEGACY_ONLY, check, reject, without_modern_meta};
@@ -129,6 +130,19 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
     if object.get("id").is_none() {
         // This revision defines no client notifications over HTTP; with no session, none has anywhere to go.
         return StatusCode::ACCEPTED.into_response();
+    }
+    if let Some(offer) = &scope.app.offer
+        && let Err(refusal) = offer.check(method, Some(&params))
+    {
+        tracing::info!(tenant = %scope.app.tenant, method, "refused: not offered by the tenant");
+        scope.app.metrics.refused("not_offered");
+        return reject(StatusCode::OK, &id, refusal.code, &refusal.message, None);
+    }
+    if method == "tools/call"
+        && let Some(name) = params.get("name").and_then(Value::as_str)
+        && let Err(limited) = scope.app.admit_tool(name)
+    {
+        return HttpError::RateLimited(limited).into_response();
     }
     let passthrough = speaks_modern(&scope.app).await;
     let failed = |(status, code, message): Failure| reject(status, &id, code, &message, None);
