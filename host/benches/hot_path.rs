@@ -100,7 +100,7 @@ fn harness(registry: &Arc<Registry>) -> Harness {
         Vec::new(),
         registry.clone(),
         None,
-        None,
+        Default::default(),
     );
     registry.insert(session.clone());
     Harness {

@@ -27,7 +27,8 @@
 //!   server (clients, sign-in, grants, signing keys).
 //! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy; and
 //!   catwalk's own fetches of what clients and issuers name, under the same guard.
-//! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
+//! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`; [`audit`]: the audit trail, a JSON line per call
+//!   and per refusal.
 //! - [`reaper`]: spawning children so that catwalk, as PID 1 or a subreaper, reaps every orphan.
 //! - [`sealed`]: what is kept in the state dir: secrets sealed with the state key, files replaced durably.
 //!
@@ -38,6 +39,7 @@
 //! - [`jsonrpc`]: the bridge's only view of messages: a peek at `id`/`method`, never a re-serialisation;
 //! - [`vocab`]: the words every layer shares: modes, sandboxes, ids, durations and sizes, a mutex guard.
 
+pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod config;

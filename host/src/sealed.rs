@@ -49,6 +49,15 @@ impl StateKey {
         Ok(Self(key))
     }
 
+    /// A key of its own for `purpose` (HMAC-SHA256 of it under the state key): the same on every machine that
+    /// has the state key, and telling nothing of it.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let mut derived = [0u8; 32];
+        derived.copy_from_slice(ring::hmac::sign(&key, purpose.as_bytes()).as_ref());
+        derived
+    }
+
     fn aead(&self) -> LessSafeKey {
         LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, &self.0).expect("32 bytes is an AES-256 key"),

@@ -59,6 +59,10 @@ pub async fn run(
     host.egress_ca = config.egress_ca.clone();
     host.pins = config.oauth_pins.clone();
     host.state_key = config.state_key.clone();
+    host.audit = match &config.audit {
+        Some(target) => Some(crate::audit::AuditLog::open(target).map_err(std::io::Error::other)?),
+        None => None,
+    };
     host.egress_limits = config.egress_limits;
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;

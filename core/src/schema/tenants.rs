@@ -89,6 +89,17 @@ pub struct TenantDef {
     pub tools: Option<PatternsDef>,
     pub prompts: Option<PatternsDef>,
     pub resources: Option<PatternsDef>,
+    /// What the audit trail keeps of this tenant's calls besides the usual: `{ hash_arguments = true }`.
+    pub audit: Option<AuditDef>,
+}
+
+/// What the audit trail keeps of a tenant's calls, as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditDef {
+    /// A keyed hash of each call's arguments, so that two calls can be compared without being read.
+    #[serde(default)]
+    pub hash_arguments: bool,
 }
 
 /// How a tenant's clients sign in with OAuth 2.1, as written:
@@ -300,6 +311,8 @@ pub struct TenantSpec {
     /// Its own limits, where it sets them (the machine's defaults otherwise).
     pub limits: TenantLimits,
     pub offer: Offer,
+    /// The audit trail keeps a keyed hash of each call's arguments.
+    pub audit_arguments: bool,
 }
 
 // By hand: the env values must not reach a log through `{:?}`.
@@ -571,6 +584,7 @@ impl TenantDef {
             auth,
             limits,
             offer,
+            audit_arguments: self.audit.is_some_and(|a| a.hash_arguments),
         })
     }
 }

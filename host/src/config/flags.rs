@@ -261,6 +261,24 @@ pub struct ServeArgs {
     #[arg(long = "oauth-resolve", env = "CATWALK_OAUTH_RESOLVE", value_delimiter = ',', value_name = "NAME:PORT=IP:PORT", value_parser = Pin::parse)]
     pub oauth_resolve: Vec<Pin>,
 
+    /// The audit trail, one JSON line per call and per refusal (see `catwalk::audit`): `stdout`, or a dir of
+    /// files `audit.YYYY-MM-DD.jsonl`, a new one each day. Off unless given.
+    #[arg(
+        long = "audit-log",
+        env = "CATWALK_AUDIT_LOG",
+        value_name = "stdout|DIR"
+    )]
+    pub audit_log: Option<String>,
+
+    /// Days of audit files kept in `--audit-log DIR`.
+    #[arg(
+        long = "audit-keep-days",
+        env = "CATWALK_AUDIT_KEEP_DAYS",
+        default_value_t = 30,
+        value_name = "N"
+    )]
+    pub audit_keep_days: usize,
+
     /// A PEM file of CA certificates egress trusts besides the machine's bundle (repeatable); catwalk's own
     /// OAuth fetches trust them too.
     #[arg(

@@ -103,6 +103,8 @@ pub struct Config {
     pub egress_ca: Vec<PathBuf>,
     /// Names pinned for catwalk's own OAuth fetches (`--oauth-resolve`).
     pub oauth_pins: Vec<crate::policy::egress::Pin>,
+    /// Where the audit trail goes (`--audit-log`); `None`: no audit trail.
+    pub audit: Option<crate::audit::AuditTarget>,
     pub egress_limits: crate::egress::Limits,
     /// How connections are bounded (caps and timeouts).
     pub connections: crate::http::server::Limits,
@@ -433,6 +435,14 @@ impl ServeArgs {
             secrets,
             egress_ca: self.egress_ca.clone(),
             oauth_pins: self.oauth_resolve.clone(),
+            audit: match self.audit_log.as_deref() {
+                None | Some("") => None,
+                Some("stdout" | "-") => Some(crate::audit::AuditTarget::Stdout),
+                Some(dir) => Some(crate::audit::AuditTarget::Dir {
+                    dir: dir.into(),
+                    keep: self.audit_keep_days.max(1),
+                }),
+            },
             egress_limits,
             connections,
             admin_token,

@@ -27,6 +27,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
+use crate::audit::TenantAudit;
 use crate::metrics::TenantMetrics;
 use crate::policy::egress::{
     Denied, Egress, Grant, HostPattern, Pin, Ports, Reason, Scheme, Target,
@@ -82,6 +83,8 @@ pub struct TenantEgress {
     limits: Limits,
     client: Client<Connector, body::Outgoing>,
     metrics: Arc<TenantMetrics>,
+    /// Where refusals are recorded, if an audit trail is kept.
+    audit: Option<Arc<TenantAudit>>,
 }
 
 impl std::fmt::Debug for TenantEgress {
@@ -102,6 +105,7 @@ impl TenantEgress {
         limits: Limits,
         tls: Arc<rustls::ClientConfig>,
         metrics: Arc<TenantMetrics>,
+        audit: Option<Arc<TenantAudit>>,
     ) -> Arc<Self> {
         let policy = Arc::new(policy);
         let dialer = connect::Dialer::new(policy.clone(), limits.connect_timeout);
@@ -122,6 +126,7 @@ impl TenantEgress {
             limits,
             client,
             metrics,
+            audit,
         })
     }
 
@@ -151,6 +156,9 @@ impl TenantEgress {
             .filter(|c| !c.is_control())
             .collect();
         tracing::warn!(tenant = %self.tenant, host = %host, reason = denied.reason.as_str(), "egress refused: {denied}");
+        if let Some(audit) = &self.audit {
+            audit.egress_denied(&host, denied.reason.as_str());
+        }
         Failure::Denied(denied)
     }
 }
@@ -189,7 +197,7 @@ pub async fn fetch(
         max_response_bytes: max,
         max_in_flight: 1,
     };
-    let egress = TenantEgress::new("catwalk", policy, Vec::new(), limits, tls, metrics);
+    let egress = TenantEgress::new("catwalk", policy, Vec::new(), limits, tls, metrics, None);
     let (parts, body) = request.into_parts();
     let body = http_body_util::Full::new(body);
     let response = egress

@@ -19,6 +19,7 @@ use super::error::{Challenge, HttpError};
 use super::guard::OriginPolicy;
 use super::server::Peer;
 use super::{App, Scope, Tenants};
+use crate::audit::Caller;
 use crate::oauth::Refusal;
 use crate::tenants::rates::Subject;
 use crate::tenants::token_matches;
@@ -36,27 +37,48 @@ pub async fn scope(
     let started = Instant::now();
     let (app, outcome) = authorize(&tenants, request.uri(), request.headers()).await;
     let response = match outcome {
-        Ok(token) => {
+        Ok(owner) => {
             let mut request = request;
             let app = app.clone().expect("an authorized request has a tenant");
-            let subject = match (token, request.extensions().get::<Peer>()) {
-                (Some(owner), _) => Subject::Owner(owner),
+            let subject = match (&owner, request.extensions().get::<Peer>()) {
+                (Some(owner), _) => Subject::Owner(owner.digest),
                 (None, Some(peer)) => Subject::Peer(peer.0),
                 (None, None) => Subject::Peer(std::net::Ipv4Addr::UNSPECIFIED.into()),
+            };
+            let (token, caller) = match owner {
+                Some(owner) => (Some(owner.digest), Some(owner.subject)),
+                None => (None, None),
             };
             if let Err(limited) = app.rates.admit(subject) {
                 app.metrics.refused(limited.which.label());
                 let response = HttpError::RateLimited(limited).into_response();
+                if let Some(audit) = &app.audit {
+                    let caller = Caller {
+                        subject: caller,
+                        client: None,
+                    };
+                    audit.denied(&caller, limited.which.label(), response.status().as_u16());
+                }
                 app.metrics
                     .request(response.status().as_u16(), started.elapsed());
                 return response;
             }
             // Held until the response starts (a stream's head), not for the stream's life.
             let _turn = app.turn().await;
-            request.extensions_mut().insert(Scope { app, token });
+            request.extensions_mut().insert(Scope {
+                app,
+                token,
+                subject: caller,
+            });
             next.run(request).await
         }
-        Err(error) => error.into_response(),
+        Err(error) => {
+            let response = error.into_response();
+            if let Some(audit) = app.as_ref().and_then(|app| app.audit.as_ref()) {
+                audit.denied(&Caller::default(), "auth", response.status().as_u16());
+            }
+            response
+        }
     };
     let status = response.status().as_u16();
     match app {
@@ -67,8 +89,15 @@ pub async fn scope(
 }
 
 /// A request's owner, as its session is bound to (`None`: its tenant needs no token), or why it may not go
-/// on. The owner is a static token's SHA-256, or an OAuth token's subject and client ([`Principal::owner`]).
-type Authorized = Result<Option<[u8; 32]>, HttpError>;
+/// on.
+type Authorized = Result<Option<Owner>, HttpError>;
+
+/// Who presented a token: what sessions are bound to (a static token's SHA-256, or an OAuth token's issuer,
+/// subject and client, hashed: [`crate::oauth::Principal::owner`]), and how the audit trail names them.
+struct Owner {
+    digest: [u8; 32],
+    subject: Arc<str>,
+}
 
 /// The request's tenant (if it names one that exists) and its owner, or why it may not go on.
 async fn authorize(
@@ -105,14 +134,19 @@ async fn authorize(
     }
     let presented = bearer(headers).unwrap_or_default();
     if let Some(digest) = token_matches(presented, &app.access.tokens) {
-        return (Some(app), Ok(Some(digest)));
+        let prefix: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let subject = format!("token:{prefix}").into();
+        return (Some(app), Ok(Some(Owner { digest, subject })));
     }
     // Only past a static token: its requests need none of these URLs.
     let urls = Urls::new(headers, id);
     let outcome = match (&app.access.oauth, presented) {
         (Some(oauth), token) if !token.is_empty() => {
             match oauth.check(token, &urls.resource, &urls.issuer).await {
-                Ok(principal) => Ok(Some(principal.owner())),
+                Ok(principal) => Ok(Some(Owner {
+                    digest: principal.owner(),
+                    subject: format!("oauth:{}", principal.subject).into(),
+                })),
                 Err(refusal) => {
                     let (error, description, scope) = match refusal {
                         Refusal::Invalid(why) => ("invalid_token", why, None),

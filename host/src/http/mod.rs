@@ -28,6 +28,7 @@ pub mod streamable;
 
 use std::sync::Arc;
 
+use crate::audit::Caller;
 use crate::jsonrpc::{Kind, Peeked};
 use crate::session::{Owner, Session};
 use axum::Router;
@@ -49,6 +50,8 @@ pub type Tenants = crate::tenants::Tenants<modern::Front>;
 pub struct Scope {
     pub app: Arc<App>,
     pub token: Option<[u8; 32]>,
+    /// How the audit trail names who presented the token.
+    pub subject: Option<Arc<str>>,
 }
 
 impl Scope {
@@ -143,7 +146,12 @@ pub fn router(
 
 /// Takes the tool calls among a POST's `messages` under the tenant's tool rates: 429 past one, for the whole
 /// POST (nothing of it is sent).
-fn admit_tool_calls(app: &App, messages: &[Peeked]) -> Result<(), HttpError> {
+fn admit_tool_calls(
+    scope: &Scope,
+    messages: &[Peeked],
+    transport: &'static str,
+) -> Result<(), HttpError> {
+    let app = &scope.app;
     if !app.rates.has_tool_rates() {
         return Ok(());
     }
@@ -151,11 +159,30 @@ fn admit_tool_calls(app: &App, messages: &[Peeked]) -> Result<(), HttpError> {
         if message.kind != Kind::Request || message.method() != "tools/call" {
             continue;
         }
-        let name = serde_json::from_slice::<serde_json::Value>(&message.bytes)
+        let params = serde_json::from_slice::<serde_json::Value>(&message.bytes)
             .ok()
-            .and_then(|v| v.pointer("/params/name")?.as_str().map(str::to_owned));
-        if let Some(name) = name {
-            app.admit_tool(&name).map_err(HttpError::RateLimited)?;
+            .and_then(|mut v| v.get_mut("params").map(serde_json::Value::take));
+        let Some(name) = params.as_ref().and_then(|p| p.get("name")?.as_str()) else {
+            continue;
+        };
+        if let Err(limited) = app.admit_tool(name) {
+            if let Some(audit) = &app.audit {
+                let caller = Caller {
+                    subject: scope.subject.clone(),
+                    client: None,
+                };
+                let call = audit.begin(
+                    "tools/call",
+                    params.as_ref(),
+                    caller,
+                    transport,
+                    message.bytes.len(),
+                );
+                if let Some(call) = call {
+                    call.refused(limited.which.label(), crate::jsonrpc::code::RATE_LIMITED);
+                }
+            }
+            return Err(HttpError::RateLimited(limited));
         }
     }
     Ok(())

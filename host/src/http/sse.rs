@@ -25,7 +25,7 @@ pub async fn connect(
 ) -> Result<Response, HttpError> {
     let app = &scope.app;
     let session = app
-        .open_session(scope.owner(), Transport::LegacySse)
+        .open_session(scope.owner(), scope.subject.clone(), Transport::LegacySse)
         .await?;
     session.touch();
     let live = session
@@ -78,7 +78,7 @@ pub async fn message(
     let (messages, _) = jsonrpc::split_body(&body)
         .map_err(|e| HttpError::rpc(StatusCode::BAD_REQUEST, e.code(), e.to_string(), None))?;
     session.touch();
-    super::admit_tool_calls(app, &messages)?;
+    super::admit_tool_calls(&scope, &messages, "sse")?;
     let requests: Vec<_> = messages
         .iter()
         .filter(|m| m.kind == Kind::Request)

@@ -82,14 +82,14 @@ pub async fn post(
                 None => HttpError::UnknownSession,
             });
         }
-        app.open_session(scope.owner(), Transport::Streamable)
+        app.open_session(scope.owner(), scope.subject.clone(), Transport::Streamable)
             .await?
     } else {
         let id = session_id(&headers)?.ok_or(HttpError::MissingSession)?;
         find(&scope, id)?
     };
     session.touch();
-    admit_tool_calls(app, &messages)?;
+    admit_tool_calls(&scope, &messages, "streamable")?;
 
     let requests: Vec<&Peeked> = messages
         .iter()

@@ -28,6 +28,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{Call, Caller, TenantAudit};
 use crate::backend::{Instance, ServerEvent};
 use crate::jsonrpc::{self, IdKey, Kind, Peeked, code};
 use crate::metrics::TenantMetrics;
@@ -97,9 +98,18 @@ pub struct Session {
     epoch: Instant,
     ended: CancellationToken,
     stop_instance: CancellationToken,
+    oversight: Oversight,
+}
+
+/// What a session's tenant asks of its traffic.
+#[derive(Debug, Clone, Default)]
+pub struct Oversight {
     /// What the tenant offers of its server's tools, prompts and resources: requests for the rest are refused
     /// here, and lists and resource updates leave them out. `None`: everything.
-    offer: Option<Arc<Offer>>,
+    pub offer: Option<Arc<Offer>>,
+    /// The tenant's audit trail, where calls are recorded, and how it names the session's owner.
+    pub audit: Option<Arc<TenantAudit>>,
+    pub subject: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -120,6 +130,8 @@ struct State {
     next_request_seq: u64,
     /// The negotiated protocol version, from the initialize response.
     version: Option<String>,
+    /// The client's name and version, from its initialize request (read only for the audit trail).
+    client: Option<Arc<(String, String)>>,
     end_reason: Option<String>,
     /// Released when the session ends, freeing a place under the session caps (catwalk's and its tenant's).
     permits: Vec<OwnedSemaphorePermit>,
@@ -134,6 +146,8 @@ struct Pending {
     initialize: bool,
     /// The list method whose answer the offer filters.
     filtered: Option<Box<str>>,
+    /// The call's record in the audit trail, written when it is answered.
+    call: Option<Call>,
 }
 
 /// Finished POST streams kept for late resumption.
@@ -152,7 +166,7 @@ impl Session {
         permits: Vec<OwnedSemaphorePermit>,
         registry: Arc<Registry>,
         metrics: Option<Arc<TenantMetrics>>,
-        offer: Option<Arc<Offer>>,
+        oversight: Oversight,
     ) -> Arc<Session> {
         let Instance {
             to_server,
@@ -175,6 +189,7 @@ impl Session {
                 next_stream: STANDALONE + 1,
                 next_request_seq: 0,
                 version: None,
+                client: None,
                 end_reason: None,
                 permits,
             }),
@@ -183,7 +198,7 @@ impl Session {
             epoch: Instant::now(),
             ended: CancellationToken::new(),
             stop_instance: stop,
-            offer,
+            oversight,
         });
         let router = session.clone();
         tokio::spawn(async move {
@@ -272,6 +287,31 @@ impl Session {
             };
             let seq = st.next_request_seq;
             st.next_request_seq += 1;
+            let mut call = None;
+            if let Some(audit) = &self.oversight.audit {
+                if req.method() == "initialize" {
+                    let params = params(&req.bytes);
+                    st.client =
+                        Caller::client_info(params.as_ref().and_then(|p| p.get("clientInfo")));
+                } else if TenantAudit::audits(req.method()) {
+                    let caller = Caller {
+                        subject: self.oversight.subject.clone(),
+                        client: st.client.clone(),
+                    };
+                    let transport = match self.transport {
+                        Transport::Streamable => "streamable",
+                        Transport::LegacySse => "sse",
+                    };
+                    let params = params(&req.bytes);
+                    call = audit.begin(
+                        req.method(),
+                        params.as_ref(),
+                        caller,
+                        transport,
+                        req.bytes.len(),
+                    );
+                }
+            }
             if let Some(token) = &req.progress_token {
                 st.progress.insert(token.clone(), stream_id);
             }
@@ -283,10 +323,12 @@ impl Session {
                 progress_token: req.progress_token.clone(),
                 initialize: req.method() == "initialize",
                 filtered: self
+                    .oversight
                     .offer
                     .as_ref()
                     .filter(|offer| offer.filters(req.method()))
                     .map(|_| req.method().into()),
+                call,
             };
             st.pending.insert(key, pending);
         }
@@ -301,7 +343,7 @@ impl Session {
     /// not offer is answered here with the protocol's error for an entry that does not exist (on the stream it
     /// was registered to), and is not sent.
     pub fn screen(&self, messages: &[Peeked]) -> (Vec<Bytes>, usize) {
-        let Some(offer) = &self.offer else {
+        let Some(offer) = &self.oversight.offer else {
             return (messages.iter().map(|m| m.bytes.clone()).collect(), 0);
         };
         let mut refused_count = 0;
@@ -319,6 +361,10 @@ impl Session {
                     tracing::info!(session = %self.id, method = message.method(), "refused: not offered by the tenant");
                     refused_count += 1;
                     let mut st = self.lock();
+                    let call = st.pending.get_mut(key).and_then(|p| p.call.take());
+                    if let Some(call) = call {
+                        call.refused("not_offered", refusal.code);
+                    }
                     self.fail(&mut st, key, refusal.code, &refusal.message, false);
                 }
                 None => passed.push(message.bytes.clone()),
@@ -383,14 +429,17 @@ impl Session {
             if let Some(token) = &pending.progress_token {
                 st.progress.remove(token);
             }
-            let bytes = match (&pending.filtered, &self.offer) {
+            let bytes = match (&pending.filtered, &self.oversight.offer) {
                 (Some(method), Some(offer)) => filtered(offer, method, msg.bytes),
                 _ => msg.bytes,
             };
+            if let Some(call) = pending.call {
+                call.answered(&bytes);
+            }
             self.deliver(st, pending.stream, bytes, true);
             return;
         }
-        if let Some(offer) = &self.offer
+        if let Some(offer) = &self.oversight.offer
             && msg.kind == Kind::Notification
             && Offer::screens(msg.method())
             && !offer.admits_notification(msg.method(), params(&msg.bytes).as_ref())
@@ -458,6 +507,9 @@ impl Session {
         };
         if let Some(token) = &pending.progress_token {
             st.progress.remove(token);
+        }
+        if let Some(call) = pending.call {
+            call.failed(code);
         }
         if cancel_on_server {
             let _ = self

@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use super::Host;
 use super::rates::{Limited, Rates};
 use super::store::{Placement, Store};
+use crate::audit::TenantAudit;
 use crate::backend::{Instance, LaunchError, Launcher};
 use crate::metrics::TenantMetrics;
 use crate::oauth::TenantAuth;
 use crate::policy::offer::Offer;
-use crate::session::{Limits, Owner, Registry, Session, Transport};
+use crate::session::{Limits, Oversight, Owner, Registry, Session, Transport};
 
 /// What the front end keeps per tenant, made when the tenant is configured and dropped with it (so that what
 /// it holds stops when the tenant is removed or replaced).
@@ -45,6 +46,8 @@ pub struct App<F> {
     pub offer: Option<Arc<Offer>>,
     /// Requests per second, for the tenant, each subject and tools.
     pub rates: Rates,
+    /// The tenant's audit trail (`--audit-log`), if one is kept.
+    pub audit: Option<Arc<TenantAudit>>,
     pub launcher: Launcher,
     pub limits: Arc<Limits>,
     pub max_body_bytes: usize,
@@ -81,6 +84,8 @@ pub struct Terms {
     pub max_inflight: Option<usize>,
     pub offer: Offer,
     pub rates: Rates,
+    /// The audit trail keeps a keyed hash of each call's arguments.
+    pub audit_arguments: bool,
 }
 
 /// Why a tenant cannot take a session or a request now.
@@ -152,6 +157,7 @@ impl<F> App<F> {
     pub async fn open_session(
         &self,
         owner: Owner,
+        subject: Option<Arc<str>>,
         transport: Transport,
     ) -> Result<Arc<Session>, Refused> {
         let permits = self.reserve()?;
@@ -174,7 +180,11 @@ impl<F> App<F> {
             permits,
             self.registry.clone(),
             per_instance.then(|| self.metrics.clone()),
-            self.offer.clone(),
+            Oversight {
+                offer: self.offer.clone(),
+                audit: self.audit.clone(),
+                subject,
+            },
         );
         self.registry.insert(session.clone());
         tracing::debug!(session = %session.id, ?transport, "session started");
@@ -183,6 +193,26 @@ impl<F> App<F> {
 }
 
 impl Host {
+    /// The key of tenant `id`'s argument hashes in the audit trail: from the state key where there is one (the
+    /// same across restarts and machines), else this process's own.
+    fn arguments_key(&self, id: &str) -> [u8; 32] {
+        let purpose = format!("catwalk-audit-arguments:{id}");
+        match &self.state_key {
+            Some(key) => key.derive(&purpose),
+            None => {
+                static KEY: std::sync::OnceLock<crate::sealed::StateKey> =
+                    std::sync::OnceLock::new();
+                KEY.get_or_init(|| {
+                    let mut bytes = [0u8; 32];
+                    let _ = getrandom::fill(&mut bytes);
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    crate::sealed::StateKey::parse(&hex).expect("64 hex digits are a key")
+                })
+                .derive(&purpose)
+            }
+        }
+    }
+
     /// The front end's view of one tenant.
     pub fn app<F: Front>(
         &self,
@@ -206,6 +236,10 @@ impl Host {
             access,
             offer: (!terms.offer.is_open()).then(|| Arc::new(terms.offer)),
             rates: terms.rates,
+            audit: self.audit.as_ref().map(|log| {
+                let key = terms.audit_arguments.then(|| self.arguments_key(tenant));
+                TenantAudit::new(log.clone(), tenant, key)
+            }),
             max_body_bytes: self.max_body_bytes,
             keep_alive: self.keep_alive,
             json_window: self.json_window,

@@ -31,6 +31,7 @@ impl Host {
             max_inflight: Some(spec.limits.max_inflight.unwrap_or(self.max_inflight)),
             offer: spec.offer.clone(),
             rates: super::rates::Rates::new(&spec.limits),
+            audit_arguments: spec.audit_arguments,
         };
         Ok(self.app(&spec.id, launcher, access, terms))
     }

@@ -85,6 +85,8 @@ pub struct Host {
     wasi: tokio::sync::OnceCell<Arc<WasiRuntime>>,
     /// Built on first use: its TLS set-up is code and memory a catwalk that fetches nothing never needs.
     http: std::sync::OnceLock<reqwest::Client>,
+    /// The audit trail (`--audit-log`), if kept.
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
     /// The state key (`CATWALK_STATE_KEY`): the built-in authorization server seals its signing keys with it.
     pub state_key: Option<crate::sealed::StateKey>,
     /// Names pinned to addresses for catwalk's own fetches (`--egress-resolve`): issuers' metadata and keys,
@@ -153,6 +155,7 @@ impl Host {
             wasi: tokio::sync::OnceCell::new(),
             http: std::sync::OnceLock::new(),
             state_key: None,
+            audit: None,
             pins: Vec::new(),
             auth_servers: Mutex::default(),
         }
@@ -318,6 +321,9 @@ impl Host {
             self.egress_limits,
             tls,
             self.metrics.tenant(id),
+            self.audit
+                .as_ref()
+                .map(|log| crate::audit::TenantAudit::new(log.clone(), id, None)),
         )))
     }
 

@@ -19,6 +19,7 @@ use super::checks::{Meta, modern_code};
 use super::pool::{Parked, Pool};
 use super::wire::{Wire, complete, gone};
 use super::{FIRST_MODERN, META_CAPABILITIES, META_VERSION};
+use crate::audit::Call;
 use crate::backend::{Instance, Launcher, ServerEvent};
 use crate::http::{App, Scope, events};
 use crate::jsonrpc::{self, code};
@@ -37,6 +38,8 @@ pub(super) struct Exchange {
     pub(super) owner: Option<[u8; 32]>,
     /// The server speaks 2026-07-28 itself: no handshake, the request as it came, the answer as it goes.
     pub(super) passthrough: bool,
+    /// The request's record in the audit trail, written with its answer.
+    pub(super) call: Option<Call>,
 }
 
 /// What the instance sends back for the client: request-related notifications, then the final reply.
@@ -355,7 +358,7 @@ pub(super) const INPUT_CAPABLE: &[&str] = &["tools/call", "prompts/get", "resour
 /// cancellation).
 pub(super) async fn drive(
     prepared: Prepared,
-    exchange: Exchange,
+    mut exchange: Exchange,
     stage: Stage,
     out: mpsc::Sender<Out>,
     timeout: Duration,
@@ -442,6 +445,9 @@ pub(super) async fn drive(
             )
         }
     };
+    if let (Some(call), Out::Final(_, bytes)) = (exchange.call.take(), &reply) {
+        call.answered(bytes);
+    }
     let _ = out.send(reply).await;
 }
 

@@ -91,6 +91,7 @@ pub(super) async fn listen(
             digest: String::new(),
             owner: scope.token,
             passthrough: false,
+            call: None,
         };
         let discovered = internal(scope, discover).await?;
         let capabilities = discovered

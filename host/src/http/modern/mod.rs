@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 
 use super::Scope;
 use super::error::HttpError;
+use crate::audit::Caller;
 use crate::jsonrpc::code;
 use bridge::{Exchange, Failure, INPUT_CAPABLE, resume, serve, speaks_modern};
 use checks::{LEGACY_ONLY, check, reject, without_modern_meta};
@@ -131,17 +132,30 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         // This revision defines no client notifications over HTTP; with no session, none has anywhere to go.
         return StatusCode::ACCEPTED.into_response();
     }
+    let call = scope.app.audit.as_ref().and_then(|audit| {
+        let caller = Caller {
+            subject: scope.subject.clone(),
+            client: Caller::client_info(Some(&checked.client_info)),
+        };
+        audit.begin(method, Some(&params), caller, "modern", body.len())
+    });
     if let Some(offer) = &scope.app.offer
         && let Err(refusal) = offer.check(method, Some(&params))
     {
         tracing::info!(tenant = %scope.app.tenant, method, "refused: not offered by the tenant");
         scope.app.metrics.refused("not_offered");
+        if let Some(call) = call {
+            call.refused("not_offered", refusal.code);
+        }
         return reject(StatusCode::OK, &id, refusal.code, &refusal.message, None);
     }
     if method == "tools/call"
         && let Some(name) = params.get("name").and_then(Value::as_str)
         && let Err(limited) = scope.app.admit_tool(name)
     {
+        if let Some(call) = call {
+            call.refused(limited.which.label(), code::RATE_LIMITED);
+        }
         return HttpError::RateLimited(limited).into_response();
     }
     let passthrough = speaks_modern(&scope.app).await;
@@ -155,6 +169,9 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         && let Err(response) =
             params::verify(scope, headers, &id, &params, &checked, passthrough).await
     {
+        if let Some(call) = call {
+            call.refused("bad_request", checks::modern_code::INVALID_PARAMS);
+        }
         return response;
     }
     if passthrough {
@@ -183,6 +200,7 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
             digest: String::new(),
             owner: scope.token,
             passthrough: true,
+            call,
         };
         return serve(scope, exchange).await.unwrap_or_else(failed);
     }
@@ -219,6 +237,7 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         digest,
         owner: scope.token,
         passthrough: false,
+        call,
     };
     let served = match state {
         Some(state) => resume(scope, exchange, &state, responses).await,

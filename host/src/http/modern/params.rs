@@ -83,6 +83,7 @@ async fn known(
             digest: String::new(),
             owner: scope.token,
             passthrough,
+            call: None,
         };
         let answer = internal(scope, exchange).await?;
         let Some(result) = answer.get("result") else {
