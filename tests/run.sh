@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the test dependencies (the WASI Rust targets, npm packages
-# pinned by tests/package-lock.json, the Python SDK 2.x), then lints, builds the WASI guests, runs the Rust unit and
-# end-to-end tests, every fuzz target for 30 s, the official TypeScript and Python SDK clients against catwalk
+# pinned by tests/package-lock.json, the Python SDK 2.x, Debian's Chromium), then lints, builds the WASI guests,
+# runs the Rust unit and end-to-end tests, every fuzz target for 30 s, the official TypeScript and Python SDK clients against catwalk
 # (both protocol eras), and the MCP conformance suites through catwalk (npm fixture and WASI guests), and the
 # container image (podman; see images/test.sh).
 #
@@ -13,6 +13,10 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== toolchain targets and npm test dependencies"
 bash scripts/deps.sh
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+if ! command -v chromium >/dev/null; then
+  # The status page's test renders it in Debian's headless Chromium.
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 echo "== the Python SDK 2.x, for the protocol-era tests (a venv beside the build, reused by later runs)"
 venv="$target/py-mcp"

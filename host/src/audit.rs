@@ -43,7 +43,12 @@ pub enum AuditTarget {
 pub struct AuditLog {
     writer: NonBlocking,
     _flush: WorkerGuard,
+    /// The newest records, for the status page.
+    recent: std::sync::Mutex<std::collections::VecDeque<Value>>,
 }
+
+/// Records kept in memory for the status page.
+const RECENT: usize = 50;
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +78,7 @@ impl AuditLog {
         Ok(Arc::new(Self {
             writer,
             _flush: flush,
+            recent: Default::default(),
         }))
     }
 
@@ -80,6 +86,16 @@ impl AuditLog {
         let mut line = record.to_string();
         line.push('\n');
         let _ = self.writer.clone().write_all(line.as_bytes());
+        let mut recent = crate::vocab::lock(&self.recent);
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(record.clone());
+    }
+
+    /// The newest records, oldest first.
+    pub fn recent(&self) -> Vec<Value> {
+        crate::vocab::lock(&self.recent).iter().cloned().collect()
     }
 }
 

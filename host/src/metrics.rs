@@ -231,6 +231,22 @@ impl Metrics {
         text
     }
 
+    /// Every counter and gauge of `tenant`, as `name{labels}` and value (for the status page).
+    pub fn tenant_series(&self, tenant: &str) -> Vec<(String, f64)> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        let label = format!("tenant=\"{tenant}\"");
+        text.lines()
+            .filter(|line| !line.starts_with('#') && line.contains(&label))
+            .filter(|line| !line.contains("_bucket{") && !line.contains("_duration_seconds"))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// A request that reached no tenant.
     pub fn unscoped_request(&self, status: u16) {
         self.requests

@@ -10,6 +10,7 @@
 //!   sessions go on.
 //! - `DELETE /admin/tenants/{id}`: 204; its sessions end and its instances stop.
 //! - `GET`/`PUT /admin/placement`: `{"acme": "148e21ea", ...}`, tenant id → machine id, for the whole fleet.
+//! - `GET /admin/status`: the machine at a glance, as HTML or JSON ([`super::status`]).
 //!
 //! `PUT` and `DELETE` take `If-Match` (the `ETag` last seen, or `*`) and `PUT` takes `If-None-Match: *`; a
 //! version that is not the current one gets 412. The tenants file's tenants are the operator's: changing one
@@ -51,6 +52,7 @@ pub fn router(token: [u8; 32]) -> Router<Arc<Tenants>> {
         .route("/admin/tenants/{id}/sign-in", post(sign_in))
         .route("/admin/tenants/{id}/grants", get(grants).delete(revoke))
         .route("/admin/placement", get(placement).put(place))
+        .route("/admin/status", get(super::status::status))
         .route_layer(axum::middleware::from_fn(authorize))
         .layer(Extension(AdminToken(token)))
 }

@@ -10,7 +10,8 @@
 //! - [`sse`]: legacy HTTP+SSE (2024-11-05) on `/sse` and `/message`;
 //! - [`events`]: SSE framing for every stream; [`error`]: every error answer catwalk writes.
 //!
-//! Beside them: [`admin`] (the admin API), [`health`] (`/healthz`, `/readyz`); below them all, [`server`]
+//! Beside them: [`admin`] (the admin API), [`status`] (its page for people), [`health`] (`/healthz`, `/readyz`);
+//! below them all, [`server`]
 //! accepts connections within their caps and timeouts.
 
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod oauth;
 pub mod replay;
 pub mod server;
 pub mod sse;
+pub mod status;
 pub mod streamable;
 
 use std::sync::Arc;

@@ -130,7 +130,7 @@ struct State {
     next_request_seq: u64,
     /// The negotiated protocol version, from the initialize response.
     version: Option<String>,
-    /// The client's name and version, from its initialize request (read only for the audit trail).
+    /// The client's name and version, from its initialize request.
     client: Option<Arc<(String, String)>>,
     end_reason: Option<String>,
     /// Released when the session ends, freeing a place under the session caps (catwalk's and its tenant's).
@@ -244,6 +244,22 @@ impl Session {
         self.ended.cancelled()
     }
 
+    /// How long ago the session started, and since its client was last heard from.
+    pub fn age(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    pub fn idle(&self) -> Duration {
+        self.epoch.elapsed().saturating_sub(Duration::from_millis(
+            self.last_active.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// The client's name and version, from its initialize request.
+    pub fn client(&self) -> Option<Arc<(String, String)>> {
+        self.lock().client.clone()
+    }
+
     /// The negotiated protocol version, once initialize has been answered.
     pub fn version(&self) -> Option<String> {
         self.lock().version.clone()
@@ -288,29 +304,29 @@ impl Session {
             let seq = st.next_request_seq;
             st.next_request_seq += 1;
             let mut call = None;
-            if let Some(audit) = &self.oversight.audit {
-                if req.method() == "initialize" {
-                    let params = params(&req.bytes);
-                    st.client =
-                        Caller::client_info(params.as_ref().and_then(|p| p.get("clientInfo")));
-                } else if TenantAudit::audits(req.method()) {
-                    let caller = Caller {
-                        subject: self.oversight.subject.clone(),
-                        client: st.client.clone(),
-                    };
-                    let transport = match self.transport {
-                        Transport::Streamable => "streamable",
-                        Transport::LegacySse => "sse",
-                    };
-                    let params = params(&req.bytes);
-                    call = audit.begin(
-                        req.method(),
-                        params.as_ref(),
-                        caller,
-                        transport,
-                        req.bytes.len(),
-                    );
-                }
+            if req.method() == "initialize" {
+                let params = params(&req.bytes);
+                st.client = Caller::client_info(params.as_ref().and_then(|p| p.get("clientInfo")));
+            }
+            if let Some(audit) = &self.oversight.audit
+                && TenantAudit::audits(req.method())
+            {
+                let caller = Caller {
+                    subject: self.oversight.subject.clone(),
+                    client: st.client.clone(),
+                };
+                let transport = match self.transport {
+                    Transport::Streamable => "streamable",
+                    Transport::LegacySse => "sse",
+                };
+                let params = params(&req.bytes);
+                call = audit.begin(
+                    req.method(),
+                    params.as_ref(),
+                    caller,
+                    transport,
+                    req.bytes.len(),
+                );
             }
             if let Some(token) = &req.progress_token {
                 st.progress.insert(token.clone(), stream_id);

@@ -229,6 +229,36 @@ impl Host {
     }
 
     /// The uid of tenant `id`'s children: stable for the id, never another tenant's.
+    /// The resident memory of tenant `id`'s processes, where they run as a uid of their own (catwalk as
+    /// root): the sum of their `VmRSS`, read from `/proc`. `None` where that cannot tell them apart.
+    pub fn tenant_rss(&self, id: &str) -> Option<u64> {
+        let uid = *crate::vocab::lock(&self.uids).get(id)?;
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let pid = entry.file_name();
+            if !pid
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            {
+                continue;
+            }
+            let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+                continue;
+            };
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            if field("Uid:") == Some(uid.into()) {
+                total += field("VmRSS:").unwrap_or(0) * 1024;
+            }
+        }
+        Some(total)
+    }
+
     fn uid_for(&self, id: &str) -> u32 {
         let mut uids = crate::vocab::lock(&self.uids);
         if let Some(&uid) = uids.get(id) {
