@@ -160,6 +160,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_writer(writer)
             .init(),
     }
+    // Flushed when dropped, after the runtime has stopped serving.
+    let traces = crate::traces::init().map_err(anyhow::Error::msg)?;
+    if traces.is_some() {
+        tracing::info!("exporting traces over OTLP (OTEL_EXPORTER_OTLP_*)");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers)
         .enable_all()

@@ -28,7 +28,7 @@
 //! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy; and
 //!   catwalk's own fetches of what clients and issuers name, under the same guard.
 //! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`; [`audit`]: the audit trail, a JSON line per call
-//!   and per refusal.
+//!   and per refusal; [`traces`]: OpenTelemetry spans of each request, exported over OTLP.
 //! - [`reaper`]: spawning children so that catwalk, as PID 1 or a subreaper, reaps every orphan.
 //! - [`sealed`]: what is kept in the state dir: secrets sealed with the state key, files replaced durably.
 //!
@@ -55,6 +55,7 @@ pub mod serve;
 pub mod session;
 pub mod shutdown;
 pub mod tenants;
+pub mod traces;
 
 pub use catwalk_core::{jsonrpc, policy, vocab};
 pub use serve::run;

@@ -10,6 +10,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, chmodSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { startCatwalk, fixtureDir, repo } from "./catwalk.mjs";
 
@@ -58,6 +60,30 @@ for (const [name, args] of Object.entries(servers)) {
     }
   });
 }
+
+// A tenant's offer that allows everything still filters every list and checks every call: nothing may change.
+test("conformance suite, all scenarios: a tenant whose offer allows everything", { timeout: 300_000 }, async () => {
+  const work = mkdtempSync(path.join(tmpdir(), "catwalk-conformance-offer-"));
+  chmodSync(work, 0o755);
+  writeFileSync(path.join(work, "tenants.toml"), `[[tenant]]
+id = "offered"
+wasm = ${JSON.stringify(guest("wasm32-wasip1"))}
+tools = { allow = ["*"] }
+prompts = { allow = ["*"] }
+resources = { allow = ["*"] }
+`);
+  const catwalk = await startCatwalk(["--config", path.join(work, "tenants.toml"), "--state-dir", path.join(work, "state"),
+    "--session-ttl", "2m"]);
+  try {
+    const { code, output } = await runSuite(`${catwalk.base}/t/offered/mcp`);
+    const summary = output.slice(output.indexOf("=== SUMMARY ==="));
+    assert.deepEqual(summary.split("\n").filter((l) => l.startsWith("✗")), [], summary);
+    assert.equal(summary.split("\n").filter((l) => l.startsWith("✓")).length, 32, summary);
+    assert.equal(code, 0, summary);
+  } finally {
+    assert.equal((await catwalk.stop()).code, 0);
+  }
+});
 
 const baseline = (name, revision) =>
   revision === "2026-07-28"

@@ -36,6 +36,9 @@ pub async fn scope(
     }
     let started = Instant::now();
     let (app, outcome) = authorize(&tenants, request.uri(), request.headers()).await;
+    let traced = app.as_ref().and_then(|app| {
+        crate::traces::request(request.headers(), request.method().as_str(), &app.tenant)
+    });
     let response = match outcome {
         Ok(owner) => {
             let mut request = request;
@@ -61,16 +64,31 @@ pub async fn scope(
                 }
                 app.metrics
                     .request(response.status().as_u16(), started.elapsed());
+                if let Some(cx) = &traced {
+                    crate::traces::finish(cx, response.status().as_u16());
+                }
                 return response;
             }
             // Held until the response starts (a stream's head), not for the stream's life.
+            let waiting = traced
+                .as_ref()
+                .map(|cx| crate::traces::child_of(cx, "wait for turn"));
             let _turn = app.turn().await;
+            drop(waiting);
+            let backend = app.launcher.kind();
             request.extensions_mut().insert(Scope {
                 app,
                 token,
                 subject: caller,
             });
-            next.run(request).await
+            match &traced {
+                Some(cx) => {
+                    use opentelemetry::context::FutureExt;
+                    crate::traces::attribute_in(cx, "catwalk.backend", backend.into());
+                    next.run(request).with_context(cx.clone()).await
+                }
+                None => next.run(request).await,
+            }
         }
         Err(error) => {
             let response = error.into_response();
@@ -81,6 +99,9 @@ pub async fn scope(
         }
     };
     let status = response.status().as_u16();
+    if let Some(cx) = &traced {
+        crate::traces::finish(cx, status);
+    }
     match app {
         Some(app) => app.metrics.request(status, started.elapsed()),
         None => tenants.host.metrics.unscoped_request(status),

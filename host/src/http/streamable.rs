@@ -89,6 +89,22 @@ pub async fn post(
         find(&scope, id)?
     };
     session.touch();
+    if crate::traces::enabled()
+        && let Some(first) = messages.iter().find(|m| m.kind == Kind::Request)
+    {
+        let params = serde_json::from_slice::<serde_json::Value>(&first.bytes)
+            .ok()
+            .and_then(|mut v| v.get_mut("params").map(serde_json::Value::take));
+        crate::traces::describe(
+            first.method(),
+            params.as_ref(),
+            first.id.as_deref().map(|id| id.get()),
+            Some(session.id.as_str()),
+        );
+        if let Some(version) = session.version() {
+            crate::traces::attribute("mcp.protocol.version", version);
+        }
+    }
     admit_tool_calls(&scope, &messages, "streamable")?;
 
     let requests: Vec<&Peeked> = messages

@@ -148,6 +148,8 @@ struct Pending {
     filtered: Option<Box<str>>,
     /// The call's record in the audit trail, written when it is answered.
     call: Option<Call>,
+    /// The `server answer` span, ended when it is answered.
+    span: Option<opentelemetry::global::BoxedSpan>,
 }
 
 /// Finished POST streams kept for late resumption.
@@ -345,6 +347,7 @@ impl Session {
                     .filter(|offer| offer.filters(req.method()))
                     .map(|_| req.method().into()),
                 call,
+                span: crate::traces::child("server answer"),
             };
             st.pending.insert(key, pending);
         }
@@ -359,14 +362,15 @@ impl Session {
     /// not offer is answered here with the protocol's error for an entry that does not exist (on the stream it
     /// was registered to), and is not sent.
     pub fn screen(&self, messages: &[Peeked]) -> (Vec<Bytes>, usize) {
-        let Some(offer) = &self.oversight.offer else {
+        let traced = crate::traces::enabled();
+        if self.oversight.offer.is_none() && !traced {
             return (messages.iter().map(|m| m.bytes.clone()).collect(), 0);
-        };
+        }
         let mut refused_count = 0;
         let mut passed = Vec::with_capacity(messages.len());
         for message in messages {
-            let refused = match (&message.kind, &message.key) {
-                (Kind::Request, Some(key)) if Offer::gates(message.method()) => offer
+            let refused = match (&message.kind, &message.key, &self.oversight.offer) {
+                (Kind::Request, Some(key), Some(offer)) if Offer::gates(message.method()) => offer
                     .check(message.method(), params(&message.bytes).as_ref())
                     .err()
                     .map(|refusal| (key, refusal)),
@@ -382,6 +386,10 @@ impl Session {
                         call.refused("not_offered", refusal.code);
                     }
                     self.fail(&mut st, key, refusal.code, &refusal.message, false);
+                }
+                // The server's spans join the request's trace.
+                None if traced && message.kind == Kind::Request => {
+                    passed.push(crate::traces::with_context(message.bytes.clone()))
                 }
                 None => passed.push(message.bytes.clone()),
             }
@@ -526,6 +534,9 @@ impl Session {
         }
         if let Some(call) = pending.call {
             call.failed(code);
+        }
+        if let Some(mut span) = pending.span {
+            crate::traces::failed(&mut span, code);
         }
         if cancel_on_server {
             let _ = self

@@ -168,7 +168,10 @@ impl<F> App<F> {
             tenant => format!("{tenant}/{id}").into(),
         };
         let per_instance = !matches!(self.launcher, Launcher::Shared(_));
-        let instance = self.launch(tag).await.inspect_err(|e| {
+        let starting = crate::traces::child("instance start");
+        let instance = self.launch(tag).await;
+        drop(starting);
+        let instance = instance.inspect_err(|e| {
             tracing::error!(session = %id, "could not start a server instance: {e}");
         })?;
         let session = Session::start(

@@ -105,7 +105,10 @@ pub(super) async fn instance(
         "" => "modern".into(),
         tenant => format!("{tenant}/modern").into(),
     };
-    let instance = app.launch(tag).await.map_err(|e| {
+    let starting = crate::traces::child("instance start");
+    let instance = app.launch(tag).await;
+    drop(starting);
+    let instance = instance.map_err(|e| {
         tracing::error!("could not start a server instance for a 2026-07-28 request: {e}");
         (StatusCode::BAD_GATEWAY, code::SERVER_GONE, e.to_string())
     })?;
@@ -262,6 +265,7 @@ pub(super) fn run(
 ) -> mpsc::Receiver<Out> {
     let app = &scope.app;
     let (out, answers) = mpsc::channel(app.limits.live_queue);
+    let answering = crate::traces::child("server answer");
     tokio::spawn(drive(
         prepared,
         exchange,
@@ -269,7 +273,7 @@ pub(super) fn run(
         out,
         app.limits.request_timeout,
         permits,
-        app.offer.clone(),
+        (app.offer.clone(), answering),
     ));
     answers
 }
@@ -363,7 +367,7 @@ pub(super) async fn drive(
     out: mpsc::Sender<Out>,
     timeout: Duration,
     places: Vec<OwnedSemaphorePermit>,
-    offer: Option<Arc<Offer>>,
+    (offer, mut answering): (Option<Arc<Offer>>, Option<opentelemetry::global::BoxedSpan>),
 ) {
     let Prepared {
         mut instance,
@@ -434,6 +438,9 @@ pub(super) async fn drive(
             Out::Final(StatusCode::OK, reply.0.into())
         }
         Err((status, code, message)) => {
+            if let Some(span) = &mut answering {
+                crate::traces::failed(span, code);
+            }
             instance.stop.cancel();
             Out::Final(
                 status,

@@ -132,6 +132,10 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         // This revision defines no client notifications over HTTP; with no session, none has anywhere to go.
         return StatusCode::ACCEPTED.into_response();
     }
+    crate::traces::describe(method, Some(&params), Some(&id.to_string()), None);
+    crate::traces::attribute("mcp.protocol.version", FIRST_MODERN.to_owned());
+    // The server's spans join the request's trace.
+    let trace_fields = crate::traces::context_fields();
     let call = scope.app.audit.as_ref().and_then(|audit| {
         let caller = Caller {
             subject: scope.subject.clone(),
@@ -192,6 +196,9 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
             };
             params["requestState"] = Value::String(state);
         }
+        if let Some(fields) = &trace_fields {
+            crate::traces::inject(&mut params, fields);
+        }
         let exchange = Exchange {
             client_id: id.clone(),
             method: method.to_owned(),
@@ -214,6 +221,9 @@ pub async fn post(scope: &Scope, headers: &HeaderMap, body: &Bytes) -> Response 
         );
     }
     let mut params = without_modern_meta(params);
+    if let Some(fields) = &trace_fields {
+        crate::traces::inject(&mut params, fields);
+    }
     // A retry's answers to the server's questions, and the state naming the request that asked them.
     let (state, responses) = match params.as_object_mut() {
         Some(fields) if INPUT_CAPABLE.contains(&method) => (
