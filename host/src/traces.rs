@@ -200,6 +200,24 @@ pub fn failed(span: &mut BoxedSpan, code: i64) {
     span.set_status(opentelemetry::trace::Status::error(code.to_string()));
 }
 
+/// Ends a `server answer` span with what the answer says: failed, with its code, if it is a JSON-RPC error.
+pub fn answered(mut span: BoxedSpan, answer: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        error: Option<ErrorCode>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorCode {
+        code: i64,
+    }
+    if let Ok(Answer {
+        error: Some(ErrorCode { code }),
+    }) = serde_json::from_slice(answer)
+    {
+        failed(&mut span, code);
+    }
+}
+
 /// The current context's `traceparent` and `tracestate`, as the server gets them in `params._meta`.
 pub fn context_fields() -> Option<HashMap<String, String>> {
     if !enabled() {

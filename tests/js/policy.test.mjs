@@ -235,3 +235,32 @@ test("rates: each subject has its own, and a tool can have one of its own", asyn
   await a.close().catch(() => {});
   await b.close();
 });
+
+test("subscriptions/listen (2026-07-28): a resource the tenant does not offer is left out of the acknowledgement", async () => {
+  await put({ id: "listening", command: everything, dirs: readable,
+    resources: { deny: ["demo://resource/static/document/architecture.md"] } });
+  const offered = "demo://resource/static/document/features.md";
+  const hidden = "demo://resource/static/document/architecture.md";
+  const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": { name: "catwalk-policy-test", version: "0" },
+    "io.modelcontextprotocol/clientCapabilities": {} };
+  const res = await fetch(url("listening"), {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2026-07-28", "mcp-method": "subscriptions/listen" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "subscriptions/listen",
+      params: { notifications: { resourceSubscriptions: [offered, hidden] }, _meta: meta } }),
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body.getReader();
+  let text = "";
+  while (!text.includes("notifications/subscriptions/acknowledged")) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, `the stream ended before its acknowledgement: ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  await reader.cancel();
+  const line = text.split("\n").find((l) => l.startsWith("data: ") && l.includes("acknowledged"));
+  const acknowledged = JSON.parse(line.slice(6));
+  assert.deepEqual(acknowledged.params.notifications.resourceSubscriptions, [offered], line);
+});

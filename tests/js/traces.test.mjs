@@ -106,6 +106,7 @@ test("npm server, 2025 era: a tools/call's spans are under the client's trace, a
   assert.equal(result.content[0].text, "called tool_3");
   assert.match(result._meta.seenTraceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
   const sessionId = client.transport.sessionId;
+  await assert.rejects(client.callTool({ name: "tool_99", arguments: {} }));
   await client.close();
 
   const mine = await trace(traceId, (s) => s.some((x) => x.name === "tools/call tool_3")
@@ -124,6 +125,11 @@ test("npm server, 2025 era: a tools/call's spans are under the client's trace, a
   assert.deepEqual(children, ["server answer", "wait for turn"]);
   // The server's context is the request's span: its spans would be the call's children.
   assert.ok(result._meta.seenTraceparent.includes(call.spanId), `${result._meta.seenTraceparent} vs ${call.spanId}`);
+  // A call the server answers with an error: its answer's span says so.
+  const failing = (await trace(traceId, (s) => s.some((x) => x.name === "tools/call tool_99"))).find((s) => s.name === "tools/call tool_99");
+  const failedAnswer = spans().find((s) => s.parentSpanId === failing.spanId && s.name === "server answer");
+  assert.equal(failedAnswer?.attributes["error.type"], "-32602", JSON.stringify(failedAnswer));
+  assert.equal(failedAnswer.status?.code, 2, "an error status");
   const init = mine.find((s) => s.name === "initialize");
   assert.ok(mine.some((s) => s.name === "instance start" && s.parentSpanId === init.spanId));
 });

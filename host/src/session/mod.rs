@@ -460,6 +460,9 @@ impl Session {
             if let Some(call) = pending.call {
                 call.answered(&bytes);
             }
+            if let Some(span) = pending.span {
+                crate::traces::answered(span, &bytes);
+            }
             self.deliver(st, pending.stream, bytes, true);
             return;
         }

@@ -452,8 +452,13 @@ pub(super) async fn drive(
             )
         }
     };
-    if let (Some(call), Out::Final(_, bytes)) = (exchange.call.take(), &reply) {
-        call.answered(bytes);
+    if let Out::Final(_, bytes) = &reply {
+        if let Some(call) = exchange.call.take() {
+            call.answered(bytes);
+        }
+        if let Some(span) = answering.take() {
+            crate::traces::answered(span, bytes);
+        }
     }
     let _ = out.send(reply).await;
 }
