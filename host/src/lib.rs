@@ -27,8 +27,9 @@
 //!   server (clients, sign-in, grants, signing keys).
 //! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy; and
 //!   catwalk's own fetches of what clients and issuers name, under the same guard.
-//! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`; [`audit`]: the audit trail, a JSON line per call
-//!   and per refusal; [`traces`]: OpenTelemetry spans of each request, exported over OTLP.
+//! - [`metrics`]: Prometheus metrics per tenant, on `/metrics`.
+//! - [`audit`]: the audit trail, a JSON line per call and per refusal.
+//! - [`traces`]: OpenTelemetry spans of each request, exported over OTLP.
 //! - [`reaper`]: spawning children so that catwalk, as PID 1 or a subreaper, reaps every orphan.
 //! - [`sealed`]: what is kept in the state dir: secrets sealed with the state key, files replaced durably.
 //!

@@ -190,6 +190,28 @@ fn admit_tool_calls(
     Ok(())
 }
 
+/// Names the request's span (when traces are on) by the first request of a 2025-era POST.
+fn describe_in_trace(messages: &[Peeked], session: &Session) {
+    if !crate::traces::enabled() {
+        return;
+    }
+    let Some(first) = messages.iter().find(|m| m.kind == Kind::Request) else {
+        return;
+    };
+    let params = serde_json::from_slice::<serde_json::Value>(&first.bytes)
+        .ok()
+        .and_then(|mut v| v.get_mut("params").map(serde_json::Value::take));
+    crate::traces::describe(
+        first.method(),
+        params.as_ref(),
+        first.id.as_deref().map(|id| id.get()),
+        Some(session.id.as_str()),
+    );
+    if let Some(version) = session.version() {
+        crate::traces::attribute("mcp.protocol.version", version);
+    }
+}
+
 /// Whether an `Accept` header lists every one of `wanted` (media ranges with parameters allowed).
 fn accepts(headers: &HeaderMap, wanted: &[&str]) -> bool {
     let listed = || {

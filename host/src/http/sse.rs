@@ -78,19 +78,7 @@ pub async fn message(
     let (messages, _) = jsonrpc::split_body(&body)
         .map_err(|e| HttpError::rpc(StatusCode::BAD_REQUEST, e.code(), e.to_string(), None))?;
     session.touch();
-    if crate::traces::enabled()
-        && let Some(first) = messages.iter().find(|m| m.kind == Kind::Request)
-    {
-        let params = serde_json::from_slice::<serde_json::Value>(&first.bytes)
-            .ok()
-            .and_then(|mut v| v.get_mut("params").map(serde_json::Value::take));
-        crate::traces::describe(
-            first.method(),
-            params.as_ref(),
-            first.id.as_deref().map(|id| id.get()),
-            Some(session.id.as_str()),
-        );
-    }
+    super::describe_in_trace(&messages, &session);
     super::admit_tool_calls(&scope, &messages, "sse")?;
     let requests: Vec<_> = messages
         .iter()

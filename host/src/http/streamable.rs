@@ -20,7 +20,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::HttpError;
-use super::{App, Scope, accepts, admit_tool_calls, check_version, events, modern};
+use super::{
+    App, Scope, accepts, admit_tool_calls, check_version, describe_in_trace, events, modern,
+};
 use crate::jsonrpc::{self, Kind, Peeked, code};
 use crate::session::{Delivery, STANDALONE, SendError, Session, StreamId, Transport};
 
@@ -89,22 +91,7 @@ pub async fn post(
         find(&scope, id)?
     };
     session.touch();
-    if crate::traces::enabled()
-        && let Some(first) = messages.iter().find(|m| m.kind == Kind::Request)
-    {
-        let params = serde_json::from_slice::<serde_json::Value>(&first.bytes)
-            .ok()
-            .and_then(|mut v| v.get_mut("params").map(serde_json::Value::take));
-        crate::traces::describe(
-            first.method(),
-            params.as_ref(),
-            first.id.as_deref().map(|id| id.get()),
-            Some(session.id.as_str()),
-        );
-        if let Some(version) = session.version() {
-            crate::traces::attribute("mcp.protocol.version", version);
-        }
-    }
+    describe_in_trace(&messages, &session);
     admit_tool_calls(&scope, &messages, "streamable")?;
 
     let requests: Vec<&Peeked> = messages
