@@ -347,7 +347,8 @@ impl Session {
                     .filter(|offer| offer.filters(req.method()))
                     .map(|_| req.method().into()),
                 call,
-                span: crate::traces::child("server answer"),
+                // Started when the request is sent ([`Session::screen`]).
+                span: None,
             };
             st.pending.insert(key, pending);
         }
@@ -387,8 +388,13 @@ impl Session {
                     }
                     self.fail(&mut st, key, refusal.code, &refusal.message, false);
                 }
-                // The server's spans join the request's trace.
+                // The server's spans join the request's trace, and its answer is timed from here.
                 None if traced && message.kind == Kind::Request => {
+                    if let Some(key) = &message.key
+                        && let Some(pending) = self.lock().pending.get_mut(key)
+                    {
+                        pending.span = crate::traces::child("server answer");
+                    }
                     passed.push(crate::traces::with_context(message.bytes.clone()))
                 }
                 None => passed.push(message.bytes.clone()),
