@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { measure, table } from "./measure.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = process.env.CARGO_TARGET_DIR ?? path.join(repo, "target");
@@ -103,35 +104,8 @@ async function session(id) {
 }
 
 const calls = Object.fromEntries(await Promise.all(Object.keys(kinds).map(async (id) => [id, await session(id)])));
-const results = Object.fromEntries(Object.keys(kinds).map((id) => [id, { p50: [], p99: [], rps: [] }]));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-for (let round = 0; round < rounds; round++) {
-  for (const id of Object.keys(kinds)) {
-    const call = calls[id];
-    for (let i = 0; i < 50; i++) await call();
-    const times = [];
-    for (let i = 0; i < 500; i++) {
-      const t = process.hrtime.bigint();
-      await call();
-      times.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    times.sort((a, b) => a - b);
-    results[id].p50.push(times[Math.floor(times.length * 0.5)]);
-    results[id].p99.push(times[Math.floor(times.length * 0.99)]);
-    let done = 0;
-    const end = Date.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: 16 }, async () => { while (Date.now() < end) { await call(); done++; } }));
-    results[id].rps.push(done / seconds);
-  }
-}
+const results = await measure(calls, { rounds, seconds });
 
 child.kill("SIGTERM");
 idp.kill();
-const open = { p50: median(results.open.p50), rps: median(results.open.rps) };
-console.log(`| client check | p50 ms | p99 ms | req/s at 16 in flight | p50 ratio to open | req/s ratio to open |`);
-console.log(`|---|---|---|---|---|---|`);
-for (const [id, r] of Object.entries(results)) {
-  const p50 = median(r.p50), p99 = median(r.p99), rps = median(r.rps);
-  console.log(`| ${id} | ${p50.toFixed(3)} | ${p99.toFixed(3)} | ${rps.toFixed(0)} | ${(p50 / open.p50).toFixed(2)} | ${(rps / open.rps).toFixed(2)} |`);
-}
+console.log(table(results, "client check", "open"));

@@ -12,6 +12,7 @@ import { mkdtempSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { measure, table } from "./measure.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = process.env.CARGO_TARGET_DIR ?? path.join(repo, "target");
@@ -80,36 +81,10 @@ const kinds = {
   "audit and traces": await session(watched.base, "plain"),
   "all of them": await session(watched.base, "offered"),
 };
-const results = Object.fromEntries(Object.keys(kinds).map((k) => [k, { p50: [], p99: [], rps: [] }]));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-for (let round = 0; round < rounds; round++) {
-  for (const [kind, call] of Object.entries(kinds)) {
-    for (let i = 0; i < 50; i++) await call();
-    const times = [];
-    for (let i = 0; i < 500; i++) {
-      const t = process.hrtime.bigint();
-      await call();
-      times.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    times.sort((a, b) => a - b);
-    results[kind].p50.push(times[Math.floor(times.length * 0.5)]);
-    results[kind].p99.push(times[Math.floor(times.length * 0.99)]);
-    let done = 0;
-    const end = Date.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: 16 }, async () => { while (Date.now() < end) { await call(); done++; } }));
-    results[kind].rps.push(done / seconds);
-  }
-}
+const results = await measure(kinds, { rounds, seconds });
 
 plain.child.kill("SIGTERM");
 watched.child.kill("SIGTERM");
 receiver.close();
-const base = { p50: median(results.plain.p50), rps: median(results.plain.rps) };
-console.log(`| kind | p50 ms | p99 ms | req/s at 16 in flight | p50 ratio to plain | req/s ratio to plain |`);
-console.log(`|---|---|---|---|---|---|`);
-for (const [kind, r] of Object.entries(results)) {
-  const p50 = median(r.p50), p99 = median(r.p99), rps = median(r.rps);
-  console.log(`| ${kind} | ${p50.toFixed(3)} | ${p99.toFixed(3)} | ${rps.toFixed(0)} | ${(p50 / base.p50).toFixed(2)} | ${(rps / base.rps).toFixed(2)} |`);
-}
+console.log(table(results, "kind", "plain"));
 console.log(`(OTLP export requests received: ${spans})`);

@@ -26,6 +26,7 @@
 //!   `not_offered` (a tool, prompt or resource the tenant does not offer), `rate_tenant`, `rate_subject`,
 //!   `rate_tool` (over a rate).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -231,20 +232,33 @@ impl Metrics {
         text
     }
 
-    /// Every counter and gauge of `tenant`, as `name{labels}` and value (for the status page).
-    pub fn tenant_series(&self, tenant: &str) -> Vec<(String, f64)> {
+    /// Every tenant's counters and gauges, as `name{labels}` and value, by tenant (for the status page): the
+    /// metrics rendered once, whatever the number of tenants.
+    pub fn series_by_tenant(&self) -> HashMap<String, Vec<(String, f64)>> {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
-        let label = format!("tenant=\"{tenant}\"");
-        text.lines()
-            .filter(|line| !line.starts_with('#') && line.contains(&label))
-            .filter(|line| !line.contains("_bucket{") && !line.contains("_duration_seconds"))
-            .filter_map(|line| {
-                let (series, value) = line.rsplit_once(' ')?;
-                Some((series.to_owned(), value.parse().ok()?))
-            })
-            .collect()
+        let mut found: HashMap<String, Vec<(String, f64)>> = HashMap::new();
+        let series = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter(|line| !line.contains("_bucket{") && !line.contains("_duration_seconds"));
+        for line in series {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let tenant = series
+                .split_once("tenant=\"")
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(tenant, _)| tenant);
+            if let (Some(tenant), Ok(value)) = (tenant, value.parse()) {
+                found
+                    .entry(tenant.to_owned())
+                    .or_default()
+                    .push((series.to_owned(), value));
+            }
+        }
+        found
     }
 
     /// A request that reached no tenant.

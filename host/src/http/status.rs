@@ -2,6 +2,7 @@
 //! requests, refusals and egress, memory per tenant, and the newest audit records: an HTML page (no script at
 //! all), or the same as JSON with `Accept: application/json` or `?format=json`.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::Tenants;
 use super::accepts;
+use crate::session::Session;
 
 #[derive(Deserialize)]
 pub struct Format {
@@ -48,12 +50,21 @@ pub async fn status(
 /// Everything the page shows, as JSON.
 fn snapshot(tenants: &Tenants) -> Value {
     let host = &tenants.host;
-    let sessions = host.registry.all();
+    // One pass over the sessions and one rendering of the metrics, whatever the number of tenants.
+    let mut sessions: HashMap<Arc<str>, Vec<Arc<Session>>> = HashMap::new();
+    for session in host.registry.all().into_iter().filter(|s| !s.is_ended()) {
+        sessions
+            .entry(session.owner.tenant.clone())
+            .or_default()
+            .push(session);
+    }
+    let mut series = host.metrics.series_by_tenant();
     let mut list = Vec::new();
     for app in tenants.list() {
         let mut mine: Vec<Value> = sessions
+            .remove(&app.tenant)
+            .unwrap_or_default()
             .iter()
-            .filter(|s| s.owner.tenant == app.tenant && !s.is_ended())
             .map(|s| {
                 json!({
                     "id": s.id.as_str().chars().take(12).collect::<String>(),
@@ -67,7 +78,7 @@ fn snapshot(tenants: &Tenants) -> Value {
             .collect();
         mine.sort_by_key(|s| s["age_secs"].as_u64());
         let mut counts: Map<String, Value> = Map::new();
-        for (series, value) in host.metrics.tenant_series(&app.tenant) {
+        for (series, value) in series.remove(&*app.tenant).unwrap_or_default() {
             let value = match value.fract() == 0.0 && value >= 0.0 {
                 true => Value::from(value as u64),
                 false => Value::from(value),
