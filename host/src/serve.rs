@@ -212,7 +212,7 @@ async fn single_launcher(
                         args: config.package_args.iter().map(Into::into).collect(),
                         ..config.spec.clone()
                     };
-                    CommandSource::npm(base, spec.clone(), &config.state_dir)
+                    CommandSource::npm(base, spec.clone(), &config.state_dir, None)
                 }
                 _ => CommandSource::command(config.spec.clone()),
             };

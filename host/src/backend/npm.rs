@@ -34,6 +34,9 @@ struct NpmPackage {
     /// The package's own arguments, after its bin.
     args: Vec<OsString>,
     install_dir: PathBuf,
+    /// How `npm install` is confined, where it differs from the server (a network that reaches only the
+    /// registry).
+    installer: Option<Arc<crate::confine::Confinement>>,
     resolved: OnceCell<ProcessSpec>,
     status: Mutex<Result<String, String>>,
 }
@@ -74,7 +77,12 @@ impl CommandSource {
 
     /// An npm package; `base` carries env, limits and the package's own arguments, and runs
     /// `npx -y <spec> <args>` until the install is done.
-    pub fn npm(mut base: ProcessSpec, spec: String, state_dir: &Path) -> Self {
+    pub fn npm(
+        mut base: ProcessSpec,
+        spec: String,
+        state_dir: &Path,
+        installer: Option<Arc<crate::confine::Confinement>>,
+    ) -> Self {
         let args = std::mem::take(&mut base.args);
         base.program = "npx".into();
         base.args = [OsString::from("-y"), spec.clone().into()]
@@ -87,6 +95,7 @@ impl CommandSource {
             args,
             spec,
             install_dir,
+            installer,
             resolved: OnceCell::new(),
             status,
         };
@@ -110,7 +119,17 @@ impl CommandSource {
         pkg.resolved
             .get_or_init(|| async {
                 let started = std::time::Instant::now();
-                match install(&self.base, &pkg.spec, &pkg.install_dir).await {
+                let mut installer = ProcessSpec {
+                    confine: pkg.installer.clone().or_else(|| self.base.confine.clone()),
+                    ..self.base.clone()
+                };
+                // The install's own: in its namespace, no other proxy is reachable.
+                let proxy = installer.confine.as_ref().and_then(|c| c.jail.as_ref()).map(|j| j.npm_proxy_env());
+                for (name, value) in proxy.unwrap_or_default() {
+                    installer.env.retain(|(k, _)| k != name);
+                    installer.env.push((name.into(), value.into()));
+                }
+                match install(&installer, &pkg.spec, &pkg.install_dir).await {
                     Ok(bin) => {
                         let took = started.elapsed();
                         tracing::info!(package = %pkg.spec, bin = %bin.display(), ?took, "package installed");
@@ -128,6 +147,11 @@ impl CommandSource {
             })
             .await
             .clone()
+    }
+
+    /// The egress policy its instances' network namespace enforces, if they have one.
+    pub fn egress(&self) -> Option<&crate::policy::egress::Egress> {
+        self.base.confine.as_ref()?.jail.as_ref()?.policy()
     }
 
     /// `Ok(what)` when a server can be started from a resolved command.

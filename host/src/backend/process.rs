@@ -72,6 +72,7 @@ pub fn spawn(spec: &ProcessSpec, tag: Tag) -> std::io::Result<Instance> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
+    let oom_before = spec.confine.as_ref().map_or(0, |c| c.oom_kills());
     let mut child = reaper::spawn(&mut cmd)?;
     let pid = Pid::from_raw(child.id().map_or(0, |id| id as i32));
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
@@ -173,6 +174,7 @@ pub fn spawn(spec: &ProcessSpec, tag: Tag) -> std::io::Result<Instance> {
     });
 
     let grace = spec.stop_grace;
+    let confine = spec.confine.clone();
     let supervisor_tag = tag.clone();
     let supervisor_stop = stop.clone();
     tokio::spawn(async move {
@@ -185,7 +187,9 @@ pub fn spawn(spec: &ProcessSpec, tag: Tag) -> std::io::Result<Instance> {
         reaper::forget(pid);
         let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
         let reason = match status {
-            Ok(status) => describe(status),
+            Ok(status) => confine
+                .and_then(|c| c.explain(&status, oom_before))
+                .unwrap_or_else(|| describe(status)),
             Err(e) => format!("could not be waited for: {e}"),
         };
         tracing::debug!(session = %supervisor_tag, "server process ended: {reason}");

@@ -32,7 +32,7 @@ use crate::metrics::TenantMetrics;
 /// The shared server and its multiplexer.
 #[derive(Debug)]
 pub struct SharedServer {
-    source: Arc<CommandSource>,
+    pub(crate) source: Arc<CommandSource>,
     metrics: Arc<TenantMetrics>,
     mux: Mutex<Mux>,
     shutdown: CancellationToken,

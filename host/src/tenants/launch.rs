@@ -44,7 +44,7 @@ impl Host {
         {
             match self.packed_tenant(spec, package).await {
                 Ok(launcher) => return Ok(launcher),
-                Err(e) if spec.sandbox == Sandbox::WasiOrNpx && !confined_network(spec) => {
+                Err(e) if spec.sandbox == Sandbox::WasiOrNpx && spec.secrets.is_empty() => {
                     tracing::warn!(tenant = %spec.id, %package, "cannot run sandboxed, so it runs through npx: {e}");
                 }
                 Err(e) => return Err(format!("sandbox: {package} cannot run sandboxed: {e}")),
@@ -68,11 +68,12 @@ impl Host {
                 self.wasm_launcher(spec, module, spec.id.clone()).await?
             }
             (TenantServer::Package(_) | TenantServer::Command(_), None)
-                if confined_network(spec) =>
+                if !spec.secrets.is_empty() =>
             {
                 return Err(
-                    "egress: egress grants and secrets are enforced in the sandbox, and this package has no \
-                     WASI build here (give sandbox = \"wasi\" to pack it): an npx process is not network-confined"
+                    "secrets: secrets bound to hosts are kept from the server only in the sandbox, and this \
+                     package has no WASI build here (give sandbox = \"wasi\" to pack it): an npx process would \
+                     hold the value itself"
                         .into(),
                 );
             }
@@ -80,9 +81,19 @@ impl Host {
                 let dirs = self
                     .tenant_dirs(&spec.id)
                     .map_err(|e| format!("state dir: {e}"))?;
-                let confine = self.confinement(spec, &dirs);
+                let confined = self.confinement(spec, &dirs).await?;
                 let mut env: Vec<(OsString, OsString)> =
                     spec.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+                if let Some(cap) = confined.as_ref().and_then(|c| c.server.heap_cap_mib) {
+                    let flag = format!("--max-old-space-size={cap}");
+                    match env.iter_mut().find(|(k, _)| k == "NODE_OPTIONS") {
+                        Some((_, options)) => {
+                            options.push(" ");
+                            options.push(flag);
+                        }
+                        None => env.push(("NODE_OPTIONS".into(), flag.into())),
+                    }
+                }
                 for (name, value) in [
                     ("PATH", self.path.clone()),
                     ("HOME", dirs.home.clone().into()),
@@ -101,7 +112,7 @@ impl Host {
                 let base = ProcessSpec {
                     env,
                     cwd: Some(dirs.work.clone()),
-                    confine,
+                    confine: confined.as_ref().map(|c| c.server.clone()),
                     ..self.process.clone()
                 };
                 let source = Arc::new(match &spec.server {
@@ -112,6 +123,7 @@ impl Host {
                         },
                         package.clone(),
                         &dirs.root,
+                        confined.as_ref().map(|c| c.install.clone()),
                     ),
                     TenantServer::Command(argv) => CommandSource::command(ProcessSpec {
                         program: argv[0].clone().into(),
@@ -268,10 +280,4 @@ impl Host {
         server.refill();
         Ok(server)
     }
-}
-
-/// Whether the tenant needs its server's network confined: egress grants or secrets, which only the sandbox
-/// enforces.
-fn confined_network(spec: &TenantSpec) -> bool {
-    !spec.egress.is_empty() || !spec.secrets.is_empty()
 }

@@ -108,8 +108,13 @@ pub struct ChildConfinement {
     /// Whether each tenant's children run as a uid of their own (catwalk runs as root).
     pub uid_per_tenant: bool,
     pub nofile: u64,
-    /// Only with a uid per tenant.
+    /// Only with a uid per tenant, and no pids cgroup.
     pub nproc: Option<u64>,
+    /// What isolates each tenant's children in network and resources here.
+    #[serde(flatten)]
+    pub report: crate::jail::IsolationReport,
+    #[serde(skip)]
+    pub isolation: Arc<crate::jail::Isolation>,
 }
 
 /// Tenants' uids are taken from `FIRST_TENANT_UID..FIRST_TENANT_UID + TENANT_UIDS`, far above any system's
@@ -181,13 +186,17 @@ impl Host {
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
             }
         }
+        let isolation = crate::jail::Isolation::probe(&self.state_dir.join("jail"));
+        let report = isolation.report();
         let children = ChildConfinement {
             helper,
             landlock: probe.landlock,
             landlock_abi: probe.abi,
             uid_per_tenant,
             nofile: DEFAULT_NOFILE,
-            nproc: uid_per_tenant.then_some(DEFAULT_NPROC),
+            nproc: (uid_per_tenant && !isolation.cgroups.available()).then_some(DEFAULT_NPROC),
+            report,
+            isolation: Arc::new(isolation),
         };
         tracing::info!(
             landlock = %children.landlock,
@@ -195,8 +204,23 @@ impl Host {
             uid_per_tenant,
             nofile = children.nofile,
             nproc = ?children.nproc,
+            network = %children.report.network,
+            resources = %children.report.resources,
             "tenants' children are confined"
         );
+        if let Err(why) = &children.isolation.network {
+            tracing::warn!(
+                "tenants' children share the machine's network: {why}; tenants with egress grants or \
+                 isolation = \"strict\" are refused"
+            );
+        }
+        if !children.isolation.cgroups.available() {
+            tracing::warn!(
+                "tenants' children are not bounded in memory and CPU by cgroups ({}); node servers get V8's \
+                 heap cap where a tenant sets limits.memory",
+                children.report.resources
+            );
+        }
         if children.landlock == "none" {
             tracing::warn!(
                 "this kernel does not enforce Landlock: tenants' children can read what their uid can"
@@ -277,8 +301,34 @@ impl Host {
     }
 
     /// How tenant `spec`'s children are confined: its uid, limits, and what Landlock lets them touch.
-    fn confinement(&self, spec: &TenantSpec, dirs: &TenantDirs) -> Option<Arc<Confinement>> {
-        let children = self.children.as_ref()?;
+    /// How tenant `spec`'s children are confined: the server's, and its package install's (whose network
+    /// reaches only the npm registry). `None` in the single-server flow.
+    async fn confinement(
+        &self,
+        spec: &TenantSpec,
+        dirs: &TenantDirs,
+    ) -> Result<Option<Confined>, String> {
+        let Some(children) = self.children.as_ref() else {
+            return Ok(None);
+        };
+        let isolation = &children.isolation;
+        if spec.strict_isolation {
+            let missing = isolation.missing();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "isolation = \"strict\": this machine cannot isolate the tenant's processes: no {}",
+                    missing.join(", no ")
+                ));
+            }
+        }
+        if !spec.egress.is_empty()
+            && let Err(why) = &isolation.network
+        {
+            return Err(format!(
+                "egress: the tenant's processes cannot have a network namespace here ({why}), so its egress \
+                 grants cannot be enforced"
+            ));
+        }
         let uid = children.uid_per_tenant.then(|| self.uid_for(&spec.id));
         let mut read = crate::confine::system_read_dirs(&self.path);
         let mut write = crate::confine::system_write_dirs();
@@ -290,24 +340,106 @@ impl Host {
                 read.push(grant.host.clone());
             }
         }
+        let pids = spec
+            .limits
+            .nproc
+            .or(children.nproc)
+            .unwrap_or(DEFAULT_NPROC);
         let args = ConfineArgs {
             nofile: Some(spec.limits.nofile.unwrap_or(children.nofile)),
-            nproc: uid.map(|_| {
-                spec.limits
-                    .nproc
-                    .or(children.nproc)
-                    .unwrap_or(DEFAULT_NPROC)
-            }),
+            // A pids cgroup counts the tenant's tasks itself; the uid's limit would only double it.
+            nproc: uid.filter(|_| !isolation.cgroups.available()).map(|_| pids),
             landlock: children.landlock != "none",
             read,
             write,
             uid,
             ..ConfineArgs::default()
         };
-        Some(Arc::new(Confinement {
-            helper: children.helper.clone(),
-            args,
+        let resources = crate::jail::Resources {
+            memory: spec.limits.memory.map(|m| m as u64),
+            cpu: spec.limits.cpu_millicores.map(|m| f64::from(m) / 1000.0),
+            pids,
+        };
+        let heap_cap_mib = spec
+            .limits
+            .memory
+            .filter(|_| !isolation.cgroups.available())
+            .map(|m| (m as u64 >> 20).max(16));
+        let metrics = Some(self.metrics.tenant(&spec.id));
+        let jail = |policy: &crate::policy::egress::Egress| {
+            isolation
+                .jail(&spec.id, policy, &resources, metrics.clone())
+                .map(Arc::new)
+                .map_err(|e| format!("isolation: {e}"))
+        };
+        let confinement = |jail| {
+            Arc::new(Confinement {
+                helper: children.helper.clone(),
+                args: args.clone(),
+                jail: Some(jail),
+                memory_cap_mib: spec.limits.memory.map(|m| m as u64 >> 20),
+                heap_cap_mib,
+            })
+        };
+        let registry = match (&isolation.network, &spec.server) {
+            (Ok(()), file::TenantServer::Package(_)) => {
+                self.npm_registry(spec).await.unwrap_or_else(|e| {
+                    tracing::warn!(tenant = %spec.id, "its package cannot be installed: {e}");
+                    Egress::default()
+                })
+            }
+            _ => Egress::default(),
+        };
+        Ok(Some(Confined {
+            server: confinement(jail(&spec.egress)?),
+            install: confinement(jail(&registry)?),
         }))
+    }
+
+    /// The npm registry, as the one grant of a tenant's package install: the tenant's `npm_config_registry`,
+    /// or catwalk's, or npm's own. Its name is resolved now and pinned: the registry is the operator's choice,
+    /// like catwalk's own fetches, so its address is not held to the blocked ranges (a private mirror may be
+    /// on `10.0.0.0/8`).
+    async fn npm_registry(&self, spec: &TenantSpec) -> Result<Egress, String> {
+        let configured = spec
+            .env
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("npm_config_registry"))
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                self.tenant_env
+                    .iter()
+                    .find(|(k, _)| {
+                        k.to_str()
+                            .is_some_and(|k| k.eq_ignore_ascii_case("npm_config_registry"))
+                    })
+                    .and_then(|(_, v)| v.to_str().map(str::to_owned))
+            })
+            .unwrap_or_else(|| "https://registry.npmjs.org/".to_owned());
+        let url = url::Url::parse(&configured)
+            .map_err(|e| format!("npm_config_registry is not a URL ({e})"))?;
+        let host = url.host_str().ok_or("npm_config_registry has no host")?;
+        let port = url.port_or_known_default().unwrap_or(443);
+        let grant =
+            crate::policy::egress::Grant::parse(&format!("{}://{host}:{port}", url.scheme()))
+                .map_err(|e| format!("npm_config_registry: {e}"))?;
+        let address = tokio::net::lookup_host((host, port))
+            .await
+            .ok()
+            .and_then(|mut found| found.next())
+            .ok_or_else(|| format!("the npm registry's host {host} does not resolve"))?;
+        let pins = match host.parse::<std::net::IpAddr>() {
+            Ok(_) => Vec::new(),
+            Err(_) => vec![crate::policy::egress::Pin {
+                name: host.to_ascii_lowercase(),
+                port,
+                to: address,
+            }],
+        };
+        Ok(Egress {
+            grants: vec![grant],
+            pins,
+        })
     }
 
     /// The client catwalk fetches modules and catalogs with.
@@ -476,6 +608,12 @@ impl Host {
         }
         Ok(dirs)
     }
+}
+
+/// A tenant's children's confinement: its server's, and its package install's.
+struct Confined {
+    server: Arc<Confinement>,
+    install: Arc<Confinement>,
 }
 
 struct TenantDirs {
