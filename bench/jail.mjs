@@ -2,8 +2,8 @@
 // cgroup per tenant, CPU shared equally when the machine is busy) against the same catwalk run as a user that
 // can make no cgroups (no jail: children compete as plain processes), side by side in one run. Both tenants
 // run tests/fixtures/jail-server.mjs under Node; the victim's `echo` is timed one call at a time, first with the
-// neighbour idle, then while it burns 4 threads (`burn`), then while a neighbour capped at `limits.cpu = 0.5`
-// burns as many.
+// neighbour idle, then while it burns 4 threads for 10 s (`burn`, which answers when they stop: the next
+// measurement starts on a quiet machine), then while a neighbour capped at `limits.cpu = 0.5` burns as many.
 //
 //   cargo build --release -p catwalk && node bench/jail.mjs [rounds=3] [calls=300]     (as root)
 import { spawn, execFileSync } from "node:child_process";
@@ -77,11 +77,12 @@ for (const [label, user] of [["jailed (root: a cgroup per tenant)", null], ["not
     results.idle.push(await timed(victim));
     for (const [kind, tenant] of [["spinning", "spinner"], ["capped", "capped"]]) {
       const neighbour = await connect(`${catwalk.base}/t/${tenant}/mcp`);
-      await neighbour.callTool({ name: "burn", arguments: { threads: 4 } });
+      const started = Date.now();
+      const burning = neighbour.callTool({ name: "burn", arguments: { threads: 4, ms: 10_000 } }, undefined, { timeout: 120_000 });
       results[kind].push(await timed(victim));
+      if (Date.now() - started > 10_000) console.error(`${label} ${kind}: the measurement outlasted the burn`);
+      await burning;
       await neighbour.close();
-      // Its process (and its threads) go with its session.
-      await fetch(`${catwalk.base}/readyz`);
     }
   }
   await victim.close();

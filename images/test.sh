@@ -132,9 +132,10 @@ answer=$(mcp 18082 echo '{"message":"through npx"}') || { podman logs catwalk-te
 expect "$answer" 'Echo: through npx'
 echo "npm: ok"
 
-# Tenants' isolation inside the image: what /readyz reports as the image's user, as root, and as root given
-# CAP_SYS_ADMIN and a cgroup namespace of its own; a strict tenant where it cannot be isolated is refused with
-# the reason; where it can, its server resolves only its grants.
+# Tenants' isolation inside the image: what /readyz reports as the image's user, as root, as root given
+# CAP_SYS_ADMIN and CAP_NET_ADMIN (and a seccomp profile that lets it make namespaces), and privileged (the
+# cgroup filesystem writable); a strict tenant where it cannot be isolated is refused with the reason; where it can, its server
+# resolves only its grants.
 jail=$(mktemp -d)
 cp tests/fixtures/jail-server.mjs "$jail/"
 printf '[[tenant]]\nid = "open"\ncommand = ["node", "/etc/catwalk/jail-server.mjs"]\ndirs = ["/etc/catwalk:ro"]\n' > "$jail/tenants.toml"
@@ -142,11 +143,13 @@ printf '[[tenant]]\nid = "strict"\ncommand = ["node", "/etc/catwalk/jail-server.
 chmod -R a+rX "$jail"
 isolation() { curl -sf "http://127.0.0.1:$1/readyz" | python3 -c 'import json,sys; c=json.load(sys.stdin)["children"]; print("network:", c["network"], "| resources:", c["resources"])'; }
 port=18084
-for as in "user" "root" "root+SYS_ADMIN"; do
+for as in "user" "root" "root+SYS_ADMIN+NET_ADMIN" "root, privileged"; do
     case "$as" in
         user) extra=() ;;
         root) extra=(--user 0) ;;
-        root+SYS_ADMIN) extra=(--user 0 --cap-add SYS_ADMIN --cgroupns private --security-opt unmask=/sys/fs/cgroup) ;;
+        root+SYS_ADMIN+NET_ADMIN)
+            extra=(--user 0 --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined) ;;
+        "root, privileged") extra=(--user 0 --privileged) ;;
     esac
     run "catwalk-test-jail-$port" "$port" -v "$jail:/etc/catwalk:ro" -e CATWALK_CONFIG=/etc/catwalk/tenants.toml "${extra[@]}"
     echo "isolation as $as: $(isolation "$port")"

@@ -9,10 +9,11 @@ export const repo = path.resolve(here, "../..");
 export const fixtureDir = path.join(repo, "tests/fixtures/conformance-server");
 const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
 
-/** `wrap`: a command catwalk runs under (as `ip netns exec NAME`, which execs it: the PID stays catwalk's). */
-export async function startCatwalk(args, env = {}, { wrap = [] } = {}) {
+/** `wrap`: a command catwalk runs under (as `nsenter ...`, which execs it: the PID stays catwalk's); `binary`: a
+ * catwalk other than the one built. */
+export async function startCatwalk(args, env = {}, { wrap = [], binary = bin } = {}) {
   const port = args.includes("--port") ? [] : ["--port", "0"];
-  const argv = [bin, "serve", ...port, "--log-format", "json", ...args];
+  const argv = [binary, "serve", ...port, "--log-format", "json", ...args];
   const child = spawn(wrap[0] ?? argv[0], [...wrap.slice(1), ...(wrap.length ? argv : argv.slice(1))], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? "",
       CATWALK_STATE_DIR: process.env.CATWALK_STATE_DIR ?? path.join(repo, "target/test-state"), ...env },

@@ -12,7 +12,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -272,5 +272,70 @@ secrets.TOKEN = { value = "tok_live_canary_value", hosts = ["api.test"] }
     }
     assert.match(stderr, /secrets.*kept from the server only in the sandbox/);
     assert.ok(!stderr.includes("tok_live_canary_value"));
+  });
+});
+
+describe("a machine that cannot jail (catwalk as a user without privileges)", { skip: !root && "needs root, to become another user" }, () => {
+  const work = mkdtempSync(path.join(tmpdir(), "catwalk-nojail-"));
+  chmodSync(work, 0o755);
+  // The user must be able to run catwalk: a copy of it, outside root's home.
+  const bin = path.join(work, "catwalk");
+  let catwalk, client;
+
+  const tenant = (id, extra = "") => `[[tenant]]
+id = "${id}"
+command = ["node", "${server}"]
+dirs = ["${path.join(repo, "tests")}:ro"]
+${extra}
+`;
+  const serve = (file, state) => ["-u", "nobody", "--", bin, "serve", "--port", "0", "--log-format", "json", "--config", file, "--state-dir", state];
+
+  before(async () => {
+    copyFileSync(process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk"), bin);
+    chmodSync(bin, 0o755);
+    const file = path.join(work, "tenants.toml");
+    writeFileSync(file, tenant("small", `[tenant.limits]\nmemory = "64MiB"`));
+    chmodSync(file, 0o600);
+    execFileSync("chown", ["-R", "nobody", work]);
+    catwalk = await startCatwalk(["--config", file, "--state-dir", path.join(work, "state")], { HOME: work },
+      { wrap: ["runuser", "-u", "nobody", "--"], binary: bin });
+    client = await connect(`${catwalk.base}/t/small/mcp`);
+  });
+
+  after(async () => {
+    await client?.close().catch(() => {});
+    await catwalk?.stop();
+  });
+
+  test("/readyz and the start-up log say what is missing", async () => {
+    const ready = await (await fetch(`${catwalk.base}/readyz`)).json();
+    assert.match(ready.children.network, /^none: cannot make a network namespace/);
+    assert.match(ready.children.resources, /^none: /);
+    assert.ok(catwalk.logs.some((l) => l.includes("tenants' children share the machine's network")));
+    assert.ok(catwalk.logs.some((l) => l.includes("not bounded in memory and CPU by cgroups")));
+  });
+
+  test("node gets V8's heap cap from limits.memory, and its session ends with the reason", async () => {
+    const answer = await call(client, "allocate", { mib: 600 });
+    assert.match(answer.failed ?? "", /ran out of JavaScript heap under its tenant's memory cap \(64 MiB, V8's heap cap/, JSON.stringify(answer));
+  });
+
+  test("a strict tenant, or one with egress grants, is refused at start with the reason", () => {
+    for (const [extra, reason] of [
+      [`isolation = "strict"`, /isolation = \\?"strict\\?": this machine cannot isolate the tenant's processes: no network namespaces/],
+      [`egress = ["https://api.test"]`, /egress: the tenant's processes cannot have a network namespace here/],
+    ]) {
+      const file = path.join(work, "refused.toml");
+      writeFileSync(file, tenant("refused", extra));
+      chmodSync(file, 0o600);
+      execFileSync("chown", ["nobody", file]);
+      let stderr = "";
+      try {
+        execFileSync("runuser", serve(file, path.join(work, "state2")), { stdio: ["ignore", "ignore", "pipe"], timeout: 60_000, env: { PATH: process.env.PATH, HOME: work } });
+      } catch (e) {
+        stderr = String(e.stderr);
+      }
+      assert.match(stderr, reason);
+    }
   });
 });

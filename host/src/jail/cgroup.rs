@@ -6,7 +6,8 @@
 //! catwalk first moves itself into a leaf of it (`supervisor`, weighted above tenants) as the kernel asks. It
 //! refuses to when other processes share its cgroup: that subtree is not its to delegate. Tenants' cgroups
 //! are `catwalk-<pid>/tenant-<id>` below, one per tenant: `memory.max` with `memory.oom.group` (the kernel
-//! kills that tenant's processes together, and only them), `pids.max`, `cpu.max` or the default weight.
+//! kills that tenant's processes together, and only them), `pids.max`, `cpu.max` (every core but one unless the
+//! tenant says).
 //! v1: the same below catwalk's own cgroup in each hierarchy, with `memory.limit_in_bytes`, `pids.max` and
 //! `cpu.cfs_quota_us`. A child joins by writing its pid to each `cgroup.procs` before it execs.
 
@@ -17,10 +18,18 @@ use std::path::{Path, PathBuf};
 pub struct Resources {
     /// Bytes of memory, page cache included; `None`: as much as catwalk's own cgroup has.
     pub memory: Option<u64>,
-    /// Cores' worth of CPU time; `None`: an equal share with every other tenant when the machine is busy.
+    /// Cores' worth of CPU time; `None`: every core but one ([`default_cpu`]).
     pub cpu: Option<f64>,
     /// Processes and threads.
     pub pids: u64,
+}
+
+/// A tenant's CPU when it sets none: every core but one, at least one. A tenant that spins cannot take the whole
+/// machine: the rest of it answers at its usual latency (measured in `bench/RESULTS.md`, "A spinning
+/// neighbour"); beyond its cap, tenants share by equal weights.
+pub fn default_cpu() -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).max(1) as f64
 }
 
 /// The controllers catwalk needs.
@@ -104,9 +113,8 @@ impl TenantCgroup {
             std::fs::write(dir.join(file), value)
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", dir.join(file).display())))
         };
-        let quota = resources
-            .cpu
-            .map(|cores| ((cores * PERIOD_US as f64) as u64).max(1000));
+        let cores = resources.cpu.unwrap_or_else(default_cpu);
+        let quota = ((cores * PERIOD_US as f64) as u64).max(1000);
         if self.version == 2 {
             let dir = &self.dirs[0];
             let memory = resources.memory.map_or("max".into(), |m| m.to_string());
@@ -115,8 +123,7 @@ impl TenantCgroup {
             let _ = write(dir, "memory.swap.max", "0".into());
             write(dir, "memory.oom.group", "1".into())?;
             write(dir, "pids.max", resources.pids.to_string())?;
-            let cpu = quota.map_or("max 100000".into(), |q| format!("{q} {PERIOD_US}"));
-            write(dir, "cpu.max", cpu)?;
+            write(dir, "cpu.max", format!("{quota} {PERIOD_US}"))?;
         } else {
             let [memory, pids, cpu] = [&self.dirs[0], &self.dirs[1], &self.dirs[2]];
             let limit = resources.memory.map_or("-1".into(), |m| m.to_string());
@@ -124,8 +131,7 @@ impl TenantCgroup {
             let _ = write(memory, "memory.swappiness", "0".into());
             write(pids, "pids.max", resources.pids.to_string())?;
             write(cpu, "cpu.cfs_period_us", PERIOD_US.to_string())?;
-            let quota = quota.map_or("-1".into(), |q| q.to_string());
-            write(cpu, "cpu.cfs_quota_us", quota)?;
+            write(cpu, "cpu.cfs_quota_us", quota.to_string())?;
         }
         Ok(())
     }
