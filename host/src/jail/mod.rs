@@ -54,9 +54,9 @@ impl Isolation {
     /// Finds out, by doing it once, whether catwalk can make network namespaces and cgroups here. `dir` is
     /// where it keeps the children's `resolv.conf`.
     pub fn probe(dir: &Path) -> Self {
-        let network = Netns::create(|| Ok(())).map(drop).map_err(|e| {
-            format!("cannot make a network namespace ({e}); needs root with CAP_SYS_ADMIN")
-        });
+        let network = Netns::create(|| Ok(()))
+            .map(drop)
+            .map_err(|e| format!("cannot make a network namespace: {e}"));
         let network = network.and_then(|()| {
             std::fs::create_dir_all(dir)
                 .and_then(|()| {

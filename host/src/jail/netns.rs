@@ -28,13 +28,16 @@ impl Netns {
                 .spawn(|| {
                     let step = |what: &str| {
                         let what = what.to_owned();
-                        move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+                        move |e: std::io::Error| {
+                            std::io::Error::new(e.kind(), format!("{what}: {e}"))
+                        }
                     };
                     unshare(CloneFlags::CLONE_NEWNET)
                         .map_err(std::io::Error::from)
                         .map_err(step("unshare(CLONE_NEWNET), which needs CAP_SYS_ADMIN"))?;
                     let file = File::open("/proc/thread-self/ns/net")?;
-                    loopback_up().map_err(step("bringing its loopback up, which needs CAP_NET_ADMIN"))?;
+                    loopback_up()
+                        .map_err(step("bringing its loopback up, which needs CAP_NET_ADMIN"))?;
                     let made = inside()?;
                     Ok((Self { file }, made))
                 })
