@@ -12,7 +12,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync, rmSync, copyFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, chmodSync, rmSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -119,7 +119,8 @@ nproc = 64
 `) + tenant("b"));
     chmodSync(path.join(work, "tenants.toml"), 0o600);
     catwalk = await startCatwalk(
-      ["--config", path.join(work, "tenants.toml"), "--bind", `${subnet}.2`, "--state-dir", path.join(work, "state")],
+      ["--config", path.join(work, "tenants.toml"), "--bind", `${subnet}.2`, "--state-dir", path.join(work, "state"),
+        "--audit-log", path.join(work, "audit")],
       {}, { wrap: within() });
     a = await connect(`${catwalk.base}/t/a/mcp`);
     b = await connect(`${catwalk.base}/t/b/mcp`);
@@ -183,6 +184,13 @@ nproc = 64
     assert.equal(plain.status, 403, JSON.stringify(plain));
     assert.match(plain.body, /catwalk refused the connection: http:\/\/evil\.test:8080 is not granted/);
     assert.ok(await logged(catwalk, (l) => l.includes("egress refused at the proxy") && l.includes("https://evil.test:443 is not granted")));
+    // And the audit trail has the refusal (written by a thread of its own: read until it is there).
+    const audit = path.join(work, "audit");
+    const refusals = () => readdirSync(audit).flatMap((f) => readFileSync(path.join(audit, f), "utf8").split("\n"))
+      .filter(Boolean).map((l) => JSON.parse(l))
+      .filter((r) => r.tenant === "a" && r.method === "egress" && r.name === "evil.test" && r.reason === "egress_not_granted");
+    for (const deadline = Date.now() + 10_000; !refusals().length && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(refusals().length > 0, "the refusal is in the audit trail");
   });
 
   test("a granted name that resolves to a private address is refused (DNS rebinding)", async () => {

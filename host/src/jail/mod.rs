@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::audit::TenantAudit;
 use crate::metrics::TenantMetrics;
 use crate::policy::egress::{Egress, Ports, Scheme};
 pub use cgroup::{Cgroups, Resources, TenantCgroup};
@@ -115,11 +116,11 @@ impl Isolation {
         tenant: &str,
         policy: &Egress,
         resources: &Resources,
-        metrics: Option<Arc<TenantMetrics>>,
+        watch: Watch,
     ) -> std::io::Result<Jail> {
         let stop = CancellationToken::new();
         let network = match &self.network {
-            Ok(()) => Some(network(tenant, policy, metrics, &stop)?),
+            Ok(()) => Some(network(tenant, policy, watch, &stop)?),
             Err(_) => None,
         };
         let policy = network.is_some().then(|| policy.clone());
@@ -132,6 +133,13 @@ impl Isolation {
             _stop: stop.drop_guard(),
         })
     }
+}
+
+/// Where a jail's refusals are counted and recorded.
+#[derive(Default)]
+pub struct Watch {
+    pub metrics: Option<Arc<TenantMetrics>>,
+    pub audit: Option<Arc<TenantAudit>>,
 }
 
 /// One tenant's isolation, for as long as the tenant is served.
@@ -180,7 +188,7 @@ impl Jail {
 fn network(
     tenant: &str,
     policy: &Egress,
-    metrics: Option<Arc<TenantMetrics>>,
+    watch: Watch,
     stop: &CancellationToken,
 ) -> std::io::Result<Netns> {
     let mut doors = vec![
@@ -218,7 +226,8 @@ fn network(
     let gate = Arc::new(proxy::Gate {
         tenant: tenant.into(),
         policy: policy.clone(),
-        metrics,
+        metrics: watch.metrics,
+        audit: watch.audit,
         connect_timeout: Duration::from_secs(10),
     });
     for (listener, door) in listeners {

@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::TenantAudit;
 use crate::metrics::TenantMetrics;
 use crate::policy::egress::{Denied, Egress, Reason, Scheme, Target};
 
@@ -36,6 +37,8 @@ pub struct Gate {
     pub tenant: Arc<str>,
     pub policy: Arc<Egress>,
     pub metrics: Option<Arc<TenantMetrics>>,
+    /// Where refusals are recorded, if an audit trail is kept.
+    pub audit: Option<Arc<TenantAudit>>,
     pub connect_timeout: Duration,
 }
 
@@ -74,17 +77,17 @@ pub async fn serve(listener: TcpListener, door: Door, gate: Arc<Gate>, stop: Can
 
 /// Why a connection goes nowhere.
 enum Refusal {
-    Denied(Denied),
+    /// Refused by the policy, for this host.
+    Denied(Denied, String),
     /// The client's bytes were not what this door takes.
     Bad(String),
     /// Allowed, but the upstream could not be reached.
     Failed(String),
 }
 
-impl From<Denied> for Refusal {
-    fn from(denied: Denied) -> Self {
-        Self::Denied(denied)
-    }
+/// A policy refusal for `host`.
+fn denied(host: &str) -> impl Fn(Denied) -> Refusal + '_ {
+    move |denied| Refusal::Denied(denied, host.to_owned())
 }
 
 async fn connection(mut client: TcpStream, door: Door, gate: &Gate) {
@@ -202,7 +205,9 @@ async fn tunnel(
         .check(Scheme::Http, target.clone(), port)
         .is_err()
     {
-        gate.policy.check(Scheme::Https, target, port)?;
+        gate.policy
+            .check(Scheme::Https, target, port)
+            .map_err(denied(&host))?;
     }
     client
         .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -224,7 +229,7 @@ async fn tunnel(
         if let Some(sni) = sni
             && !sni.eq_ignore_ascii_case(bare)
         {
-            return Err(Refusal::Denied(Denied::new(
+            return Err(denied(&host)(Denied::new(
                 Reason::NotGranted,
                 format!("the tunnel to {host} asked TLS for {sni}"),
             )));
@@ -240,7 +245,7 @@ async fn tunnel(
             .trim_end_matches(']')
             .eq_ignore_ascii_case(bare)
     }) {
-        return Err(Refusal::Denied(Denied::new(
+        return Err(denied(&host)(Denied::new(
             Reason::NotGranted,
             format!("the tunnel to {host} carried a request for another host"),
         )));
@@ -267,8 +272,11 @@ fn target(host: &str) -> Target {
 /// Checks `scheme://host:port` against the tenant's policy, resolves it there, and connects to an address
 /// that passed.
 async fn dial(gate: &Gate, scheme: Scheme, host: &str, port: u16) -> Result<TcpStream, Refusal> {
-    let allowed = gate.policy.check(scheme, target(host), port)?;
-    let addresses = gate.policy.resolve(&allowed).await?;
+    let allowed = gate
+        .policy
+        .check(scheme, target(host), port)
+        .map_err(denied(host))?;
+    let addresses = gate.policy.resolve(&allowed).await.map_err(denied(host))?;
     let mut last = String::from("no address");
     for address in addresses {
         match tokio::time::timeout(gate.connect_timeout, TcpStream::connect(address)).await {
@@ -287,7 +295,7 @@ async fn dial(gate: &Gate, scheme: Scheme, host: &str, port: u16) -> Result<TcpS
 
 async fn refuse(client: &mut TcpStream, door: Door, gate: &Gate, refusal: Refusal) {
     let (status, text) = match &refusal {
-        Refusal::Denied(denied) => {
+        Refusal::Denied(denied, host) => {
             tracing::warn!(
                 tenant = %gate.tenant,
                 reason = denied.reason.as_str(),
@@ -295,6 +303,9 @@ async fn refuse(client: &mut TcpStream, door: Door, gate: &Gate, refusal: Refusa
             );
             if let Some(metrics) = &gate.metrics {
                 metrics.egress_denied(denied.reason.as_str());
+            }
+            if let Some(audit) = &gate.audit {
+                audit.egress_denied(host, denied.reason.as_str());
             }
             (
                 "403 Forbidden",

@@ -365,10 +365,16 @@ impl Host {
             .memory
             .filter(|_| !isolation.cgroups.available())
             .map(|m| (m as u64 >> 20).max(16));
-        let metrics = Some(self.metrics.tenant(&spec.id));
         let jail = |policy: &crate::policy::egress::Egress| {
+            let watch = crate::jail::Watch {
+                metrics: Some(self.metrics.tenant(&spec.id)),
+                audit: self
+                    .audit
+                    .as_ref()
+                    .map(|log| crate::audit::TenantAudit::new(log.clone(), &spec.id, None)),
+            };
             isolation
-                .jail(&spec.id, policy, &resources, metrics.clone())
+                .jail(&spec.id, policy, &resources, watch)
                 .map(Arc::new)
                 .map_err(|e| format!("isolation: {e}"))
         };
