@@ -123,12 +123,7 @@ impl CommandSource {
                     confine: pkg.installer.clone().or_else(|| self.base.confine.clone()),
                     ..self.base.clone()
                 };
-                // The install's own: in its namespace, no other proxy is reachable.
-                let proxy = installer.confine.as_ref().and_then(|c| c.jail.as_ref()).map(|j| j.npm_proxy_env());
-                for (name, value) in proxy.unwrap_or_default() {
-                    installer.env.retain(|(k, _)| k != name);
-                    installer.env.push((name.into(), value.into()));
-                }
+                installer_env(&mut installer);
                 match install(&installer, &pkg.spec, &pkg.install_dir).await {
                     Ok(bin) => {
                         let took = started.elapsed();
@@ -159,6 +154,31 @@ impl CommandSource {
         match &self.package {
             None => Ok(format!("command {}", self.base.program.to_string_lossy())),
             Some(pkg) => lock(&pkg.status).clone(),
+        }
+    }
+}
+
+/// The install's env: npm pointed at its namespace's proxy (no other is reachable there), and without the heap
+/// cap given to the tenant's servers (npm is catwalk's, and a large tree needs more).
+fn installer_env(installer: &mut ProcessSpec) {
+    let Some(confine) = installer.confine.clone() else {
+        return;
+    };
+    if let Some(jail) = &confine.jail {
+        for (name, value) in jail.npm_proxy_env() {
+            installer.env.retain(|(k, _)| k != name);
+            installer.env.push((name.into(), value.into()));
+        }
+    }
+    if let Some(cap) = confine.heap_cap_mib {
+        let flag = format!("--max-old-space-size={cap}");
+        for (name, value) in installer.env.iter_mut() {
+            if name == "NODE_OPTIONS"
+                && let Some(options) = value.to_str()
+            {
+                let kept: Vec<&str> = options.split(' ').filter(|o| *o != flag).collect();
+                *value = kept.join(" ").into();
+            }
         }
     }
 }
