@@ -141,6 +141,7 @@ nproc = 64
     assert.equal(ready.children.network, "namespace per tenant");
     assert.match(ready.children.resources, /^cgroup v[12] /);
     assert.equal(ready.tenants.a.ready, true, "a strict tenant starts where its isolation is available");
+    assert.ok(JSON.stringify(ready.tenants.a.grants).includes("https://api.test"), JSON.stringify(ready.tenants.a));
   });
 
   test("its server reaches neither catwalk, nor another tenant, nor the metadata address, nor loopback", async () => {
@@ -191,6 +192,15 @@ nproc = 64
       .filter((r) => r.tenant === "a" && r.method === "egress" && r.name === "evil.test" && r.reason === "egress_not_granted");
     for (const deadline = Date.now() + 10_000; !refusals().length && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 25));
     assert.ok(refusals().length > 0, "the refusal is in the audit trail");
+  });
+
+  test("a TLS server name other than the granted host is refused, by name and through the proxy", async () => {
+    const fronted = await call(a, "https_get", { url: "https://api.test/__catwalk/echo", servername: "evil.test" });
+    assert.ok(fronted.error, JSON.stringify(fronted));
+    const tunnelled = await call(a, "https_get", { url: "https://api.test/__catwalk/echo", servername: "evil.test", proxy: "http://127.0.0.1:3128" });
+    assert.ok(tunnelled.error, JSON.stringify(tunnelled));
+    assert.ok(await logged(catwalk, (l) => l.includes("the tunnel to api.test asked TLS for evil.test")));
+    assert.ok(await logged(catwalk, (l) => l.includes("https://evil.test:443 is not granted")));
   });
 
   test("a granted name that resolves to a private address is refused (DNS rebinding)", async () => {

@@ -493,7 +493,23 @@ async fn client_hello(
 
 #[cfg(test)]
 mod tests {
-    use super::split_host;
+    use super::{parse, rewrite, split_host};
+
+    #[test]
+    fn requests_go_upstream_in_origin_form_one_per_connection() {
+        let head = parse(
+            b"GET http://api.test:8080/a?b=1 HTTP/1.1\r\nHost: evil.test\r\nProxy-Authorization: Basic x\r\n\
+              Connection: keep-alive\r\nProxy-Connection: keep-alive\r\nAccept: */*\r\n\r\n",
+        )
+        .ok()
+        .unwrap();
+        let sent = String::from_utf8(rewrite(&head, "/a?b=1", "api.test:8080")).unwrap();
+        assert_eq!(
+            sent,
+            "GET /a?b=1 HTTP/1.1\r\nhost: api.test:8080\r\nAccept: */*\r\nconnection: close\r\n\r\n"
+        );
+        assert!(parse(b"\x16\x03\x01 not http\r\n\r\n").is_err());
+    }
 
     #[test]
     fn authorities_split() {
