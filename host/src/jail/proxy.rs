@@ -215,12 +215,7 @@ async fn tunnel(
         .map_err(|e| Refusal::Failed(e.to_string()))?;
     let mut first = rest;
     if first.is_empty() {
-        let mut chunk = [0u8; 4096];
-        let n = client
-            .read(&mut chunk)
-            .await
-            .map_err(|e| Refusal::Bad(e.to_string()))?;
-        first.extend_from_slice(&chunk[..n]);
+        read_more(client, &mut first, "tunnelled request").await?;
     }
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     // A TLS record starts with its content type, 22 for a handshake.
@@ -347,26 +342,37 @@ async fn request_head_after(
     read: Vec<u8>,
 ) -> Result<(Vec<u8>, Vec<u8>), Refusal> {
     let mut buffer = read;
-    let mut chunk = [0u8; 4096];
     loop {
         if let Some(end) = memchr::memmem::find(&buffer, b"\r\n\r\n") {
             let rest = buffer.split_off(end + 4);
             return Ok((buffer, rest));
         }
-        if buffer.len() > MAX_HEAD {
-            return Err(Refusal::Bad("a request head over 32 KiB".into()));
-        }
-        let n = client
-            .read(&mut chunk)
-            .await
-            .map_err(|e| Refusal::Bad(e.to_string()))?;
-        if n == 0 {
-            return Err(Refusal::Bad(
-                "the client closed before its request head ended".into(),
-            ));
-        }
-        buffer.extend_from_slice(&chunk[..n]);
+        read_more(client, &mut buffer, "request head").await?;
     }
+}
+
+/// Reads what the client sends next onto `buffer`, while `buffer` is within [`MAX_HEAD`]; `what` is what is
+/// being read, for the refusal.
+async fn read_more(
+    client: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    what: &str,
+) -> Result<(), Refusal> {
+    if buffer.len() > MAX_HEAD {
+        return Err(Refusal::Bad(format!("a {what} over 32 KiB")));
+    }
+    let mut chunk = [0u8; 4096];
+    let n = client
+        .read(&mut chunk)
+        .await
+        .map_err(|e| Refusal::Bad(e.to_string()))?;
+    if n == 0 {
+        return Err(Refusal::Bad(format!(
+            "the client closed before its {what} ended"
+        )));
+    }
+    buffer.extend_from_slice(&chunk[..n]);
+    Ok(())
 }
 
 /// A request head, parsed.
@@ -455,7 +461,6 @@ async fn client_hello(
     let mut acceptor = rustls::server::Acceptor::default();
     let mut buffer = read;
     let mut fed = 0;
-    let mut chunk = [0u8; 4096];
     loop {
         while fed < buffer.len() {
             let mut unread = &buffer[fed..];
@@ -475,19 +480,7 @@ async fn client_hello(
             Ok(None) => {}
             Err((e, _)) => return Err(Refusal::Bad(format!("not a TLS ClientHello: {e}"))),
         }
-        if buffer.len() > MAX_HEAD {
-            return Err(Refusal::Bad("a ClientHello over 32 KiB".into()));
-        }
-        let n = client
-            .read(&mut chunk)
-            .await
-            .map_err(|e| Refusal::Bad(e.to_string()))?;
-        if n == 0 {
-            return Err(Refusal::Bad(
-                "the client closed before its ClientHello ended".into(),
-            ));
-        }
-        buffer.extend_from_slice(&chunk[..n]);
+        read_more(client, &mut buffer, "ClientHello").await?;
     }
 }
 
