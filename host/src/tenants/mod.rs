@@ -300,9 +300,9 @@ impl Host {
         uid
     }
 
-    /// How tenant `spec`'s children are confined: its uid, limits, and what Landlock lets them touch.
-    /// How tenant `spec`'s children are confined: the server's, and its package install's (whose network
-    /// reaches only the npm registry). `None` in the single-server flow.
+    /// How tenant `spec`'s children are confined (uid, limits, what Landlock lets them touch, their jail): the
+    /// server's, and its package install's, whose network reaches only the npm registry. `None` in the
+    /// single-server flow.
     async fn confinement(
         &self,
         spec: &TenantSpec,
@@ -387,19 +387,19 @@ impl Host {
                 heap_cap_mib,
             })
         };
-        let registry = match (&isolation.network, &spec.server) {
+        let server = confinement(jail(&spec.egress)?);
+        // A command installs nothing: its server's confinement stands for the install's.
+        let install = match (&isolation.network, &spec.server) {
             (Ok(()), file::TenantServer::Package(_)) => {
-                self.npm_registry(spec).await.unwrap_or_else(|e| {
+                let registry = self.npm_registry(spec).await.unwrap_or_else(|e| {
                     tracing::warn!(tenant = %spec.id, "its package cannot be installed: {e}");
                     Egress::default()
-                })
+                });
+                confinement(jail(&registry)?)
             }
-            _ => Egress::default(),
+            _ => server.clone(),
         };
-        Ok(Some(Confined {
-            server: confinement(jail(&spec.egress)?),
-            install: confinement(jail(&registry)?),
-        }))
+        Ok(Some(Confined { server, install }))
     }
 
     /// The npm registry, as the one grant of a tenant's package install: the tenant's `npm_config_registry`,
