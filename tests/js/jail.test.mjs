@@ -323,6 +323,8 @@ ${extra}
   after(async () => {
     await client?.close().catch(() => {});
     await catwalk?.stop();
+    // The copy of catwalk is hundreds of MB in a debug build.
+    rmSync(work, { recursive: true, force: true });
   });
 
   test("/readyz and the start-up log say what is missing", async () => {
