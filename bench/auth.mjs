@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { measure, table } from "./measure.mjs";
+import { measure, serving, table } from "./measure.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = process.env.CARGO_TARGET_DIR ?? path.join(repo, "target");
@@ -42,15 +42,7 @@ const child = spawn(bin, ["serve", "--port", "0", "--log-format", "json", "--con
   "--oauth-resolve", `idp.test:443=127.0.0.1:${idpPort}`, "--egress-ca", path.join(work, "ca.pem")], {
   env: { PATH: process.env.PATH, CATWALK_STATE_KEY: KEY }, stdio: ["ignore", "ignore", "pipe"],
 });
-const base = await new Promise((resolve, reject) => {
-  let buffer = "";
-  child.stderr.on("data", (chunk) => {
-    buffer += chunk;
-    const found = buffer.match(/"addr":"([^"]+)"/);
-    if (found) resolve(`http://${found[1]}`);
-  });
-  child.on("exit", (code) => reject(new Error(`catwalk exited (${code}): ${buffer}`)));
-});
+const base = await serving(child);
 
 const admin = async (method, route, body) => {
   const res = await fetch(`${base}/admin/${route}`, { method, headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });

@@ -11,6 +11,7 @@ import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { serving } from "./measure.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // The official TypeScript SDK, from the tests' dependencies (`npm ci --prefix tests`).
@@ -33,19 +34,7 @@ async function start(user) {
   const argv = [bin, "serve", "--port", "0", "--log-format", "json", "--config", file, "--state-dir", path.join(work, "state")];
   const child = user ? spawn("runuser", ["-u", user, "--", ...argv], { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH, HOME: work } })
     : spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH, HOME: process.env.HOME } });
-  const logs = [];
-  const base = await new Promise((resolve, reject) => {
-    let buffer = "";
-    child.stderr.on("data", (chunk) => {
-      buffer += chunk;
-      for (let nl; (nl = buffer.indexOf("\n")) >= 0; buffer = buffer.slice(nl + 1)) {
-        const line = buffer.slice(0, nl);
-        logs.push(line);
-        try { const e = JSON.parse(line); if (e.fields?.message === "catwalk is serving") resolve(`http://${e.fields.addr}`); } catch {}
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`catwalk exited (${code}): ${logs.join("\n")}`)));
-  });
+  const base = await serving(child);
   const ready = await (await fetch(`${base}/readyz`)).json();
   return { base, child, resources: ready.children.resources };
 }

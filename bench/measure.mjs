@@ -1,6 +1,7 @@
-// The measuring loop the per-request cost benches share (bench/auth.mjs, bench/observe.mjs): each round measures
-// every kind in turn, `call` one at a time after a warm-up (p50, p99), then `inFlight` at once for `seconds`
-// (requests per second); the report is the median of the rounds, with each kind's ratio to the first.
+// What the benches share: waiting for a catwalk to serve (`serving`), and the measuring loop of the per-request
+// cost benches (bench/auth.mjs, bench/observe.mjs): each round measures every kind in turn, `call` one at a time
+// after a warm-up (p50, p99), then `inFlight` at once for `seconds` (requests per second); the report is the
+// median of the rounds, with each kind's ratio to the first.
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -36,4 +37,17 @@ export function table(results, heading, base) {
     lines.push(`| ${kind} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.rps.toFixed(0)} | ${(r.p50 / first.p50).toFixed(2)} | ${(r.rps / first.rps).toFixed(2)} |`);
   }
   return lines.join("\n");
+}
+
+/** The URL a catwalk started with `--log-format json` serves on, once its log says so; rejects if it exits. */
+export function serving(child) {
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    child.stderr.on("data", (chunk) => {
+      buffer += chunk;
+      const found = buffer.match(/"addr":"([^"]+)"/);
+      if (found) resolve(`http://${found[1]}`);
+    });
+    child.on("exit", (code) => reject(new Error(`catwalk exited (${code}): ${buffer}`)));
+  });
 }

@@ -12,7 +12,7 @@ import { mkdtempSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { measure, table } from "./measure.mjs";
+import { measure, serving, table } from "./measure.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = process.env.CARGO_TARGET_DIR ?? path.join(repo, "target");
@@ -42,15 +42,7 @@ await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
 async function start(name, extra, env) {
   const child = spawn(bin, ["serve", "--port", "0", "--log-format", "json", "--config", path.join(work, "tenants.toml"),
     "--state-dir", path.join(work, `state-${name}`), ...extra], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
-  const base = await new Promise((resolve, reject) => {
-    let buffer = "";
-    child.stderr.on("data", (chunk) => {
-      buffer += chunk;
-      const found = buffer.match(/"addr":"([^"]+)"/);
-      if (found) resolve(`http://${found[1]}`);
-    });
-    child.on("exit", (code) => reject(new Error(`catwalk exited (${code}): ${buffer}`)));
-  });
+  const base = await serving(child);
   return { child, base };
 }
 
