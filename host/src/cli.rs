@@ -75,6 +75,24 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
             ..GuestPolicy::new()
         },
         refresh: args.refresh,
+        supply: crate::packages::Supply {
+            policy: crate::policy::packages::PackagePolicy::new(
+                args.verify,
+                args.verify_from.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("--verify-from: {e}"))?,
+            registry: crate::packages::Registry::new(
+                &crate::packages::registry_url(
+                    std::env::vars()
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                ),
+                crate::packages::registry::client().map_err(|e| anyhow::anyhow!(e))?,
+            )
+            .map_err(|e| anyhow::anyhow!("npm_config_registry: {e}"))?,
+            refresh: args.refresh,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,6 +147,9 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
         )
     );
     eprintln!("  addons    {}", list(m.addons.clone()));
+    if let Some(verified) = &m.verified {
+        eprintln!("  verified  {}", verified.describe());
+    }
     eprintln!(
         "serve it:   catwalk serve --package {} --sandbox wasi",
         m.spec

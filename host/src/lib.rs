@@ -25,6 +25,8 @@
 //! - [`confine`]: `catwalk confine`, which narrows a tenant's child process before it runs.
 //! - [`jail`]: a tenant's children isolated: a network namespace whose only way out is catwalk's egress proxy
 //!   and resolver, and a cgroup for their memory, CPU and processes.
+//! - [`packages`]: npm packages resolved once to a lockfile that is kept (the pin), their tree verified
+//!   against the registry's signatures and Sigstore provenance before anything of them runs.
 //! - [`oauth`]: OAuth 2.1 for tenants' clients: tokens checked for any issuer, and catwalk's own authorization
 //!   server (clients, sign-in, grants, signing keys).
 //! - [`egress`]: a sandboxed server's HTTP(S) requests, made by catwalk under its tenant's policy; and
@@ -53,6 +55,7 @@ pub mod jail;
 pub mod metrics;
 pub mod oauth;
 pub mod pack;
+pub mod packages;
 pub mod reaper;
 pub mod sealed;
 pub mod serve;

@@ -64,6 +64,8 @@ pub async fn run(
         None => None,
     };
     host.egress_limits = config.egress_limits;
+    host.packages = config.packages.clone();
+    host.refresh = config.refresh;
     if config.tenants.is_some() {
         host.confine_children(config.helper.clone()).await?;
     }
@@ -212,7 +214,13 @@ async fn single_launcher(
                         args: config.package_args.iter().map(Into::into).collect(),
                         ..config.spec.clone()
                     };
-                    CommandSource::npm(base, spec.clone(), &config.state_dir, None)
+                    CommandSource::npm(
+                        base,
+                        spec.clone(),
+                        &config.state_dir,
+                        None,
+                        supply(config, host)?,
+                    )
                 }
                 _ => CommandSource::command(config.spec.clone()),
             };
@@ -272,6 +280,20 @@ async fn with_egress(
     Ok(GuestPolicy { egress, ..policy })
 }
 
+/// How the single server's package is to be had: `--verify`, and the registry its env names.
+fn supply(
+    config: &Config,
+    host: &crate::tenants::Host,
+) -> std::io::Result<crate::packages::Supply> {
+    let env: Vec<(String, String)> = config
+        .spec
+        .env
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_owned(), v.to_str()?.to_owned())))
+        .collect();
+    host.supply(&env, None).map_err(std::io::Error::other)
+}
+
 /// The package packed to WASI (`catwalk pack`, done now unless it was before). `None`: it cannot be packed
 /// and `--sandbox wasi-or-npx` lets it run through npx.
 async fn packed_launcher(
@@ -285,7 +307,13 @@ async fn packed_launcher(
     };
     let base = with_egress(config, host, base).await?;
     match host
-        .pack_launcher("", package, &config.package_args, base)
+        .pack_launcher(
+            "",
+            package,
+            &config.package_args,
+            base,
+            supply(config, host)?,
+        )
         .await
     {
         Ok(launcher) => Ok(Some(launcher)),

@@ -16,6 +16,7 @@ export async function startCatwalk(args, env = {}, { wrap = [], binary = bin } =
   const argv = [binary, "serve", ...port, "--log-format", "json", ...args];
   const child = spawn(wrap[0] ?? argv[0], [...wrap.slice(1), ...(wrap.length ? argv : argv.slice(1))], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? "",
+      ...(process.env.CATWALK_VERIFY ? { CATWALK_VERIFY: process.env.CATWALK_VERIFY } : {}),
       CATWALK_STATE_DIR: process.env.CATWALK_STATE_DIR ?? path.join(repo, "target/test-state"), ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });

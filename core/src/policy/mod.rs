@@ -7,9 +7,11 @@
 //! - [`grants`]: directories, and the addresses a WASI guest may open raw TCP connections to.
 //! - [`limits`]: memory, CPU, open files, processes, sessions and requests per tenant.
 //! - [`offer`]: which of its server's tools, prompts and resources a tenant offers its clients.
+//! - [`packages`]: what an npm package must prove (registry signatures, provenance) before it runs.
 
 pub mod egress;
 pub mod grants;
 pub mod limits;
 pub mod offer;
+pub mod packages;
 pub mod secrets;

@@ -18,6 +18,8 @@
 //!                                              # through catwalk's proxy, from a network namespace of its own
 //! isolation = "strict"                         # npm/command: refuse to start without a network namespace
 //!                                              # and cgroups ("best-effort", the default: what the machine has)
+//! verify = "provenance"                       # package only: what it must prove before it runs (see
+//! from = ["github.com/acme/*"]                 # `policy::packages`); default: the machine's (`--verify`)
 //! egress_resolve = ["api.github.com:443=10.0.0.7:443"]   # a name pinned to an address (allowed as named)
 //! secrets.GITHUB_TOKEN = { value = "...", hosts = ["api.github.com"] }   # sandboxed: the server's env holds a
 //!                                              # placeholder, swapped for the value in headers to those hosts
@@ -45,6 +47,7 @@ use crate::policy::egress::{Egress, Grant, Pin};
 use crate::policy::grants::{DirGrant, NetGrant, parse_child_dir, parse_dir, parse_net};
 use crate::policy::limits::{LimitsDef, TenantLimits};
 use crate::policy::offer::{Offer, PatternsDef};
+use crate::policy::packages::{PackagePolicy, Verify};
 use crate::policy::secrets::Secret;
 use clap::ValueEnum;
 
@@ -75,6 +78,10 @@ pub struct TenantDef {
     /// `"strict"`: refuse to start unless the machine isolates the tenant's children in network and
     /// resources; `"best-effort"` (the default): what the machine offers.
     pub isolation: Option<String>,
+    /// A package's supply-chain policy (see [`crate::policy::packages`]); the machine's when not given.
+    pub verify: Option<String>,
+    #[serde(default)]
+    pub from: Vec<String>,
     // Values stay `toml::Value` until validated, so that a wrong type is reported without its value.
     #[serde(default)]
     pub env: BTreeMap<String, toml::Value>,
@@ -323,6 +330,8 @@ pub struct TenantSpec {
     pub audit_arguments: bool,
     /// Refuse to start the tenant's children without network and resource isolation.
     pub strict_isolation: bool,
+    /// What its package must prove before it runs, where the tenant says (the machine's policy otherwise).
+    pub packages: Option<PackagePolicy>,
 }
 
 // By hand: the env values must not reach a log through `{:?}`.
@@ -558,6 +567,24 @@ impl TenantDef {
                 ));
             }
         };
+        let packages = match (self.verify.as_deref(), self.from.is_empty()) {
+            (None, true) => None,
+            _ if !matches!(server, TenantServer::Package(_)) => {
+                return Err(fail(
+                    "verify",
+                    "verify and from are for a package; this tenant runs a command or a module"
+                        .into(),
+                ));
+            }
+            (verify, _) => {
+                let verify = verify
+                    .map(Verify::parse)
+                    .transpose()
+                    .map_err(|e| fail("verify", e))?
+                    .unwrap_or_default();
+                Some(PackagePolicy::new(verify, self.from).map_err(|e| fail("from", e))?)
+            }
+        };
         let tokens = self
             .token_sha256
             .iter()
@@ -603,6 +630,7 @@ impl TenantDef {
             offer,
             audit_arguments: self.audit.is_some_and(|a| a.hash_arguments),
             strict_isolation,
+            packages,
         })
     }
 }
@@ -718,6 +746,38 @@ mod tests {
         assert_eq!(spec.limits.max_sessions, Some(3));
         assert_eq!(spec.tokens, vec![[0u8; 32]]);
         assert!(!format!("{spec:?}").contains("\"v\""));
+    }
+
+    #[test]
+    fn a_package_tenant_says_what_its_package_must_prove() {
+        let spec =
+            def("[[tenant]]\nid = \"a\"\npackage = \"p\"\nfrom = [\"github.com/acme/*\"]").unwrap();
+        let policy = spec.packages.unwrap();
+        assert_eq!(policy.verify, Verify::Provenance, "from implies provenance");
+        assert!(policy.accepts_repository("https://github.com/acme/server"));
+        let spec = def("[[tenant]]\nid = \"a\"\npackage = \"p\"\nverify = \"off\"").unwrap();
+        assert_eq!(spec.packages.unwrap().verify, Verify::Off);
+        assert!(
+            def("[[tenant]]\nid = \"a\"\npackage = \"p\"")
+                .unwrap()
+                .packages
+                .is_none()
+        );
+        for (bad, field) in [
+            ("package = \"p\"\nverify = \"strict\"", "verify:"),
+            (
+                "package = \"p\"\nverify = \"off\"\nfrom = [\"github.com/a/*\"]",
+                "from:",
+            ),
+            (
+                "package = \"p\"\nfrom = [\"https://github.com/a\"]",
+                "from:",
+            ),
+            ("command = [\"node\"]\nverify = \"provenance\"", "verify:"),
+        ] {
+            let e = def(&format!("[[tenant]]\nid = \"a\"\n{bad}")).unwrap_err();
+            assert!(e.to_string().contains(field), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -135,6 +135,19 @@ impl Launcher {
         }
     }
 
+    /// The npm package its processes run, as installed and verified (version, signatures, provenance), once
+    /// it is: for `/readyz` and the admin API. Packed packages say so in their artifact's manifest.
+    pub fn package(&self) -> serde_json::Value {
+        let verified = match self {
+            Launcher::PerSession(source) => source.verified(),
+            Launcher::Shared(server) => server.source.verified(),
+            Launcher::Wasi(_) => None,
+        };
+        verified.map_or(serde_json::Value::Null, |v| {
+            serde_json::to_value(v).unwrap_or_default()
+        })
+    }
+
     /// Whether a new instance can be started now, and if not, why.
     pub async fn readiness(&self) -> Result<String, String> {
         match self {

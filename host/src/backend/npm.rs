@@ -1,9 +1,11 @@
 //! npm packages as servers: install once, start many times.
 //!
-//! `npx -y <pkg>` asks the registry about the package on every start (about a second or two here). catwalk
-//! instead installs the package once into its state directory (`npm install --prefix <dir> <spec>`), reads the
-//! package's `bin`, and starts every later instance from the installed file. If the install fails (registry
-//! down, unusual package), instances fall back to `npx -y <spec>`, which is always correct, just slower.
+//! `npx -y <pkg>` asks the registry about the package on every start (about a second or two here), and runs
+//! whatever version it is given. catwalk instead resolves the spec once to a lockfile, verifies the tree
+//! against the registry ([`crate::packages`]), installs it with `npm ci` into its state directory, reads the
+//! package's `bin`, and starts every later instance from the installed file. Later starts of catwalk use the
+//! pinned lockfile. A package refused by its policy is not run at all; with verification off, an install that
+//! fails falls back to `npx -y <spec>`, which is correct, just slower.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::process::{self, ProcessSpec};
 use super::spares::Spares;
 use super::{Instance, Tag};
+use crate::packages::{self, Registry, Supply, Verified};
+use crate::policy::packages::{PackagePolicy, Verify};
 use crate::reaper;
 use crate::vocab::lock;
 
@@ -37,8 +41,13 @@ struct NpmPackage {
     /// How `npm install` is confined, where it differs from the server (a network that reaches only the
     /// registry).
     installer: Option<Arc<crate::confine::Confinement>>,
-    resolved: OnceCell<ProcessSpec>,
+    /// What the package must prove, and where it comes from.
+    policy: PackagePolicy,
+    registry: Registry,
+    refresh: bool,
+    resolved: OnceCell<Result<ProcessSpec, String>>,
     status: Mutex<Result<String, String>>,
+    verified: Mutex<Option<Verified>>,
 }
 
 impl CommandSource {
@@ -61,7 +70,7 @@ impl CommandSource {
     pub async fn launch(self: &Arc<Self>, tag: Arc<str>) -> std::io::Result<Instance> {
         let instance = match self.spares.take(&tag) {
             Some(instance) => instance,
-            None => process::spawn(&self.spec().await, Tag::named(tag))?,
+            None => process::spawn(&self.spec().await?, Tag::named(tag))?,
         };
         self.refill();
         Ok(instance)
@@ -71,17 +80,18 @@ impl CommandSource {
     pub fn refill(self: &Arc<Self>) {
         self.spares.refill(|| {
             let source = self.clone();
-            async move { Ok(process::spawn(&source.spec().await, Tag::default())?) }
+            async move { Ok(process::spawn(&source.spec().await?, Tag::default())?) }
         });
     }
 
     /// An npm package; `base` carries env, limits and the package's own arguments, and runs
-    /// `npx -y <spec> <args>` until the install is done.
+    /// `npx -y <spec> <args>` if the install fails with verification off.
     pub fn npm(
         mut base: ProcessSpec,
         spec: String,
         state_dir: &Path,
         installer: Option<Arc<crate::confine::Confinement>>,
+        supply: Supply,
     ) -> Self {
         let args = std::mem::take(&mut base.args);
         base.program = "npx".into();
@@ -89,15 +99,19 @@ impl CommandSource {
             .into_iter()
             .chain(args.iter().cloned())
             .collect();
-        let install_dir = state_dir.join("npm").join(dir_name(&spec));
+        let install_dir = state_dir.join("npm").join(packages::dir_name(&spec));
         let status = Mutex::new(Err(format!("package {spec} is not installed yet")));
         let package = NpmPackage {
             args,
             spec,
             install_dir,
             installer,
+            policy: supply.policy,
+            registry: supply.registry,
+            refresh: supply.refresh,
             resolved: OnceCell::new(),
             status,
+            verified: Mutex::new(None),
         };
         Self {
             base,
@@ -111,10 +125,10 @@ impl CommandSource {
         let _ = self.spec().await;
     }
 
-    /// The command for the next instance.
-    pub async fn spec(&self) -> ProcessSpec {
+    /// The command for the next instance, or why there is none (its package was refused).
+    pub async fn spec(&self) -> std::io::Result<ProcessSpec> {
         let Some(pkg) = &self.package else {
-            return self.base.clone();
+            return Ok(self.base.clone());
         };
         pkg.resolved
             .get_or_init(|| async {
@@ -124,24 +138,39 @@ impl CommandSource {
                     ..self.base.clone()
                 };
                 installer_env(&mut installer);
-                match install(&installer, &pkg.spec, &pkg.install_dir).await {
-                    Ok(bin) => {
+                match install(&installer, pkg).await {
+                    Ok((bin, verified)) => {
                         let took = started.elapsed();
-                        tracing::info!(package = %pkg.spec, bin = %bin.display(), ?took, "package installed");
-                        *lock(&pkg.status) = Ok(format!("package {} installed at {}", pkg.spec, bin.display()));
+                        tracing::info!(package = %pkg.spec, version = %verified.version, bin = %bin.display(),
+                            verify = %verified.verify, signed = verified.signed, ?took, "package installed");
+                        *lock(&pkg.status) = Ok(format!(
+                            "package {} installed: {}@{} ({})",
+                            pkg.spec,
+                            verified.name,
+                            verified.version,
+                            verified.describe()
+                        ));
+                        *lock(&pkg.verified) = Some(verified);
                         let (program, mut args) = node_command(&bin);
                         args.extend(pkg.args.iter().cloned());
-                        ProcessSpec { program, args, ..self.base.clone() }
+                        Ok(ProcessSpec { program, args, ..self.base.clone() })
                     }
-                    Err(e) => {
+                    Err(e) if pkg.policy.verify == Verify::Off => {
                         tracing::warn!(package = %pkg.spec, "install failed, sessions will use npx -y: {e}");
                         *lock(&pkg.status) = Err(format!("package {} could not be installed: {e}", pkg.spec));
-                        self.base.clone()
+                        Ok(self.base.clone())
+                    }
+                    Err(e) => {
+                        // npx would run what was not verified: the tenant's sessions are refused instead.
+                        tracing::error!(package = %pkg.spec, "refused: {e}");
+                        *lock(&pkg.status) = Err(format!("package {} is not served: {e}", pkg.spec));
+                        Err(e)
                     }
                 }
             })
             .await
             .clone()
+            .map_err(std::io::Error::other)
     }
 
     /// The egress policy its instances' network namespace enforces, if they have one.
@@ -155,6 +184,11 @@ impl CommandSource {
             None => Ok(format!("command {}", self.base.program.to_string_lossy())),
             Some(pkg) => lock(&pkg.status).clone(),
         }
+    }
+
+    /// What the installed package proved (its version, signatures, provenance), once it is installed.
+    pub fn verified(&self) -> Option<Verified> {
+        lock(&self.package.as_ref()?.verified).clone()
     }
 }
 
@@ -183,118 +217,65 @@ fn installer_env(installer: &mut ProcessSpec) {
     }
 }
 
-/// A directory name for a package spec: readable, and unique per spec.
-fn dir_name(spec: &str) -> String {
-    let readable: String = spec
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
+/// Resolves, verifies and installs the package (see [`packages::install`]), and finds its bin.
+async fn install(base: &ProcessSpec, pkg: &NpmPackage) -> Result<(PathBuf, Verified), String> {
+    let dir = &pkg.install_dir;
+    let uid = base.confine.as_ref().and_then(|c| c.args.uid);
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let npm = |args: Vec<OsString>| async move {
+        // A confined install runs as the tenant's uid: the tree it writes into is the tenant's. The pin
+        // beside it stays catwalk's: a tenant that changes its lockfile only has it resolved and verified again.
+        if let Some(uid) = uid {
+            let own = |p: &Path| std::os::unix::fs::chown(p, Some(uid), Some(uid));
+            for path in [dir.parent().unwrap_or(dir), dir] {
+                own(path).map_err(|e| format!("{}: {e}", path.display()))?;
             }
-        })
-        .take(80)
-        .collect();
-    // FNV-1a keeps two specs that sanitise alike apart.
-    let hash = spec.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    format!("{readable}-{hash:016x}")
-}
-
-#[derive(Debug, thiserror::Error)]
-enum InstallError {
-    #[error("npm install failed ({0})")]
-    Npm(String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("the installed package has no usable bin entry: {0}")]
-    Bin(String),
-}
-
-async fn install(base: &ProcessSpec, spec: &str, dir: &Path) -> Result<PathBuf, InstallError> {
-    // A spec pinned to an exact version that is installed already cannot have moved: no npm, no network.
-    if let Some((name, version)) = exact_version(spec)
-        && installed_version(dir, name).as_deref() == Some(version)
-        && let Ok(bin) = bin_path(dir)
-    {
-        return Ok(bin);
-    }
-    tokio::fs::create_dir_all(dir).await?;
-    if !dir.join("package.json").exists() {
-        tokio::fs::write(
-            dir.join("package.json"),
-            "{\"name\":\"catwalk-install\",\"private\":true}\n",
-        )
-        .await?;
-    }
-    // A confined install runs as the tenant's uid: the tree it writes into is the tenant's.
-    if let Some(uid) = base.confine.as_ref().and_then(|c| c.args.uid) {
-        let parent = dir.parent().unwrap_or(dir);
-        for path in [parent, dir, &dir.join("package.json")] {
-            std::os::unix::fs::chown(path, Some(uid), Some(uid))?;
+            for name in ["package.json", "package-lock.json"] {
+                let path = dir.join(name);
+                if path.exists() {
+                    own(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+            }
         }
-    }
-    let args: Vec<OsString> = [
-        "install",
+        run_npm(base, &args).await
+    };
+    let install = packages::Install {
+        spec: &pkg.spec,
+        dir,
+        registry: &pkg.registry,
+        policy: &pkg.policy,
+        refresh: pkg.refresh,
         // A package from a local folder is copied with its dependencies, not linked to the folder: it runs as
         // it would from the registry, and a confined server need not reach the folder.
-        "--install-links",
-        "--no-audit",
-        "--no-fund",
-        "--loglevel=error",
-        "--prefix",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .chain([dir.as_os_str().to_owned(), spec.into()])
-    .collect();
-    let mut cmd = base.command(&"npm".into(), &args);
+        npm_flags: &["--install-links"],
+    };
+    let verified = packages::install(&install, npm).await?;
+    let bin =
+        bin_path(dir).map_err(|e| format!("the installed package has no usable bin entry: {e}"))?;
+    Ok((bin, verified))
+}
+
+/// Runs npm as `base` runs its programs (confined, with its env), for its exit status and last words.
+async fn run_npm(base: &ProcessSpec, args: &[OsString]) -> Result<(), String> {
+    let mut cmd = base.command(&"npm".into(), args);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let child = reaper::spawn(&mut cmd)?;
+    let child = reaper::spawn(&mut cmd).map_err(|e| format!("npm: {e}"))?;
     let pid = child.id();
-    let out = child.wait_with_output().await?;
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| format!("npm: {e}"))?;
     if let Some(pid) = pid {
         reaper::forget(nix::unistd::Pid::from_raw(pid as i32));
     }
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no output");
-        return Err(InstallError::Npm(format!(
-            "{}: {}",
-            out.status,
-            last.chars().take(300).collect::<String>()
-        )));
+    if out.status.success() {
+        return Ok(());
     }
-    bin_path(dir).map_err(InstallError::Bin)
-}
-
-/// `name@1.2.3` (an exact version, prerelease allowed): the name and the version. A range, a tag or no version
-/// is not exact: npm must resolve it.
-fn exact_version(spec: &str) -> Option<(&str, &str)> {
-    let at = spec.get(1..)?.rfind('@')? + 1;
-    let (name, version) = (&spec[..at], &spec[at + 1..]);
-    let core = version.split(['-', '+']).next()?;
-    let exact = core.split('.').count() == 3
-        && core
-            .split('.')
-            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    exact.then_some((name, version))
-}
-
-/// The version of package `name` installed in `dir`, if it is.
-fn installed_version(dir: &Path, name: &str) -> Option<String> {
-    let manifest =
-        std::fs::read_to_string(dir.join("node_modules").join(name).join("package.json")).ok()?;
-    let manifest: serde_json::Value = serde_json::from_str(&manifest).ok()?;
-    manifest["version"].as_str().map(str::to_owned)
+    Err(packages::npm_failure(out.status, &out.stderr))
 }
 
 /// The installed package's bin, chosen as npx chooses: the only one, or the one named like the package.
@@ -341,44 +322,4 @@ pub(crate) fn bin_path(dir: &Path) -> Result<PathBuf, String> {
 /// The program and arguments that run an installed bin.
 pub fn node_command(bin: &Path) -> (OsString, Vec<OsString>) {
     ("node".into(), vec![bin.into()])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{dir_name, exact_version};
-
-    #[test]
-    fn only_exact_versions_are_pinned() {
-        assert_eq!(
-            exact_version("@scope/pkg@1.2.3"),
-            Some(("@scope/pkg", "1.2.3"))
-        );
-        assert_eq!(exact_version("pkg@2026.8.31"), Some(("pkg", "2026.8.31")));
-        assert_eq!(
-            exact_version("pkg@1.0.0-beta.1"),
-            Some(("pkg", "1.0.0-beta.1"))
-        );
-        for moving in [
-            "pkg",
-            "@scope/pkg",
-            "pkg@latest",
-            "pkg@^1.2.3",
-            "pkg@1.2",
-            "pkg@1.x.0",
-        ] {
-            assert_eq!(exact_version(moving), None, "{moving}");
-        }
-    }
-
-    #[test]
-    fn dir_names_are_safe_and_distinct() {
-        let a = dir_name("@scope/pkg@1.0.0");
-        let b = dir_name("@scope_pkg@1.0.0");
-        assert_ne!(a, b);
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        );
-        assert!(dir_name(&"x".repeat(1000)).len() < 100);
-    }
 }

@@ -112,7 +112,7 @@ impl SharedServer {
         while !self.shutdown.is_cancelled() {
             let spec = self.source.spec().await;
             let started = Instant::now();
-            match process::spawn(&spec, Tag::named("shared".into())) {
+            match spec.and_then(|spec| process::spawn(&spec, Tag::named("shared".into()))) {
                 Ok(instance) => {
                     self.metrics.instance_started("shared", "ok");
                     let reason = self.pump(instance).await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::policy::egress::{Grant, Pin};
+use crate::policy::packages::Verify;
 use crate::vocab::{Mode, Sandbox, parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
@@ -56,9 +57,23 @@ pub struct PackArgs {
     #[arg(value_name = "SPEC")]
     pub spec: String,
 
-    /// Pack again even if this spec was packed before (a newer version may have been published).
+    /// Resolve the spec again and pack what it resolves to now, even if it was packed and pinned before (a
+    /// newer version may have been published).
     #[arg(long)]
     pub refresh: bool,
+
+    /// What the package must prove before it is packed (as for `catwalk serve`).
+    #[arg(long, env = "CATWALK_VERIFY", value_enum, default_value_t = Verify::Signatures)]
+    pub verify: Verify,
+
+    /// Accept only provenance from these source repositories (as for `catwalk serve`).
+    #[arg(
+        long = "verify-from",
+        env = "CATWALK_VERIFY_FROM",
+        value_name = "REPO",
+        value_delimiter = ','
+    )]
+    pub verify_from: Vec<String>,
 
     /// Print the manifest as JSON on stdout.
     #[arg(long)]
@@ -342,6 +357,27 @@ pub struct ServeArgs {
     /// WASI build or fail).
     #[arg(long, env = "CATWALK_SANDBOX", value_enum, default_value_t = Sandbox::Auto)]
     pub sandbox: Sandbox,
+
+    /// What an npm package must prove before anything of it runs (npx and packing): `signatures` (the
+    /// registry's signature on every package of its tree; any provenance published, verified), `provenance`
+    /// (and a verified provenance attestation for the package itself), or `off`. A tenant's `verify` overrides it.
+    #[arg(long, env = "CATWALK_VERIFY", value_enum, default_value_t = Verify::Signatures)]
+    pub verify: Verify,
+
+    /// Accept only packages whose provenance names one of these source repositories (`github.com/owner/*`,
+    /// comma-separated); implies `--verify provenance`.
+    #[arg(
+        long = "verify-from",
+        env = "CATWALK_VERIFY_FROM",
+        value_name = "REPO",
+        value_delimiter = ','
+    )]
+    pub verify_from: Vec<String>,
+
+    /// Resolve every package spec again at start, instead of installing the version pinned in the state dir
+    /// when it was first resolved (the new version is verified and pinned in turn).
+    #[arg(long, env = "CATWALK_REFRESH")]
+    pub refresh: bool,
 
     /// This machine's id among the app's machines (Fly sets `FLY_MACHINE_ID`): session ids carry it, and a
     /// request for another machine's session is answered with `fly-replay` so Fly's proxy sends it there.

@@ -88,6 +88,10 @@ pub struct Config {
     pub helper: PathBuf,
     pub catalog: Option<String>,
     pub sandbox: Sandbox,
+    /// What npm packages must prove before they run (`--verify`, `--verify-from`); a tenant may say otherwise.
+    pub packages: crate::policy::packages::PackagePolicy,
+    /// Resolve package specs again instead of using their pins (`--refresh`).
+    pub refresh: bool,
     /// The package's arguments (`--package SPEC -- ARGS`).
     pub package_args: Vec<String>,
     pub max_inflight: usize,
@@ -393,6 +397,11 @@ impl ServeArgs {
                 .map(|o| o.trim_end_matches('/').to_owned())
                 .collect(),
         };
+        let packages = crate::policy::packages::PackagePolicy::new(self.verify, self.verify_from)
+            .map_err(|problem| ConfigError::Invalid {
+            flag: "verify-from",
+            problem,
+        })?;
         let spec = match &server {
             Server::Command(cmd) => cmd.clone(),
             Server::Package(_) | Server::Wasm { .. } | Server::Demo { .. } => empty_spec(),
@@ -412,6 +421,8 @@ impl ServeArgs {
             tenants_file: None,
             catalog: self.catalog,
             sandbox: self.sandbox,
+            packages,
+            refresh: self.refresh,
             package_args: match server {
                 Server::Package(_) => self
                     .command

@@ -101,6 +101,7 @@ async fn describe(tenants: &Tenants, app: &super::App) -> serde_json::Value {
             None => oauth.authorization_server(""),
         }),
         "grants": app.launcher.grants(),
+        "package": app.launcher.package(),
     })
 }
 

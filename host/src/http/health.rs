@@ -34,7 +34,8 @@ pub async fn readyz(State(tenants): State<Arc<Tenants>>) -> Response {
             };
             each.insert(
                 app.tenant.to_string(),
-                json!({ "ready": ready, "detail": detail, "grants": app.launcher.grants() }),
+                json!({ "ready": ready, "detail": detail, "grants": app.launcher.grants(),
+                    "package": app.launcher.package() }),
             );
         }
         return Json(json!({
@@ -45,18 +46,24 @@ pub async fn readyz(State(tenants): State<Arc<Tenants>>) -> Response {
         }))
         .into_response();
     }
-    let (readiness, grants) = match tenants.get("") {
-        Some(app) => (app.launcher.readiness().await, app.launcher.grants()),
+    let (readiness, grants, package) = match tenants.get("") {
+        Some(app) => (
+            app.launcher.readiness().await,
+            app.launcher.grants(),
+            app.launcher.package(),
+        ),
         None => (
             Err("no server configured".to_owned()),
+            serde_json::Value::Null,
             serde_json::Value::Null,
         ),
     };
     match readiness {
-        Ok(detail) => {
-            Json(json!({ "ready": true, "detail": detail, "sessions": sessions, "grants": grants }))
-                .into_response()
-        }
+        Ok(detail) => Json(
+            json!({ "ready": true, "detail": detail, "sessions": sessions,
+            "grants": grants, "package": package }),
+        )
+        .into_response(),
         Err(detail) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "ready": false, "detail": detail, "sessions": sessions })),

@@ -106,8 +106,9 @@ pub enum PackError {
     NoRuntime,
     #[error("installing the pack tools (esbuild and the polyfills) failed: {0}")]
     Tools(String),
-    #[error("npm could not install {spec}: {reason}")]
-    Install { spec: String, reason: String },
+    /// Resolving, verifying or installing the package failed (the message names the package and the step).
+    #[error("{0}")]
+    Package(String),
     #[error("{0}")]
     Bin(String),
     #[error("{package} needs native addons, which cannot run in WASI: {addons}")]
@@ -156,6 +157,9 @@ pub struct Manifest {
     pub addons: Vec<String>,
     /// The tools the smoke test listed.
     pub tools: Vec<String>,
+    /// What the package proved before it was packed (version, signatures, provenance).
+    #[serde(default)]
+    pub verified: Option<crate::packages::Verified>,
 }
 
 /// A packed server, ready to serve.
@@ -209,6 +213,8 @@ pub struct PackRequest {
     pub policy: GuestPolicy,
     /// Pack again even when the spec was packed before (a newer version may have been published).
     pub refresh: bool,
+    /// What the package must prove, and its registry (`supply.refresh` also resolves its pin again).
+    pub supply: crate::packages::Supply,
 }
 
 /// Packs npm specs into artifacts under one state dir.
@@ -290,11 +296,19 @@ impl Packer {
         // A local folder is packed again when its files change; a registry spec stays as packed until refreshed.
         let folder_sha = folder_contents_sha(Path::new(&request.spec))
             .map_err(io(format!("reading {}", request.spec)))?;
+        // A stricter policy than the artifact was packed under checks the package again.
+        let policy = format!(
+            "{:?} {:?} {}",
+            request.supply.policy.verify,
+            request.supply.policy.from,
+            request.supply.registry.url()
+        );
         let index = self.root.join("specs").join(sha256_hex(&[
             request.spec.as_bytes(),
             runtime_sha.as_bytes(),
             layer_sha.as_bytes(),
             folder_sha.as_bytes(),
+            policy.as_bytes(),
         ]));
         if !request.refresh
             && let Some(artifact) = self.cached(&index)
@@ -354,7 +368,7 @@ impl Packer {
                     .await
                     .map_err(fail)?;
             }
-            npm_install(&aside, None).await.map_err(PackError::Tools)?;
+            npm_install(&aside).await.map_err(PackError::Tools)?;
             tokio::fs::write(aside.join(".installed"), b"")
                 .await
                 .map_err(fail)
@@ -388,18 +402,29 @@ impl Packer {
         tokio::fs::create_dir_all(&app)
             .await
             .map_err(io("creating the scratch dir"))?;
-        tokio::fs::write(
-            app.join("package.json"),
-            "{\"name\":\"catwalk-pack\",\"private\":true}\n",
-        )
-        .await
-        .map_err(io("creating the scratch dir"))?;
-        npm_install(&app, Some(spec))
+        // The spec's pin (its lockfile and what it proved) is kept under `pins/`, for the next packing of it.
+        let pins = self.root.join("pins").join(crate::packages::dir_name(spec));
+        for name in crate::packages::PIN_FILES {
+            let _ = tokio::fs::copy(pins.join(name), app.join(name)).await;
+        }
+        let install = crate::packages::Install {
+            spec,
+            dir: &app,
+            registry: &request.supply.registry,
+            policy: &request.supply.policy,
+            refresh: request.refresh || request.supply.refresh,
+            // Nothing of the package runs outside the sandbox; a local folder is copied, not linked.
+            npm_flags: &["--ignore-scripts", "--install-links"],
+        };
+        let verified = crate::packages::install(&install, npm::npm)
             .await
-            .map_err(|reason| PackError::Install {
-                spec: spec.clone(),
-                reason,
-            })?;
+            .map_err(PackError::Package)?;
+        tokio::fs::create_dir_all(&pins)
+            .await
+            .map_err(io("keeping the pin"))?;
+        for name in crate::packages::PIN_FILES {
+            let _ = tokio::fs::copy(app.join(name), pins.join(name)).await;
+        }
         let bin = crate::backend::npm::bin_path(&app).map_err(PackError::Bin)?;
         let (package, version) = installed(&app)?;
 
@@ -478,6 +503,7 @@ impl Packer {
             stubbed: report.stubbed,
             addons: report.addons,
             tools: Vec::new(),
+            verified: Some(verified),
         };
         tokio::fs::write(scratch.join("runtime.wasm"), &self.runtime)
             .await
@@ -574,6 +600,7 @@ mod tests {
                 stubbed: Vec::new(),
                 addons: Vec::new(),
                 tools: Vec::new(),
+                verified: None,
             },
         }
     }

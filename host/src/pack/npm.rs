@@ -2,6 +2,7 @@
 //! a command's output within the step timeout.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
@@ -28,43 +29,34 @@ pub(super) fn installed(app: &Path) -> Result<(String, String), PackError> {
     Ok((name, version))
 }
 
-/// `npm install` in `dir` (of `spec`, or of its package.json), with lifecycle scripts disabled: nothing of the
-/// package runs outside the sandbox.
-pub(super) async fn npm_install(dir: &Path, spec: Option<&str>) -> Result<(), String> {
+/// `npm install` of the pack tools in `dir` (their package.json), with lifecycle scripts disabled.
+pub(super) async fn npm_install(dir: &Path) -> Result<(), String> {
+    let args = [
+        "install",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--prefix",
+    ];
+    npm(args
+        .iter()
+        .map(Into::into)
+        .chain([dir.as_os_str().to_owned()])
+        .collect())
+    .await
+}
+
+/// Runs npm with `args` (catwalk's own, unconfined: packing runs nothing of the package), for its exit status
+/// and, when it fails, its own words.
+pub(super) async fn npm(args: Vec<OsString>) -> Result<(), String> {
     let mut command = Command::new("npm");
-    command
-        .args([
-            "install",
-            "--ignore-scripts",
-            // A package from a local folder is copied, not linked: the sandbox sees only the tree it is given.
-            "--install-links",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            "--prefix",
-        ])
-        .arg(dir)
-        .args(spec)
-        .stdin(std::process::Stdio::null());
+    command.args(args).stdin(std::process::Stdio::null());
     let out = run(&mut command).await.map_err(|e| format!("npm: {e}"))?;
-    if out.status.success() {
-        return Ok(());
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(crate::packages::npm_failure(out.status, &out.stderr)),
     }
-    // npm's own words (`npm error 404 Not Found - GET ...`), not its pointer to a log file.
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let said: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("npm error") && !l.contains("A complete log of this run"))
-        .take(3)
-        .collect();
-    Err(match said.is_empty() {
-        true => format!("{}: {}", out.status, last_line(&out.stderr)),
-        false => format!(
-            "{}: {}",
-            out.status,
-            said.join("; ").chars().take(400).collect::<String>()
-        ),
-    })
 }
 
 /// Runs a command to its end for its output, for at most [`STEP_TIMEOUT`]. Spawned through catwalk's reaper,

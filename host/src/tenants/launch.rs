@@ -124,6 +124,7 @@ impl Host {
                         package.clone(),
                         &dirs.root,
                         confined.as_ref().map(|c| c.install.clone()),
+                        self.supply(&spec.env, spec.packages.as_ref())?,
                     ),
                     TenantServer::Command(argv) => CommandSource::command(ProcessSpec {
                         program: argv[0].clone().into(),
@@ -170,6 +171,7 @@ impl Host {
         package: &str,
         args: &[String],
         base: GuestPolicy,
+        supply: crate::packages::Supply,
     ) -> Result<Launcher, String> {
         let packer = crate::pack::Packer::new(
             &self.state_dir,
@@ -181,6 +183,7 @@ impl Host {
             args: args.to_vec(),
             policy: base.clone(),
             refresh: false,
+            supply,
         };
         let started = std::time::Instant::now();
         let (artifact, cached) = packer.pack(&request).await.map_err(|e| e.to_string())?;
@@ -231,7 +234,8 @@ impl Host {
     /// Tenant `spec`'s package, packed to WASI, with the tenant's env, grants and limits.
     async fn packed_tenant(&self, spec: &TenantSpec, package: &str) -> Result<Launcher, String> {
         let base = self.tenant_policy(spec).await?;
-        self.pack_launcher(&spec.id, package, &spec.args, base)
+        let supply = self.supply(&spec.env, spec.packages.as_ref())?;
+        self.pack_launcher(&spec.id, package, &spec.args, base, supply)
             .await
     }
 

@@ -80,11 +80,16 @@ pub struct Host {
     tls: tokio::sync::OnceCell<Arc<rustls::ClientConfig>>,
     /// WASI builds of npm packages (empty without `--catalog`).
     pub catalog: Catalog,
+    /// What packages must prove before they run, where a tenant does not say (`--verify`).
+    pub packages: crate::policy::packages::PackagePolicy,
+    /// Resolve packages' specs again instead of using their pins (`--refresh`).
+    pub refresh: bool,
     /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
     uids: Mutex<HashMap<String, u32>>,
     wasi: tokio::sync::OnceCell<Arc<WasiRuntime>>,
     /// Built on first use: its TLS set-up is code and memory a catwalk that fetches nothing never needs.
     http: std::sync::OnceLock<reqwest::Client>,
+    registry_http: std::sync::OnceLock<Result<reqwest::Client, String>>,
     /// The audit trail (`--audit-log`), if kept.
     pub audit: Option<Arc<crate::audit::AuditLog>>,
     /// The state key (`CATWALK_STATE_KEY`): the built-in authorization server seals its signing keys with it.
@@ -150,6 +155,9 @@ impl Host {
             children: None,
             metrics: Metrics::new(),
             catalog: Catalog::default(),
+            packages: Default::default(),
+            registry_http: Default::default(),
+            refresh: false,
             max_inflight: default_max_inflight(),
             spare: 0,
             egress_ca: Vec::new(),
@@ -407,21 +415,7 @@ impl Host {
     /// like catwalk's own fetches, so its address is not held to the blocked ranges (a private mirror may be
     /// on `10.0.0.0/8`).
     async fn npm_registry(&self, spec: &TenantSpec) -> Result<Egress, String> {
-        let configured = spec
-            .env
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("npm_config_registry"))
-            .map(|(_, v)| v.clone())
-            .or_else(|| {
-                self.tenant_env
-                    .iter()
-                    .find(|(k, _)| {
-                        k.to_str()
-                            .is_some_and(|k| k.eq_ignore_ascii_case("npm_config_registry"))
-                    })
-                    .and_then(|(_, v)| v.to_str().map(str::to_owned))
-            })
-            .unwrap_or_else(|| "https://registry.npmjs.org/".to_owned());
+        let configured = self.supply(&spec.env, None)?.registry.url().to_owned();
         let url = url::Url::parse(&configured)
             .map_err(|e| format!("npm_config_registry is not a URL ({e})"))?;
         let host = url.host_str().ok_or("npm_config_registry has no host")?;
@@ -446,6 +440,35 @@ impl Host {
             grants: vec![grant],
             pins,
         })
+    }
+
+    /// How a package is to be had: the tenant's policy (or the machine's), and the registry its env names (or
+    /// catwalk's, or npm's own).
+    pub fn supply(
+        &self,
+        env: &[(String, String)],
+        policy: Option<&crate::policy::packages::PackagePolicy>,
+    ) -> Result<crate::packages::Supply, String> {
+        let own: Vec<(&str, &str)> = self
+            .tenant_env
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?, v.to_str()?)))
+            .collect();
+        let url = crate::packages::registry_url(
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(own),
+        );
+        Ok(crate::packages::Supply {
+            policy: policy.unwrap_or(&self.packages).clone(),
+            registry: crate::packages::Registry::new(&url, self.registry_http()?)?,
+            refresh: self.refresh,
+        })
+    }
+
+    /// The client npm registries are read with (see [`crate::packages::registry::client`]), made once.
+    fn registry_http(&self) -> Result<reqwest::Client, String> {
+        self.registry_http
+            .get_or_init(crate::packages::registry::client)
+            .clone()
     }
 
     /// The client catwalk fetches modules and catalogs with.
