@@ -20,8 +20,6 @@ source images/podman.sh
 
 toolchain=$(rustc --print sysroot)
 work="$scratch/fresh"
-# The release binary it built stays, for the image sizes (CATWALK_BIN=... bash images/test.sh).
-cp "$work/target/release/catwalk" "$scratch/catwalk-fresh-release"
 rm -rf "$work"
 mkdir -p "$work"
 git clone -q . "$work/src"
