@@ -40,7 +40,7 @@ fn main() {
         &target_dir.join("wasm32-wasip1/release/catwalk-js.wasm"),
         &out.join("catwalk-js.wasm"),
         "the JavaScript runtime (catwalk-js) could not be built: `catwalk pack` needs it. `bash scripts/deps.sh` \
-         installs what it needs (clang, lld, wasi-libc, libclang-rt-dev-wasm32); the next build tries again",
+         installs what it needs (clang, lld, llvm-ar, wasi-libc, libclang-rt-dev-wasm32); the next build tries again",
     );
     // The binary is position-independent, so the loader relocates ~40,000 pointers at start-up. As RELA entries
     // (24 bytes each) that table is 0.9 MiB, read at every start and resident for the life of the process; packed

@@ -6,7 +6,7 @@
 #
 # 1. `cargo build --release -p catwalk` before any set-up: the build warns that the JavaScript runtime could not
 #    be built, and `catwalk pack` says so.
-# 2. README's set-up, `bash scripts/deps.sh` (clang, lld, wasi-libc; Node 24 and npm 11), then the same build:
+# 2. README's set-up, `bash scripts/deps.sh` (clang, lld, llvm-ar, wasi-libc; Node 24 and npm 11), then the same build:
 #    build.rs notices that the runtime can now be built, and `catwalk pack @modelcontextprotocol/server-memory`
 #    packs it and its smoke test answers. These are the image's source stage's steps (deps.sh, then the build).
 #

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -194,5 +195,46 @@ describe("a package is pinned at first use", () => {
     assert.deepEqual(await serve(), { readyz: "1.0.0", server: "1.0.0" }, "a restart keeps the pinned version");
     assert.deepEqual(await serve(["--refresh"]), { readyz: "1.1.0", server: "1.1.0" });
     assert.deepEqual(await serve(), { readyz: "1.1.0", server: "1.1.0" }, "the refreshed version is the new pin");
+  });
+});
+
+describe("catwalk pack verifies and pins as serving does", () => {
+  let registry;
+  const work = mkdtempSync(path.join(tmpdir(), "catwalk-pack-pin-"));
+  const state = path.join(work, "state");
+  const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
+
+  before(async () => {
+    registry = await startRegistry();
+    const first = versionServer("packed-moving-server", "1.0.0");
+    registry.publish(first.manifest, first.tarball);
+  });
+
+  after(async () => {
+    await registry?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  function pack(args = []) {
+    const out = spawnSync(bin, ["pack", "packed-moving-server", "--json", "--state-dir", state, ...args], {
+      encoding: "utf8", env: { ...process.env, CATWALK_VERIFY: "signatures", npm_config_registry: registry.url, npm_config_fetch_retries: "0" },
+    });
+    return { status: out.status, manifest: out.status === 0 ? JSON.parse(out.stdout) : null, stderr: out.stderr };
+  }
+
+  test("a package is packed as pinned until --refresh, and refused when it lacks the provenance asked for", () => {
+    const first = pack();
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(first.manifest.version, "1.0.0");
+    assert.equal(first.manifest.verified.signed, 1);
+    const next = versionServer("packed-moving-server", "1.1.0");
+    registry.publish(next.manifest, next.tarball);
+    // Without its artifact (the spec's index entry gone), packing again installs the pinned version.
+    rmSync(path.join(state, "packs/specs"), { recursive: true, force: true });
+    assert.equal(pack().manifest.version, "1.0.0");
+    assert.equal(pack(["--refresh"]).manifest.version, "1.1.0");
+    const refused = pack(["--verify", "provenance"]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /packed-moving-server@1\.1\.0 has no provenance attestation, and the policy requires one/);
   });
 });

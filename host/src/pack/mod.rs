@@ -99,7 +99,7 @@ const SMOKE_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
     #[error(
-        "this catwalk was built without its JavaScript runtime (building catwalk-js needs Debian's clang, lld, \
+        "this catwalk was built without its JavaScript runtime (building catwalk-js needs Debian's clang, lld, llvm, \
          wasi-libc and libclang-rt-dev-wasm32; `bash scripts/deps.sh` installs them): build again, or set \
          CATWALK_JS_RUNTIME to a catwalk-js.wasm"
     )]
