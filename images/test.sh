@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the image with podman from the catwalk binary already built, runs it, and talks MCP to it over HTTP:
-# the built-in WASI demo, a tenants file with a mounted WASI module, and an npm server through MCP_PACKAGE; then
+# the built-in WASI demo (and the slim, WASI-only image), a tenants file with a mounted WASI module, and an npm server through MCP_PACKAGE; then
 # SIGTERM must stop a container within 10 s.
 #
 #   bash images/test.sh            (root; installs podman, runc and debootstrap if missing)

@@ -24,7 +24,9 @@ export function packTarball(manifest, files) {
   return readFileSync(path.join(out, packed.filename));
 }
 
-export async function startRegistry() {
+/** `upstream`: a registry to relay the packuments of packages it does not have from (their tarballs stay
+ * there), as a private registry in front of the public one does. */
+export async function startRegistry({ upstream = null } = {}) {
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const spki = publicKey.export({ type: "spki", format: "der" });
   const keyid = `SHA256:${createHash("sha256").update(spki).digest("base64").replace(/=+$/, "")}`;
@@ -51,6 +53,12 @@ export async function startRegistry() {
     }
     if (tarballs.has(url)) return send(200, tarballs.get(url), "application/octet-stream");
     const pkg = packages.get(url.slice(1));
+    if (!pkg && upstream) {
+      fetch(`${upstream.replace(/\/$/, "")}${req.url}`, { headers: { accept: req.headers.accept ?? "application/json" } })
+        .then(async (up) => send(up.status, Buffer.from(await up.arrayBuffer())))
+        .catch(() => send(502, "{}"));
+      return;
+    }
     if (!pkg) return send(404, JSON.stringify({ error: "Not found" }));
     const versions = Object.fromEntries([...pkg.versions].map(([v, e]) => [v, e.manifest]));
     const time = Object.fromEntries([...pkg.versions].map(([v, e]) => [v, e.time]));

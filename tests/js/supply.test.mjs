@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
 import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -205,7 +206,8 @@ describe("catwalk pack verifies and pins as serving does", () => {
   const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
 
   before(async () => {
-    registry = await startRegistry();
+    // The pack tools (esbuild, the polyfills) come through it from the machine's registry.
+    registry = await startRegistry({ upstream: execFileSync("npm", ["config", "get", "registry"], { encoding: "utf8" }).trim() });
     const first = versionServer("packed-moving-server", "1.0.0");
     registry.publish(first.manifest, first.tarball);
   });
@@ -215,15 +217,21 @@ describe("catwalk pack verifies and pins as serving does", () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  function pack(args = []) {
-    const out = spawnSync(bin, ["pack", "packed-moving-server", "--json", "--state-dir", state, ...args], {
-      encoding: "utf8", env: { ...process.env, CATWALK_VERIFY: "signatures", npm_config_registry: registry.url, npm_config_fetch_retries: "0" },
+  // Spawned, not spawnSync: the registry answers from this process's event loop.
+  async function pack(args = []) {
+    const child = spawn(bin, ["pack", "packed-moving-server", "--json", "--state-dir", state, ...args], {
+      env: { ...process.env, CATWALK_VERIFY: "signatures", npm_config_registry: registry.url, npm_config_fetch_retries: "0" },
     });
-    return { status: out.status, manifest: out.status === 0 ? JSON.parse(out.stdout) : null, stderr: out.stderr };
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const [status] = await once(child, "exit");
+    return { status, manifest: status === 0 ? JSON.parse(stdout) : null, stderr };
   }
 
-  test("a package is packed as pinned until --refresh, and refused when it lacks the provenance asked for", () => {
-    const first = pack();
+  test("a package is packed as pinned until --refresh, and refused when it lacks the provenance asked for", async () => {
+    const first = await pack();
     assert.equal(first.status, 0, first.stderr);
     assert.equal(first.manifest.version, "1.0.0");
     assert.equal(first.manifest.verified.signed, 1);
@@ -231,9 +239,9 @@ describe("catwalk pack verifies and pins as serving does", () => {
     registry.publish(next.manifest, next.tarball);
     // Without its artifact (the spec's index entry gone), packing again installs the pinned version.
     rmSync(path.join(state, "packs/specs"), { recursive: true, force: true });
-    assert.equal(pack().manifest.version, "1.0.0");
-    assert.equal(pack(["--refresh"]).manifest.version, "1.1.0");
-    const refused = pack(["--verify", "provenance"]);
+    assert.equal((await pack()).manifest.version, "1.0.0");
+    assert.equal((await pack(["--refresh"])).manifest.version, "1.1.0");
+    const refused = await pack(["--verify", "provenance"]);
     assert.notEqual(refused.status, 0);
     assert.match(refused.stderr, /packed-moving-server@1\.1\.0 has no provenance attestation, and the policy requires one/);
   });
