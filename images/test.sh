@@ -89,8 +89,8 @@ echo "wasi: ok"
 [ "$(podman exec catwalk-test-wasi id -u)" != 0 ] || { echo "runs as root" >&2; exit 1; }
 
 # The slim image serves the same demo, and has no Node and no npm.
-image=localhost/catwalk-slim:test run catwalk-test-slim 18084
-answer=$(mcp 18084 echo '{"message":"from the slim image"}') || { podman logs catwalk-test-slim 2>&1 | tail -5 >&2; exit 1; }
+image=localhost/catwalk-slim:test run catwalk-test-slim 18090
+answer=$(mcp 18090 echo '{"message":"from the slim image"}') || { podman logs catwalk-test-slim 2>&1 | tail -5 >&2; exit 1; }
 expect "$answer" 'from the slim image'
 if podman exec catwalk-test-slim sh -c 'command -v node || command -v npm'; then
     echo "the slim image has Node or npm" >&2; exit 1
