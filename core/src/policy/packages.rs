@@ -32,6 +32,15 @@ pub enum Verify {
 }
 
 impl Verify {
+    /// As written: `signatures`, `provenance` or `off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verify::Signatures => "signatures",
+            Verify::Provenance => "provenance",
+            Verify::Off => "off",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         <Self as ValueEnum>::from_str(s, false)
             .map_err(|_| format!("{s:?} is not \"signatures\", \"provenance\" or \"off\""))

@@ -274,7 +274,7 @@ pub async fn verify(
         name: tree.name.clone(),
         version: tree.version.clone(),
         integrity: tree.integrity.clone(),
-        verify: format!("{:?}", policy.verify).to_lowercase(),
+        verify: policy.verify.name().to_owned(),
         from: policy.from.clone(),
         packages: tree.from_registry.len() + usize::from(tree.local),
         signed: 0,
@@ -397,7 +397,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn pinned(install: &Install<'_>) -> Option<Verified> {
     let pin: Pin = serde_json::from_slice(&std::fs::read(install.dir.join(PIN)).ok()?).ok()?;
     let lock = std::fs::read(install.dir.join(LOCK)).ok()?;
-    let policy = format!("{:?}", install.policy.verify).to_lowercase();
+    let policy = install.policy.verify.name();
     (pin.spec == install.spec
         && pin.registry == install.registry.url()
         && pin.lock_sha256 == sha256_hex(&lock)
