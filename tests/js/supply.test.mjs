@@ -193,7 +193,9 @@ describe("a package is pinned at first use", () => {
     assert.deepEqual(await serve(), { readyz: "1.0.0", server: "1.0.0" });
     const next = versionServer("moving-server", "1.1.0");
     registry.publish(next.manifest, next.tarball);
+    const asked = registry.requests.length;
     assert.deepEqual(await serve(), { readyz: "1.0.0", server: "1.0.0" }, "a restart keeps the pinned version");
+    assert.deepEqual(registry.requests.slice(asked), [], "and installs nothing: the pinned tree is in place");
     assert.deepEqual(await serve(["--refresh"]), { readyz: "1.1.0", server: "1.1.0" });
     assert.deepEqual(await serve(), { readyz: "1.1.0", server: "1.1.0" }, "the refreshed version is the new pin");
   });
