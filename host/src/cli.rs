@@ -76,11 +76,10 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
         },
         refresh: args.refresh,
         supply: crate::packages::Supply {
-            policy: crate::policy::packages::PackagePolicy::new(
-                args.verify,
-                args.verify_from.clone(),
-            )
-            .map_err(|e| anyhow::anyhow!("--verify-from: {e}"))?,
+            policy: args
+                .verify
+                .policy()
+                .map_err(|e| anyhow::anyhow!("--verify-from: {e}"))?,
             registry: crate::packages::Registry::new(
                 &crate::packages::registry_url(
                     std::env::vars()

@@ -63,17 +63,8 @@ pub struct PackArgs {
     pub refresh: bool,
 
     /// What the package must prove before it is packed (as for `catwalk serve`).
-    #[arg(long, env = "CATWALK_VERIFY", value_enum, default_value_t = Verify::Signatures)]
-    pub verify: Verify,
-
-    /// Accept only provenance from these source repositories (as for `catwalk serve`).
-    #[arg(
-        long = "verify-from",
-        env = "CATWALK_VERIFY_FROM",
-        value_name = "REPO",
-        value_delimiter = ','
-    )]
-    pub verify_from: Vec<String>,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 
     /// Print the manifest as JSON on stdout.
     #[arg(long)]
@@ -94,6 +85,32 @@ pub struct PackArgs {
     /// The package's arguments for the smoke test (as `catwalk serve --package SPEC -- ARGS` gives them).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+/// What an npm package must prove before anything of it runs (`catwalk serve` and `catwalk pack`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// `signatures` (the registry's signature on every package of its tree; any provenance published,
+    /// verified), `provenance` (and a verified provenance attestation for the package itself), or `off`.
+    #[arg(long, env = "CATWALK_VERIFY", value_enum, default_value_t = Verify::Signatures)]
+    pub verify: Verify,
+
+    /// Accept only packages whose provenance names one of these source repositories (`github.com/owner/*`,
+    /// comma-separated); implies `--verify provenance`.
+    #[arg(
+        long = "verify-from",
+        env = "CATWALK_VERIFY_FROM",
+        value_name = "REPO",
+        value_delimiter = ','
+    )]
+    pub verify_from: Vec<String>,
+}
+
+impl VerifyArgs {
+    /// The policy these flags give, or why `--verify-from` gives none.
+    pub fn policy(&self) -> Result<crate::policy::packages::PackagePolicy, String> {
+        crate::policy::packages::PackagePolicy::new(self.verify, self.verify_from.clone())
+    }
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -358,21 +375,9 @@ pub struct ServeArgs {
     #[arg(long, env = "CATWALK_SANDBOX", value_enum, default_value_t = Sandbox::Auto)]
     pub sandbox: Sandbox,
 
-    /// What an npm package must prove before anything of it runs (npx and packing): `signatures` (the
-    /// registry's signature on every package of its tree; any provenance published, verified), `provenance`
-    /// (and a verified provenance attestation for the package itself), or `off`. A tenant's `verify` overrides it.
-    #[arg(long, env = "CATWALK_VERIFY", value_enum, default_value_t = Verify::Signatures)]
-    pub verify: Verify,
-
-    /// Accept only packages whose provenance names one of these source repositories (`github.com/owner/*`,
-    /// comma-separated); implies `--verify provenance`.
-    #[arg(
-        long = "verify-from",
-        env = "CATWALK_VERIFY_FROM",
-        value_name = "REPO",
-        value_delimiter = ','
-    )]
-    pub verify_from: Vec<String>,
+    /// What npm packages must prove before they run; a tenant's `verify` and `from` override it.
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 
     /// Resolve every package spec again at start, instead of installing the version pinned in the state dir
     /// when it was first resolved (the new version is verified and pinned in turn).

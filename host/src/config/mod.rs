@@ -397,11 +397,13 @@ impl ServeArgs {
                 .map(|o| o.trim_end_matches('/').to_owned())
                 .collect(),
         };
-        let packages = crate::policy::packages::PackagePolicy::new(self.verify, self.verify_from)
+        let packages = self
+            .verify
+            .policy()
             .map_err(|problem| ConfigError::Invalid {
-            flag: "verify-from",
-            problem,
-        })?;
+                flag: "verify-from",
+                problem,
+            })?;
         let spec = match &server {
             Server::Command(cmd) => cmd.clone(),
             Server::Package(_) | Server::Wasm { .. } | Server::Demo { .. } => empty_spec(),
