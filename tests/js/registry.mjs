@@ -25,8 +25,10 @@ export function packTarball(manifest, files) {
 }
 
 /** `upstream`: a registry to relay the packuments of packages it does not have from (their tarballs stay
- * there), as a private registry in front of the public one does. */
-export async function startRegistry({ upstream = null } = {}) {
+ * there), as a private registry in front of the public one does. `resign`: it also signs every version it
+ * relays, and serves the tarballs itself, as a registry mirror that signs (for a tree of real packages
+ * verified as registry.npmjs.org's would be, where the machine's registry strips its signatures). */
+export async function startRegistry({ upstream = null, resign = false } = {}) {
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const spki = publicKey.export({ type: "spki", format: "der" });
   const keyid = `SHA256:${createHash("sha256").update(spki).digest("base64").replace(/=+$/, "")}`;
@@ -34,6 +36,7 @@ export async function startRegistry({ upstream = null } = {}) {
   const tarballs = new Map(); // url path → bytes
   const attestations = new Map(); // "name@version" → JSON text
   const requests = [];
+  const relayed = new Map(); // "accept url" → a relayed packument, signed
   let base;
 
   const server = http.createServer((req, res) => {
@@ -54,8 +57,24 @@ export async function startRegistry({ upstream = null } = {}) {
     if (tarballs.has(url)) return send(200, tarballs.get(url), "application/octet-stream");
     const pkg = packages.get(url.slice(1));
     if (!pkg && upstream) {
-      fetch(`${upstream.replace(/\/$/, "")}${req.url}`, { headers: { accept: req.headers.accept ?? "application/json" } })
-        .then(async (up) => send(up.status, Buffer.from(await up.arrayBuffer())))
+      const from = upstream.replace(/\/$/, "");
+      const cacheKey = `${req.headers.accept} ${req.url}`;
+      if (relayed.has(cacheKey)) return send(200, relayed.get(cacheKey));
+      fetch(`${from}${req.url}`, { headers: { accept: req.headers.accept ?? "application/json" } })
+        .then(async (up) => {
+          const body = Buffer.from(await up.arrayBuffer());
+          if (!resign || !up.ok || req.url.endsWith(".tgz")) return send(up.status, body, up.headers.get("content-type"));
+          const doc = JSON.parse(body);
+          for (const [version, manifest] of Object.entries(doc.versions ?? {})) {
+            const dist = manifest.dist;
+            if (!dist?.integrity) continue;
+            dist.tarball = dist.tarball.replace(from, base.slice(0, -1));
+            dist.signatures = [{ keyid, sig: sign("sha256", Buffer.from(`${doc.name}@${version}:${dist.integrity}`), privateKey).toString("base64") }];
+          }
+          // Signed once, as a registry signs at publication.
+          relayed.set(cacheKey, JSON.stringify(doc));
+          send(200, relayed.get(cacheKey));
+        })
         .catch(() => send(502, "{}"));
       return;
     }
