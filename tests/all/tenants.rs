@@ -706,7 +706,7 @@ async fn a_catalog_serves_listed_packages_sandboxed_and_others_through_npx() -> 
         (
             "@catwalk-test/not-in-the-catalog",
             "wasi",
-            "cannot run sandboxed (--sandbox wasi): npm could not install @catwalk-test/not-in-the-catalog",
+            "cannot run sandboxed (--sandbox wasi): npm could not resolve @catwalk-test/not-in-the-catalog",
         ),
     ] {
         let cw = Catwalk::start_without_command(
