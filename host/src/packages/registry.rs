@@ -10,11 +10,23 @@ use serde_json::Value;
 const MAX_DOCUMENT: usize = 64 << 20;
 
 /// One registry, as npm is configured to use it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Registry {
-    /// With a trailing `/`.
+    /// With a trailing `/`, and without the credentials a URL may carry (`https://user:token@host/`): this
+    /// is the URL shown in errors, `/readyz` and pins.
     base: url::Url,
+    /// The URL's credentials, sent as Basic auth with each request and never shown.
+    auth: Option<(String, Option<String>)>,
     http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("base", &self.base.as_str())
+            .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A key the registry signs with (`/-/npm/v1/keys`).
@@ -40,6 +52,13 @@ pub struct Dist {
     pub attestations: Option<String>,
     /// When it was published (RFC 3339), where the document says.
     pub published: Option<String>,
+}
+
+/// A URL's percent-encoded user or password, as sent.
+fn decode(part: &str) -> String {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The client registries are read with. It trusts what npm trusts: the public roots, and the CA files
@@ -70,12 +89,21 @@ pub fn client() -> Result<reqwest::Client, String> {
 }
 
 impl Registry {
+    /// The registry at `url`. A URL that does not parse is not repeated in the error: it may hold a token.
     pub fn new(url: &str, http: reqwest::Client) -> Result<Self, String> {
-        let mut base = url::Url::parse(url).map_err(|e| format!("the registry {url:?}: {e}"))?;
+        let mut base =
+            url::Url::parse(url).map_err(|e| format!("the npm registry is not a URL ({e})"))?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        Ok(Self { base, http })
+        let auth = match (base.username(), base.password()) {
+            ("", None) => None,
+            (user, password) => Some((decode(user), password.map(decode))),
+        };
+        // Neither fails on a URL with a host, which a registry URL with credentials has.
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        Ok(Self { base, auth, http })
     }
 
     pub fn url(&self) -> &str {
@@ -89,14 +117,18 @@ impl Registry {
 
     async fn get(&self, path: &str, accept: &str) -> Result<Option<Value>, String> {
         let url = format!("{}{path}", self.base);
-        let response = self
+        let mut request = self
             .http
             .get(&url)
             .header(reqwest::header::ACCEPT, accept)
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(60));
+        if let Some((user, password)) = &self.auth {
+            request = request.basic_auth(user, password.as_ref());
+        }
+        let response = request
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .map_err(|e| format!("GET {url}: {}", e.without_url()))?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -109,7 +141,7 @@ impl Registry {
         let body = response
             .bytes()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .map_err(|e| format!("GET {url}: {}", e.without_url()))?;
         serde_json::from_slice(&body)
             .map(Some)
             .map_err(|e| format!("GET {url}: not JSON ({e})"))
@@ -187,5 +219,79 @@ impl Registry {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A registry URL's token goes to the registry as Basic auth and nowhere else: not into the URL shown
+    /// in `/readyz` and pins, not into errors, not into `Debug`.
+    #[tokio::test]
+    async fn a_registry_urls_credentials_are_sent_and_never_shown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client closed before its request ended");
+                request.extend_from_slice(&buf[..n]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let registry = Registry::new(
+            &format!("http://ci-bot:s3cr%2Ft-token@127.0.0.1:{port}/npm"),
+            reqwest::Client::new(),
+        )
+        .unwrap();
+        let error = registry.keys().await.unwrap_err();
+        let request = server.await.unwrap();
+
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode("ci-bot:s3cr/t-token");
+        assert!(
+            request.to_ascii_lowercase().contains(&format!(
+                "authorization: basic {}",
+                basic.to_ascii_lowercase()
+            )),
+            "{request}"
+        );
+        assert!(request.starts_with("GET /npm/-/npm/v1/keys "), "{request}");
+        assert_eq!(registry.url(), format!("http://127.0.0.1:{port}/npm/"));
+        for shown in [error.clone(), format!("{registry:?}")] {
+            assert!(
+                !shown.contains("s3cr") && !shown.contains("ci-bot"),
+                "{shown}"
+            );
+        }
+        assert!(error.contains("503"), "{error}");
+        // One that does not parse is not repeated either.
+        let bad = Registry::new("https://ci-bot:s3cr3t@[bad/", reqwest::Client::new()).unwrap_err();
+        assert!(!bad.contains("s3cr3t"), "{bad}");
+    }
+
+    /// An unreachable registry's error does not carry the URL's credentials through reqwest's message.
+    #[tokio::test]
+    async fn a_transport_error_does_not_show_the_credentials() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let registry = Registry::new(
+            &format!("http://ci-bot:s3cr3t@127.0.0.1:{port}/"),
+            reqwest::Client::new(),
+        )
+        .unwrap();
+        let error = registry.keys().await.unwrap_err();
+        assert!(!error.contains("s3cr3t"), "{error}");
+        assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
     }
 }
