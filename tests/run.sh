@@ -50,7 +50,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== WASI guests (the conformance fixture, the hostile guests, the JavaScript runtime)"
 hostile=""
-for attack in fs-read fs-write env net spin memory flood recursion; do hostile="$hostile -p catwalk-hostile-$attack"; done
+for attack in fs-read fs-write env net spin memory flood recursion snapshot; do hostile="$hostile -p catwalk-hostile-$attack"; done
 cargo build --release --target wasm32-wasip1 -p catwalk-conformance-guest -p catwalk-egress-guest $hostile
 cargo build --release --target wasm32-wasip2 -p catwalk-conformance-guest -p catwalk-egress-guest -p catwalk-hostile-net
 cargo build --target wasm32-wasip1 -p catwalk-guest --examples

@@ -491,3 +491,65 @@ async fn a_network_grant_opens_exactly_that_address_to_a_component() -> Result<(
     assert!(other.accept().is_err(), "nothing reached the other port");
     cw.stop().await
 }
+
+/// A snapshot's memory image is shared copy-on-write between instances: what one instance writes, into the
+/// snapshot's pages or into fresh heap, no later instance can read, even one given the same pool slot.
+#[tokio::test]
+async fn no_instance_sees_another_instances_memory_through_a_snapshot() -> Result<()> {
+    let dir = Scratch::new("snapshot")?;
+    let wasm = std::fs::read(guest("wasm32-wasip1", "catwalk-hostile-snapshot"))?;
+    let runtime = catwalk::backend::wasi::WasiRuntime::new(
+        dir.0.join("cache"),
+        catwalk::backend::wasi::PoolSize {
+            instances: 2,
+            max_memory_bytes: 64 << 20,
+        },
+    )?;
+    let snapshot = runtime
+        .snapshot(
+            &wasm,
+            &catwalk::backend::wasi::GuestPolicy::new(),
+            Duration::from_secs(60),
+        )
+        .await?;
+    let path = dir.0.join("snapshot.wasm");
+    std::fs::write(&path, &snapshot.wasm)?;
+    // One session at a time and no spare: each new instance takes the slot the last one left.
+    let cw = serve(
+        &path.display().to_string(),
+        &["--spare", "0", "--max-sessions", "2"],
+        &[],
+    )
+    .await?;
+    for round in 0..4 {
+        let canary = format!("canary-{round}-{}", std::process::id());
+        let mut planter = Client::new(cw.mcp());
+        planter.initialize("2025-11-25").await?;
+        let (before, _) = attempt(&planter, "search", json!({"canary": canary})).await?;
+        assert_eq!(
+            before, "CLEAN; BLOCK AS SNAPSHOT",
+            "a new instance starts as the snapshot"
+        );
+        assert_eq!(
+            attempt(&planter, "plant", json!({"canary": canary}))
+                .await?
+                .0,
+            "PLANTED"
+        );
+        // The control: the search finds what was planted, in the instance that planted it.
+        let (found, _) = attempt(&planter, "search", json!({"canary": canary})).await?;
+        assert!(
+            found.starts_with("FOUND at ") && found.contains("BLOCK CHANGED"),
+            "round {round}: {found}"
+        );
+        assert_eq!(planter.delete().await?, 200);
+
+        let mut searcher = Client::new(cw.mcp());
+        searcher.initialize("2025-11-25").await?;
+        let (after, _) = attempt(&searcher, "search", json!({"canary": canary})).await?;
+        assert_eq!(after, "CLEAN; BLOCK AS SNAPSHOT", "round {round}");
+        assert_eq!(searcher.delete().await?, 200);
+    }
+    cw.stop().await?;
+    Ok(())
+}

@@ -13,6 +13,7 @@ mod cpu;
 mod http;
 mod outgoing;
 pub mod policy;
+mod snapshot;
 mod stdio;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ use super::spares::Spares;
 use super::{Instance, LaunchError, Redactor, ServerEvent, Tag};
 use cpu::{Budget, Lanes};
 pub use policy::GuestPolicy;
+pub use snapshot::Snapshot;
 use stdio::{GuestStderr, GuestStdin, GuestStdout};
 
 /// Why a module cannot be served.
