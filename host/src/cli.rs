@@ -145,7 +145,30 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
                 .collect()
         )
     );
+    if !m.missing.is_empty() {
+        eprintln!(
+            "  missing   {} (requiring it throws, as under Node)",
+            list(
+                m.missing
+                    .iter()
+                    .map(|s| format!("{} (required by {})", s.name, s.importer))
+                    .collect()
+            )
+        );
+    }
     eprintln!("  addons    {}", list(m.addons.clone()));
+    match &m.snapshot {
+        Some(s) if s.usable => eprintln!(
+            "  snapshot  {} KiB{}",
+            s.bytes >> 10,
+            match s.env.is_empty() {
+                true => String::new(),
+                false => format!(" (not for a tenant whose env sets {})", s.env.join(", ")),
+            }
+        ),
+        Some(s) => eprintln!("  snapshot  none: {}", s.reason),
+        None => {}
+    }
     if let Some(verified) = &m.verified {
         eprintln!("  verified  {}", verified.describe());
     }

@@ -368,10 +368,45 @@ function exchange(method, url, headers, payload, signal) {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+// A `data:` URL is answered here, as Node's fetch answers it (the Fetch Standard's data: URL processor): its
+// bytes, percent-decoded and then base64-decoded if it says `;base64`, with its MIME type.
+function dataResponse(href) {
+  const rest = href.slice("data:".length).replace(/#.*$/s, "");
+  const comma = rest.indexOf(",");
+  if (comma < 0) throw new TypeError("fetch failed", { cause: new Error("invalid data: URL") });
+  let type = rest.slice(0, comma).trim();
+  const base64 = /;\s*base64\s*$/i.test(type);
+  if (base64) type = type.replace(/;\s*base64\s*$/i, "");
+  const encoded = rest.slice(comma + 1);
+  const bytes = [];
+  const utf8 = new TextEncoder();
+  for (let i = 0; i < encoded.length; i++) {
+    if (encoded[i] === "%" && /^[0-9a-f]{2}$/i.test(encoded.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(encoded.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...utf8.encode(encoded[i]));
+    }
+  }
+  let body = Uint8Array.from(bytes);
+  if (base64) {
+    const text = String.fromCharCode(...body).replace(/[\t\n\f\r ]/g, "");
+    let decoded;
+    try { decoded = atob(text); } catch { throw new TypeError("fetch failed", { cause: new Error("invalid data: URL") }); }
+    body = Uint8Array.from(decoded, (c) => c.charCodeAt(0));
+  }
+  if (type === "" || type.startsWith(";")) type = `text/plain${type || ";charset=US-ASCII"}`;
+  return new Response(body, { status: 200, statusText: "OK", headers: { "content-type": type }, url: href });
+}
+
 export async function fetch(input, init = {}) {
   let request = new Request(input, init);
   const signal = request._signal;
   if (signal?.aborted) throw abortError(signal);
+  if (request.url.startsWith("data:")) {
+    if (request.method !== "GET") throw new TypeError("fetch failed", { cause: new Error("a data: URL is fetched with GET only") });
+    return dataResponse(request.url);
+  }
   let payload = await extract(request._source);
   for (let hop = 0; ; hop++) {
     const headers = request.headers._pairs();

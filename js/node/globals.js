@@ -122,9 +122,10 @@ globalThis.EventTarget ??= EventTarget;
 globalThis.AbortSignal ??= AbortSignal;
 globalThis.AbortController ??= AbortController;
 
-const origin = Date.now() - (globalThis.__catwalk?.now?.() ?? 0);
+// The time origin is this instance's start, worked out at the first read (a snapshot is taken before it starts).
+let origin;
 globalThis.performance ??= {
-  timeOrigin: origin,
+  get timeOrigin() { return (origin ??= Date.now() - (globalThis.__catwalk?.now?.() ?? 0)); },
   now: () => globalThis.__catwalk.now(),
   mark() {},
   measure() {},

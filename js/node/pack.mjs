@@ -4,6 +4,7 @@
 // come from the compatibility layer beside this file or from maintained npm polyfills; the rest become stubs
 // that throw a clear error when used. Prints a JSON report: the stubbed built-ins and the native addons found.
 import { build } from "esbuild";
+import { existsSync } from "node:fs";
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import { builtinModules, createRequire } from "node:module";
 import path from "node:path";
@@ -20,7 +21,7 @@ const LAYER = {
   timers: "timers.js", "timers/promises": "timers-promises.js", process: "process.js", tty: "tty.js",
   perf_hooks: "perf_hooks.js", async_hooks: "async_hooks.js", assert: "assert.js", "assert/strict": "assert.js",
   readline: "readline.js", constants: "constants.js", http: "http.js", https: "https.js", dns: "dns.js",
-  "dns/promises": "dns-promises.js", net: "net.js", tls: "tls.js", http2: "http2.js",
+  "dns/promises": "dns-promises.js", net: "net.js", tls: "tls.js", http2: "http2.js", zlib: "zlib.js",
 };
 const POLYFILLS = {
   events: "events", buffer: "buffer", string_decoder: "string_decoder", path: "path-browserify",
@@ -29,6 +30,8 @@ const POLYFILLS = {
 };
 const builtins = new Set(builtinModules);
 const stubbed = new Map();
+// Modules required but not installed (optional dependencies): name → first importer.
+const missing = new Map();
 const addons = new Set();
 // Addons the bin's imports reach: those make the package unpackable.
 const imported = new Set();
@@ -55,13 +58,15 @@ const sandbox = {
       resolveDir: tools,
       contents: `module.exports = require(${JSON.stringify(path.join(tools, args.path))}).default;`,
     }));
+    // A native addon cannot run in the sandbox. One the bin imports statically refuses the package; one it
+    // requires (often in a try/catch, with a JavaScript fallback) fails when required, as a missing build does.
     b.onResolve({ filter: /\.node$/ }, (args) => {
       const addon = path.relative(root, path.resolve(args.resolveDir, args.path));
       addons.add(addon);
-      imported.add(addon);
-      return { path: args.path, namespace: "catwalk-stub" };
+      if (args.kind !== "require-call" && args.kind !== "dynamic-import") imported.add(addon);
+      return { path: args.path, namespace: "catwalk-missing" };
     });
-    b.onLoad({ filter: /.*/, namespace: "catwalk-stub" }, (args) => ({
+    b.onLoad({ filter: /.*/, namespace: "catwalk-stub" }, async (args) => ({
       loader: "js",
       contents: `const what = ${JSON.stringify(args.path)};
 const unavailable = (key) => function () {
@@ -70,8 +75,28 @@ const unavailable = (key) => function () {
 const trap = new Proxy({}, {
   get: (_, key) => (typeof key === "symbol" || key === "__esModule" || key === "default" || key === "then" ? undefined : unavailable(key)),
 });
-module.exports = Object.create(trap);`,
+module.exports = Object.create(trap);
+${await stubExports(args.path)}`,
     }));
+    // A module that is not there (an optional dependency not installed) fails where Node fails: when it is
+    // required or dynamically imported, which a package guards with try/catch. A static import of one is still
+    // a bundling error, as it is an error for Node at start.
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData?.catwalkRetry || (args.kind !== "require-call" && args.kind !== "dynamic-import")) return undefined;
+      const found = await b.resolve(args.path, {
+        kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { catwalkRetry: true },
+      });
+      if (found.errors.length === 0) return undefined;
+      const importer = path.relative(root, args.importer);
+      if (!missing.has(args.path)) missing.set(args.path, importer);
+      return { path: args.path, namespace: "catwalk-missing" };
+    });
+    b.onLoad({ filter: /.*/, namespace: "catwalk-missing" }, (args) => {
+      const message = args.path.endsWith(".node")
+        ? `Cannot load '${args.path}': native addons are not available in catwalk's sandbox`
+        : `Cannot find module '${args.path}'`;
+      return { loader: "js", contents: `throw Object.assign(new Error(${JSON.stringify(message)}), { code: "MODULE_NOT_FOUND" });` };
+    });
     // Each file of the package tree learns where it is in the sandbox: import.meta.url and friends, and
     // __dirname/__filename in CommonJS.
     b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
@@ -92,6 +117,25 @@ module.exports = Object.create(trap);`,
   },
 };
 
+// A stubbed built-in's exports by their real names, read from this Node: classes and functions that throw when
+// called (so that "class Pool extends Worker {}" still evaluates), and its plain values (isMainThread).
+async function stubExports(name) {
+  if (!builtins.has(name)) return "";
+  let real;
+  try { real = await import(`node:${name}`); } catch { return ""; }
+  const lines = [];
+  for (const key of Object.keys(real.default ?? real)) {
+    if (!/^[A-Za-z_$][\w$]*$/.test(key) || key === "default") continue;
+    const value = (real.default ?? real)[key];
+    if (typeof value === "function") {
+      lines.push(`module.exports.${key} = { ${key}: function () { return unavailable(${JSON.stringify(key)})(); } }.${key};`);
+    } else if (value === null || ["string", "number", "boolean", "undefined"].includes(typeof value)) {
+      lines.push(`module.exports.${key} = ${value === undefined ? "undefined" : JSON.stringify(value)};`);
+    }
+  }
+  return lines.join("\n");
+}
+
 // Native addons anywhere in the tree, whether or not the bin reaches them.
 async function findAddons(dir) {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -101,11 +145,7 @@ async function findAddons(dir) {
   }
 }
 
-const entry = path.join(root, "catwalk-entry.mjs");
-await writeFile(entry, `import ${JSON.stringify(path.join(tools, "globals.js"))};\nimport ${JSON.stringify(bin)};\n`);
-const result = await build({
-  entryPoints: [entry],
-  outfile: out,
+const options = {
   bundle: true,
   format: "esm",
   platform: "node",
@@ -115,7 +155,45 @@ const result = await build({
   legalComments: "none",
   logLevel: "silent",
   plugins: [sandbox],
-}).catch((error) => ({ failed: error }));
+};
+
+// The package's own files: those of the bin's package, not of its dependencies.
+let own = path.dirname(bin);
+while (own.startsWith(root) && !existsSync(path.join(own, "package.json"))) own = path.dirname(own);
+const isOwn = (file) => file.startsWith(own + path.sep) && !path.relative(own, file).split(path.sep).includes("node_modules");
+
+// What the package's own files import statically, in the order Node evaluates them: catwalk's snapshot (made at
+// pack time) evaluates these, and the package's own code runs when an instance starts (it reads the instance's
+// env and arguments). A module of the package imported only by `require` or `import()` stays where it is.
+async function dependencies() {
+  const probe = await build({ ...options, entryPoints: [bin], write: false, metafile: true, absWorkingDir: root }).catch(() => null);
+  if (!probe) return [];
+  const seen = new Set();
+  const eager = [];
+  const visit = (key) => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    for (const record of probe.metafile.inputs[key]?.imports ?? []) {
+      if (record.external || record.kind !== "import-statement") continue;
+      const file = record.path.includes(":") ? null : path.join(root, record.path);
+      if (file && isOwn(file)) visit(record.path);
+      else if (!eager.includes(file ?? record.original)) eager.push(file ?? record.original);
+    }
+  };
+  visit(path.relative(root, bin));
+  return eager;
+}
+
+const entry = path.join(root, "catwalk-entry.mjs");
+const globals = `import ${JSON.stringify(path.join(tools, "globals.js"))};\n`;
+const lazy = `${globals}${(await dependencies()).map((d) => `import ${JSON.stringify(d)};\n`).join("")}export default () => import(${JSON.stringify(bin)});\n`;
+await writeFile(entry, lazy);
+let result = await build({ ...options, entryPoints: [entry], outfile: out }).catch((error) => ({ failed: error }));
+if (result.failed && imported.size === 0) {
+  // What esbuild cannot load lazily is bundled as before: the whole program evaluated at once.
+  await writeFile(entry, `${globals}import ${JSON.stringify(bin)};\n`);
+  result = await build({ ...options, entryPoints: [entry], outfile: out }).catch((error) => ({ failed: error }));
+}
 await findAddons(path.join(root, "node_modules"));
 if (!result.failed && imported.size > 0) {
   result.failed = { errors: [{ text: `it imports native addons: ${[...imported].join(", ")}` }] };
@@ -127,6 +205,7 @@ if (result.failed) {
 }
 process.stdout.write(JSON.stringify({
   stubbed: [...stubbed.entries()].map(([name, importer]) => ({ name, importer })),
+  missing: [...missing.entries()].map(([name, importer]) => ({ name, importer })),
   addons: [...addons],
   warnings: result.warnings.length,
 }));

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import zlib from "node:zlib";
 import { startCatwalk, repo } from "./catwalk.mjs";
 import { call, prompt, read, transcript } from "./transcript.mjs";
 
@@ -219,6 +220,81 @@ test("URL and URLSearchParams answer as Node's do", async () => {
   assert.ok(wasi.logs.some((l) => l.includes("serving the package packed to WASI")), "catwalk served the packed build");
   assert.ok(!node.calls[0].isError && JSON.parse(node.calls[0].content[0].text).length > 40, JSON.stringify(node.calls[0]));
   assert.deepEqual(JSON.parse(packed.calls[0].content[0].text), JSON.parse(node.calls[0].content[0].text));
+});
+
+// The Node layer's zlib, V8 stack-trace API, stubbed built-ins and missing optional modules, against Node's:
+// tests/fixtures/layers-package answers with facts that do not depend on paths or on which compressor ran.
+describe("the Node layer answers as Node does", () => {
+  const sample = `catwalk compresses ${"this ".repeat(100)}✓`;
+  const entry = {
+    spec: path.join(repo, "tests/fixtures/layers-package"),
+    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample })],
+  };
+  const answers = {};
+  before(async () => {
+    const npx = await startCatwalk(serveArgs(entry, "npx"));
+    answers.node = await transcript(npx.base, entry.calls).finally(() => npx.stop());
+    const wasi = await startCatwalk(serveArgs(entry, "wasi"));
+    answers.packed = await transcript(wasi.base, entry.calls).finally(() => wasi.stop());
+    assert.ok(wasi.logs.some((l) => l.includes("serving the package packed to WASI")), "catwalk served the packed build");
+  });
+  const answer = (run, i) => {
+    const result = answers[run].calls[i];
+    assert.ok(!result.isError && !result.error, `${run}: ${JSON.stringify(result)}`);
+    return JSON.parse(result.content[0].text);
+  };
+
+  test("zlib: gzip, deflate and brotli, one-shot, callbacks and streams, and their errors", () => {
+    const node = answer("node", 0);
+    assert.deepEqual(node.roundTrips, [true, true, true, true, true, true]);
+    assert.equal(node.errors.notGzip.code, "Z_DATA_ERROR");
+    assert.deepEqual(answer("packed", 0), node);
+  });
+  test("what the packed server compresses, Node decompresses", () => {
+    const packed = answer("packed", 4);
+    assert.equal(zlib.gunzipSync(Buffer.from(packed.gzip, "base64")).toString(), sample);
+    assert.equal(zlib.inflateSync(Buffer.from(packed.deflate, "base64")).toString(), sample);
+    assert.equal(zlib.inflateRawSync(Buffer.from(packed.deflateRaw, "base64")).toString(), sample);
+    assert.equal(zlib.brotliDecompressSync(Buffer.from(packed.brotli, "base64")).toString(), sample);
+  });
+  test("V8's stack-trace API: captureStackTrace, prepareStackTrace, call sites, stackTraceLimit", () => {
+    const node = answer("node", 1);
+    assert.equal(node.head, "Error: boom");
+    assert.deepEqual(node.missing, []);
+    assert.deepEqual(answer("packed", 1), node);
+  });
+  test("depd (express's) finds its callers and reports deprecations", () => {
+    const node = answer("node", 2);
+    assert.equal(node.seen.length, 2);
+    assert.deepEqual(answer("packed", 2), node);
+  });
+  test("a class extending a stubbed built-in evaluates, and an optional module not installed fails where it is required", () => {
+    const node = answer("node", 3);
+    assert.deepEqual(node, { parent: "function", subclass: true, name: "Pool", optional: { missing: "MODULE_NOT_FOUND" } });
+    assert.deepEqual(answer("packed", 3), node);
+  });
+});
+
+// server-everything's gzip-file-as-resource, on a data: URL: the packed server fetches it, gzips it and hands
+// it back; the blobs differ by compressor, so what they hold is compared.
+test("server-everything's gzip-file-as-resource gzips what it fetched", async () => {
+  const content = "gzip me ".repeat(64);
+  const entry = {
+    spec: "@modelcontextprotocol/server-everything@2026.8.31",
+    calls: [call("gzip-file-as-resource", { name: "a.txt.gz", data: `data:text/plain;base64,${Buffer.from(content).toString("base64")}`, outputType: "resource" })],
+  };
+  const unzipped = (seen) => {
+    const result = seen.calls[0];
+    assert.ok(!result.isError && !result.error, JSON.stringify(result));
+    const { resource } = result.content[0];
+    return { mimeType: resource.mimeType, uri: resource.uri, text: zlib.gunzipSync(Buffer.from(resource.blob, "base64")).toString() };
+  };
+  const npx = await startCatwalk(serveArgs(entry, "npx"));
+  const node = unzipped(await transcript(npx.base, entry.calls).finally(() => npx.stop()));
+  const wasi = await startCatwalk(serveArgs(entry, "wasi"));
+  const packed = unzipped(await transcript(wasi.base, entry.calls).finally(() => wasi.stop()));
+  assert.equal(node.text, content);
+  assert.deepEqual(packed, node);
 });
 
 describe("grants", () => {

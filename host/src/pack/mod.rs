@@ -8,17 +8,21 @@
 //!    that throw a clear error when used, and are reported, as are native addons);
 //! 4. compiles the bundle to QuickJS bytecode with the same runtime that will run it (`catwalk-js`, embedded
 //!    in this binary), inside the sandbox;
-//! 5. smoke-tests it: the packed server, under the grants it will be served with, answers `initialize` and
-//!    `tools/list`;
-//! 6. keeps the result as one artifact, named by its content: `<state>/packs/<sha256>/` with the runtime
-//!    (`runtime.wasm`), the package tree with the bundle and its bytecode (`app/`, mounted read-only at `/app`)
-//!    and `manifest.json`. The runtime's native code is compiled once and cached by wasmtime's module cache.
+//! 5. takes a snapshot of the runtime with the bundle's dependencies evaluated (`snapshot.rs`), where its
+//!    evaluation touched nothing an instance must have fresh;
+//! 6. smoke-tests it: the packed server, under the grants it will be served with and from what it will be
+//!    served from, answers `initialize` and `tools/list`;
+//! 7. keeps the result as one artifact, named by its content: `<state>/packs/<sha256>/` with the runtime
+//!    (`runtime.wasm`), the snapshot (`snapshot.wasm`), the package tree with the bundle and its bytecode
+//!    (`app/`, mounted read-only at `/app`) and `manifest.json`. Native code is compiled once and cached by
+//!    wasmtime's module cache.
 //!
 //! Packing the same spec again is instant: `<state>/packs/specs/` maps each spec (with the runtime and layer
 //! it was packed with) to its artifact.
 
 mod npm;
 mod smoke;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use tokio::process::Command;
 use crate::backend::wasi::{GuestPolicy, WasiRuntime};
 use crate::policy::grants::DirGrant;
 use npm::{installed, last_line, npm_install, run};
+pub use snapshot::{SNAPSHOT_FILE, SnapshotInfo};
 
 /// `catwalk-js`, the JavaScript runtime for `wasm32-wasip1`, built into this binary (empty when the build
 /// could not make it; `CATWALK_JS_RUNTIME` names a file instead).
@@ -85,6 +90,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("net.js", include_str!("../../../js/node/net.js")),
     ("tls.js", include_str!("../../../js/node/tls.js")),
     ("http2.js", include_str!("../../../js/node/http2.js")),
+    ("zlib.js", include_str!("../../../js/node/zlib.js")),
 ];
 
 /// Where the package tree is mounted in the guest.
@@ -95,6 +101,7 @@ pub const COMPILE_MEMORY: usize = 512 << 20;
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the smoke test waits for each answer (the first start includes compiling the runtime).
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A packed server's snapshot, beside its runtime in the artifact.
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
@@ -153,13 +160,21 @@ pub struct Manifest {
     pub bytecode_bytes: u64,
     /// Built-ins replaced by stubs (they throw "not available in catwalk's sandbox" when used).
     pub stubbed: Vec<Stubbed>,
-    /// Native addons in the tree (packing refuses a bin that imports one).
+    /// Modules required but not installed (optional dependencies): requiring one throws `MODULE_NOT_FOUND`, as
+    /// it would under Node.
+    #[serde(default)]
+    pub missing: Vec<Stubbed>,
+    /// Native addons in the tree (packing refuses a bin that imports one statically; one it requires throws
+    /// when required).
     pub addons: Vec<String>,
     /// The tools the smoke test listed.
     pub tools: Vec<String>,
     /// What the package proved before it was packed (version, signatures, provenance).
     #[serde(default)]
     pub verified: Option<crate::packages::Verified>,
+    /// The snapshot instances start from (`snapshot.wasm`), or why there is none.
+    #[serde(default)]
+    pub snapshot: Option<SnapshotInfo>,
 }
 
 /// A packed server, ready to serve.
@@ -172,6 +187,15 @@ pub struct Artifact {
 impl Artifact {
     pub fn runtime_path(&self) -> PathBuf {
         self.dir.join("runtime.wasm")
+    }
+
+    /// The module to serve under `policy`: the snapshot, unless there is none or `policy`'s env sets a variable
+    /// the snapshot's evaluation read; else the runtime, which evaluates everything at each start.
+    pub fn program_path(&self, policy: &GuestPolicy) -> PathBuf {
+        match &self.manifest.snapshot {
+            Some(snapshot) if snapshot.serves(policy) => self.dir.join(SNAPSHOT_FILE),
+            _ => self.runtime_path(),
+        }
     }
 
     /// `base` (the tenant's env, grants and limits) plus what the packed server needs: its tree read-only at
@@ -501,22 +525,32 @@ impl Packer {
             bundle_bytes: source.len() as u64,
             bytecode_bytes: bytecode.len() as u64,
             stubbed: report.stubbed,
+            missing: report.missing,
             addons: report.addons,
             tools: Vec::new(),
             verified: Some(verified),
+            snapshot: None,
         };
         tokio::fs::write(scratch.join("runtime.wasm"), &self.runtime)
             .await
             .map_err(io("writing the runtime"))?;
         let _ = tokio::fs::remove_file(app.join("catwalk-entry.mjs")).await;
 
-        // Smoke test, from the scratch tree, under the grants it will be served with.
+        // The snapshot, taken in the sandbox with the package tree alone granted (nothing of a tenant).
+        manifest.snapshot = Some(self.take_snapshot(&app, scratch).await);
+
+        // Smoke test, from the scratch tree, under the grants it will be served with, from what it will be
+        // served from.
         let trial = Artifact {
             dir: scratch.to_path_buf(),
             manifest: manifest.clone(),
         };
+        let served = trial.policy(&request.policy, &request.args);
+        let program = tokio::fs::read(trial.program_path(&served))
+            .await
+            .map_err(io("reading the program to smoke-test"))?;
         manifest.tools = self
-            .smoke(&trial.policy(&request.policy, &request.args))
+            .smoke(&program, &served)
             .await
             .map_err(|reason| PackError::Smoke {
                 package: package.clone(),
@@ -556,6 +590,8 @@ struct BundleReport {
     #[serde(default, deserialize_with = "stubs")]
     stubbed: Vec<Stubbed>,
     #[serde(default)]
+    missing: Vec<Stubbed>,
+    #[serde(default)]
     addons: Vec<String>,
 }
 
@@ -580,12 +616,12 @@ fn stubs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stubbed>, D::Erro
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::HashMap;
 
     use super::*;
 
-    fn artifact() -> Artifact {
+    pub(super) fn artifact() -> Artifact {
         Artifact {
             dir: PathBuf::from("/state/packs/abc"),
             manifest: Manifest {
@@ -598,9 +634,11 @@ mod tests {
                 bundle_bytes: 1,
                 bytecode_bytes: 1,
                 stubbed: Vec::new(),
+                missing: Vec::new(),
                 addons: Vec::new(),
                 tools: Vec::new(),
                 verified: None,
+                snapshot: None,
             },
         }
     }

@@ -11,14 +11,18 @@ use crate::backend::wasi::{GuestPolicy, WasiServer};
 
 impl Packer {
     pub(super) fn server(&self, policy: &GuestPolicy) -> Result<Arc<WasiServer>, String> {
-        WasiServer::new(
-            self.wasi.clone(),
-            "catwalk-js",
-            &self.runtime,
-            policy.clone(),
-        )
-        .map(|server| Arc::new(server.with_stderr_tail()))
-        .map_err(|e| e.to_string())
+        self.server_of(&self.runtime, policy)
+    }
+
+    /// A server of `wasm` (the runtime, or a snapshot of it) under `policy`.
+    pub(super) fn server_of(
+        &self,
+        wasm: &[u8],
+        policy: &GuestPolicy,
+    ) -> Result<Arc<WasiServer>, String> {
+        WasiServer::new(self.wasi.clone(), "catwalk-js", wasm, policy.clone())
+            .map(|server| Arc::new(server.with_stderr_tail()))
+            .map_err(|e| e.to_string())
     }
 
     /// Runs the runtime until it exits: `Err` with why (and what it wrote to stderr), unless it exited with
@@ -53,9 +57,14 @@ impl Packer {
         }
     }
 
-    /// Starts the packed server, initializes it and lists its tools: their names.
-    pub(super) async fn smoke(&self, policy: &GuestPolicy) -> Result<Vec<String>, String> {
-        let server = self.server(policy)?;
+    /// Starts the packed server (`wasm`: the runtime or its snapshot), initializes it and lists its tools:
+    /// their names.
+    pub(super) async fn smoke(
+        &self,
+        wasm: &[u8],
+        policy: &GuestPolicy,
+    ) -> Result<Vec<String>, String> {
+        let server = self.server_of(wasm, policy)?;
         self.smoke_on(&server)
             .await
             .map_err(|reason| with_stderr(reason, &server))

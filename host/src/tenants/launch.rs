@@ -187,19 +187,21 @@ impl Host {
         };
         let started = std::time::Instant::now();
         let (artifact, cached) = packer.pack(&request).await.map_err(|e| e.to_string())?;
+        let policy = artifact.policy(&base, args);
+        let program = artifact.program_path(&policy);
         tracing::info!(
             %tenant,
             %package,
             version = %artifact.manifest.version,
             artifact = %artifact.manifest.sha256,
             cached,
+            snapshot = program != artifact.runtime_path(),
             took = ?started.elapsed(),
             "serving the package packed to WASI"
         );
-        let wasm = tokio::fs::read(artifact.runtime_path())
+        let wasm = tokio::fs::read(&program)
             .await
             .map_err(|e| format!("reading the packed runtime: {e}"))?;
-        let policy = artifact.policy(&base, args);
         let server = self
             .wasi_server(tenant, package.to_owned(), wasm, policy)
             .await

@@ -17,11 +17,23 @@
 //!
 //! With `CATWALK_JS_COMPILE=<file>` the runtime does not run the program: it compiles the module to bytecode,
 //! writes it to that file and exits (`catwalk pack` does this once per package, so no session parses it).
+//!
+//! **Snapshots.** `wizer-initialize` (run once by `catwalk pack` under wasmtime-wizer) does everything of a start
+//! that is the same for every instance: the engine, the prelude, the program's bytecode loaded, and its module
+//! evaluated. `catwalk pack` bundles a package so that this evaluation runs its dependencies only; the
+//! package's own code is the module's default export, which each instance calls when it starts. What belongs to
+//! one instance is left out of the snapshot and read at that start: the environment and `process.argv` (read
+//! through views filled then; the names read while the snapshot was taken are reported, so catwalk serves a
+//! tenant whose env sets one of them without the snapshot), the clock's origin, and randomness (`Math.random` is
+//! seeded then). A snapshot whose evaluation wanted randomness, wrote output or made a request is reported as
+//! unusable. wasi-libc's table of preopened dirs is forgotten before the snapshot is taken, so each instance
+//! finds its own.
 
 mod fs;
 mod input;
 mod net;
 mod whatwg;
+mod zlib;
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -40,6 +52,104 @@ const PRELUDE: &str = include_str!("prelude.js");
 /// Where the program is looked for when `CATWALK_JS_MAIN` names none, in this order.
 const DEFAULT_MAINS: [&str; 3] = ["/app/main.jsc", "/app/main.mjs", "/app/main.js"];
 
+/// The program a snapshot loads: where `catwalk pack` puts the bytecode.
+const SNAPSHOT_MAIN: &str = "/app/main.jsc";
+
+/// The engine ready to start a program: the prelude run and the program's module evaluated.
+struct Ready {
+    runtime: Runtime,
+    context: Context,
+    rejections: Rejections,
+}
+
+thread_local! {
+    /// The engine as `wizer-initialize` left it, in a snapshot; `None` in a runtime started cold.
+    static SNAPSHOT: RefCell<Option<Ready>> = const { RefCell::new(None) };
+    /// While the snapshot is taken: what the evaluation did that belongs to one instance (see the module docs).
+    static SNAPSHOTTING: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    /// Where `__catwalk.now()` counts from: the instance's start (set again when a snapshot starts).
+    static CLOCK: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Notes, while a snapshot is being taken, that its evaluation did something no snapshot may hold.
+fn barrier(what: &str) {
+    SNAPSHOTTING.with_borrow_mut(|seen| {
+        if let Some(seen) = seen
+            && !seen.iter().any(|s| s == what)
+        {
+            seen.push(what.to_owned());
+        }
+    });
+}
+
+#[allow(unsafe_code)]
+// SAFETY (of the declaration): wasi-libc defines this function with exactly this signature.
+unsafe extern "C" {
+    /// wasi-libc: forget the preopened dirs found so far, so the next path lookup finds this instance's.
+    fn __wasilibc_reset_preopens();
+}
+
+/// Takes the snapshot's state (see the module docs) and reports on stdout, in one JSON line, whether it can be
+/// used and which environment variables its evaluation read.
+#[allow(unsafe_code)]
+// SAFETY (of the export): no other symbol of the program is named `wizer-initialize`.
+#[unsafe(export_name = "wizer-initialize")]
+pub extern "C" fn wizer_initialize() {
+    SNAPSHOTTING.set(Some(Vec::new()));
+    let prepared = load(SNAPSHOT_MAIN)
+        .map_err(|e| format!("cannot read {SNAPSHOT_MAIN}: {e}"))
+        .and_then(|program| prepare(SNAPSHOT_MAIN, program, true));
+    let report = match prepared {
+        Ok(ready) => {
+            let env: Vec<String> = ready
+                .context
+                .with(|ctx| {
+                    let host: Object = ctx.globals().get("__catwalk").ok()?;
+                    let reads: Function = host.get("snapshotReads").ok()?;
+                    reads.call::<_, Vec<String>>(()).ok()
+                })
+                .unwrap_or_default();
+            let barriers = SNAPSHOTTING.take().unwrap_or_default();
+            if barriers.is_empty() {
+                SNAPSHOT.set(Some(ready));
+            }
+            let reason = format!("its evaluation used {}", barriers.join(", "));
+            report_line(barriers.is_empty(), &reason, &env)
+        }
+        Err(reason) => report_line(false, &format!("its evaluation failed: {reason}"), &[]),
+    };
+    SNAPSHOTTING.set(None);
+    write(1, report.as_bytes());
+    #[allow(unsafe_code)]
+    // SAFETY: a wasi-libc function with no arguments, called when no path lookup is in progress.
+    unsafe {
+        __wasilibc_reset_preopens()
+    };
+}
+
+/// The snapshot's report: `{"catwalk-snapshot": {"usable": …, "reason": …, "env": […]}}`.
+fn report_line(usable: bool, reason: &str, env: &[String]) -> String {
+    let quote = |text: &str| {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    };
+    let env: Vec<String> = env.iter().map(|name| quote(name)).collect();
+    format!(
+        "{{\"catwalk-snapshot\":{{\"usable\":{usable},\"reason\":{},\"env\":[{}]}}}}\n",
+        quote(reason),
+        env.join(",")
+    )
+}
+
 /// What the runtime runs.
 enum Program {
     Script(String),
@@ -49,6 +159,16 @@ enum Program {
 }
 
 fn main() -> ExitCode {
+    if let Some(ready) = SNAPSHOT.take() {
+        CLOCK.set(Some(Instant::now()));
+        return match run(ready) {
+            Ok(code) => ExitCode::from(code),
+            Err(message) => {
+                eprintln!("catwalk-js: {message}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let main = std::env::var("CATWALK_JS_MAIN").unwrap_or_else(|_| {
         DEFAULT_MAINS
             .iter()
@@ -72,7 +192,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(&main, program) {
+    match prepare(&main, program, false).and_then(run) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
             eprintln!("catwalk-js: {message}");
@@ -115,8 +235,8 @@ fn compile(name: &str, program: Program, out: &str) -> Result<(), String> {
     std::fs::write(out, bytecode).map_err(|e| format!("writing {out}: {e}"))
 }
 
-/// Runs the program to the end of its event loop: the exit code.
-fn run(name: &str, program: Program) -> Result<u8, String> {
+/// The engine with the prelude run and `program`'s module evaluated (for a snapshot, with the prelude told so).
+fn prepare(name: &str, program: Program, snapshot: bool) -> Result<Ready, String> {
     let runtime = Runtime::new().map_err(|e| e.to_string())?;
     let context = Context::full(&runtime).map_err(|e| e.to_string())?;
     let rejections: Rejections = Rc::default();
@@ -132,7 +252,7 @@ fn run(name: &str, program: Program) -> Result<u8, String> {
         },
     )));
     context.with(|ctx| -> Result<(), String> {
-        install(&ctx).map_err(|e| e.to_string())?;
+        install(&ctx, snapshot).map_err(|e| e.to_string())?;
         ctx.eval::<(), _>(PRELUDE)
             .catch(&ctx)
             .map_err(|e| format!("the prelude failed: {e}"))?;
@@ -159,13 +279,42 @@ fn run(name: &str, program: Program) -> Result<u8, String> {
                 // SAFETY: the bytes were written by `compile` in this same runtime build (`catwalk pack`
                 // produces them beside the runtime they were made with), and they are never freed.
                 let module = unsafe { Module::load(ctx.clone(), bytes) };
-                module
+                let (module, _) = module
                     .and_then(Module::eval)
                     .catch(&ctx)
-                    .map(drop)
-                    .map_err(|e| format!("uncaught: {}", caught(&e)))
+                    .map_err(|e| format!("uncaught: {}", caught(&e)))?;
+                // The package's own code, when `catwalk pack` bundled it apart from its dependencies: run at
+                // the start.
+                let main: Option<Function> =
+                    module.namespace().and_then(|ns| ns.get("default")).ok();
+                let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
+                host.set("main", main).map_err(|e| e.to_string())
             }
         }
+    })?;
+    drain(&runtime, &rejections)?;
+    Ok(Ready {
+        runtime,
+        context,
+        rejections,
+    })
+}
+
+/// Starts the program (this instance's env, argv, clock and randomness, then the package's own code) and runs it
+/// to the end of its event loop: the exit code.
+fn run(ready: Ready) -> Result<u8, String> {
+    let Ready {
+        runtime,
+        context,
+        rejections,
+    } = ready;
+    context.with(|ctx| -> Result<(), String> {
+        let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
+        let start: Function = host.get("start").map_err(|e| e.to_string())?;
+        start
+            .call::<_, ()>(())
+            .catch(&ctx)
+            .map_err(|e| format!("uncaught: {}", caught(&e)))
     })?;
     let mut stdin = Stdin::new();
     loop {
@@ -274,12 +423,21 @@ fn caught(error: &CaughtError<'_>) -> String {
 }
 
 /// The host functions the prelude builds on, as `globalThis.__catwalk`.
-fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+fn install(ctx: &Ctx<'_>, snapshot: bool) -> rquickjs::Result<()> {
     let host = Object::new(ctx.clone())?;
-    let started = Instant::now();
+    CLOCK.set(Some(Instant::now()));
     host.set(
         "now",
-        Function::new(ctx.clone(), move || started.elapsed().as_secs_f64() * 1e3)?,
+        Function::new(ctx.clone(), || {
+            CLOCK
+                .get()
+                .map_or(0.0, |start| start.elapsed().as_secs_f64() * 1e3)
+        })?,
+    )?;
+    host.set("snapshotting", snapshot)?;
+    host.set(
+        "barrier",
+        Function::new(ctx.clone(), |what: String| barrier(&what))?,
     )?;
     host.set(
         "write",
@@ -294,6 +452,7 @@ fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     fs::install(ctx, &host)?;
     net::install(ctx, &host)?;
     whatwg::install(ctx, &host)?;
+    zlib::install(ctx, &host)?;
     host.set(
         "exit",
         Function::new(ctx.clone(), |code: Opt<i32>| -> () {
@@ -314,6 +473,7 @@ fn write_bytes(fd: i32, bytes: TypedArray<'_, u8>) -> bool {
 
 /// `len` random bytes (at most 64 KiB, as Web Crypto allows), from WASI's random source.
 fn random<'js>(ctx: Ctx<'js>, len: usize) -> rquickjs::Result<TypedArray<'js, u8>> {
+    barrier("randomness");
     let mut bytes = vec![0; len.min(65_536)];
     getrandom::fill(&mut bytes)
         .map_err(|e| rquickjs::Exception::throw_internal(&ctx, &format!("no randomness: {e}")))?;
@@ -345,6 +505,7 @@ fn digest<'js>(
 
 /// The environment the sandbox gave: only the variables granted.
 fn env<'js>(ctx: Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    barrier("the environment");
     let env = Object::new(ctx)?;
     for (name, value) in std::env::vars() {
         env.set(name, value)?;
@@ -354,6 +515,7 @@ fn env<'js>(ctx: Ctx<'js>) -> rquickjs::Result<Object<'js>> {
 
 /// Writes to stdout (1) or stderr (2) at once: nothing is held back when the program exits.
 fn write(fd: i32, bytes: &[u8]) -> bool {
+    barrier("output");
     let written = match fd {
         2 => {
             let mut stderr = std::io::stderr().lock();

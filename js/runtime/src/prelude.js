@@ -155,6 +155,7 @@
   const exchanges = new Map();
   const failure = (error) => Object.assign(new Error(error?.message ?? String(error)), { code: "ERR_CATWALK_EGRESS" });
   host.exchange = (spec) => {
+    if (host.snapshotting) host.barrier("a request");
     let handle;
     try { handle = host.httpRequest(JSON.stringify(spec)); } catch (error) { throw failure(error); }
     const exchange = {
@@ -279,17 +280,69 @@
     return stream;
   };
 
-  const started = host.now();
-  // catwalk's own variables for the runtime are not the program's environment.
-  const env = host.env();
-  const argv = env.CATWALK_JS_ARGV ? JSON.parse(env.CATWALK_JS_ARGV) : ["catwalk-js", env.CATWALK_JS_MAIN ?? "/app/main.js"];
-  for (const name of Object.keys(env)) if (name.startsWith("CATWALK_JS_")) delete env[name];
+  // This instance's environment and arguments are read when it starts (`host.start`), not before: a snapshot
+  // taken at pack time holds neither. `process.env` is a view of them, so what a module kept a reference to
+  // sees them once filled; the names read while a snapshot is taken are reported (`host.snapshotReads`), so
+  // catwalk does not serve that snapshot to a tenant whose env sets one.
+  let started = host.now();
+  const env = {};
+  const envReads = new Set();
+  const read = (key) => { if (host.snapshotting && typeof key === "string") envReads.add(key); };
+  const envView = new Proxy(env, {
+    get(target, key) { read(key); return target[key]; },
+    has(target, key) { read(key); return key in target; },
+    getOwnPropertyDescriptor(target, key) { read(key); return Reflect.getOwnPropertyDescriptor(target, key); },
+    ownKeys(target) { read("*"); return Reflect.ownKeys(target); },
+    // Node keeps strings only.
+    set(target, key, value) { target[key] = String(value); return true; },
+    defineProperty(target, key, descriptor) { target[key] = String(descriptor.value); return true; },
+    deleteProperty(target, key) { delete target[key]; return true; },
+  });
+  const argv = [];
+  host.snapshotReads = () => [...envReads];
+  host.start = () => {
+    host.snapshotting = false;
+    const own = host.env();
+    argv.push(...(own.CATWALK_JS_ARGV ? JSON.parse(own.CATWALK_JS_ARGV) : ["catwalk-js", own.CATWALK_JS_MAIN ?? "/app/main.js"]));
+    // catwalk's own variables for the runtime are not the program's environment.
+    for (const [name, value] of Object.entries(own)) if (!name.startsWith("CATWALK_JS_")) env[name] = value;
+    started = host.now();
+    seed = null;
+    // The package's own code, bundled apart from its dependencies by `catwalk pack`.
+    if (typeof host.main === "function") host.main().catch(fatal);
+  };
+  Object.defineProperty(process, "argv", {
+    get() { if (host.snapshotting) host.barrier("process.argv"); return argv; },
+    set(value) { argv.length = 0; argv.push(...value); },
+    enumerable: true,
+    configurable: true,
+  });
+  // Math.random from WASI randomness, seeded per instance: QuickJS seeds its own generator once, when the engine
+  // is made, so instances made from one snapshot would all draw the same numbers (xorshift128, 53 bits a draw).
+  let seed = null;
+  Math.random = function random() {
+    if (seed === null) {
+      seed = new Uint32Array(host.random(16).slice().buffer);
+      if (!(seed[0] | seed[1] | seed[2] | seed[3])) seed[0] = 1;
+    }
+    const next = () => {
+      let t = seed[3];
+      const s = seed[0];
+      seed[3] = seed[2];
+      seed[2] = seed[1];
+      seed[1] = s;
+      t ^= t << 11;
+      t ^= t >>> 8;
+      seed[0] = t ^ s ^ (s >>> 19);
+      return seed[0] >>> 0;
+    };
+    return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+  };
   Object.assign(process, {
-    argv,
     argv0: "node",
     execArgv: [],
     execPath: "/usr/local/bin/node",
-    env,
+    env: envView,
     exitCode: undefined,
     pid: 1,
     ppid: 0,
@@ -399,4 +452,77 @@
     return copy;
   };
   globalThis.structuredClone ??= (value) => clone(value, new Map());
+
+  // V8's stack-trace API, as Node programs use it. QuickJS-ng has `Error.captureStackTrace`,
+  // `Error.stackTraceLimit` and `Error.prepareStackTrace` with call sites; this adds what V8 has beyond them:
+  // - the "Name: message" line V8's stacks start with (programs print `err.stack` alone, or drop its first line
+  //   to keep the frames), without the trailing newline QuickJS leaves, made by a default
+  //   `Error.prepareStackTrace` as in Node (QuickJS calls it when an error is made, where V8 waits for the first
+  //   read of `stack`: about 10 µs more per error);
+  // - the call-site methods QuickJS lacks (depd, and so express, call `isEval` and `getEvalOrigin`), and V8's
+  //   `toString` of a call site.
+  const frameLines = /^ {4}at /;
+  const headed = (error, stack) => {
+    if (typeof stack !== "string" || (stack !== "" && !frameLines.test(stack))) return stack;
+    let head;
+    try { head = Error.prototype.toString.call(error); } catch { head = "Error"; }
+    return stack === "" ? head : `${head}\n${stack.replace(/\n$/, "")}`;
+  };
+  const stack = Object.getOwnPropertyDescriptor(Error.prototype, "stack");
+  const prepare = Error.prepareStackTrace;
+  Error.prepareStackTrace = (_, sites) => sites;
+  const sites = new Error().stack;
+  Error.prepareStackTrace = prepare;
+  const CallSite = Array.isArray(sites) && sites.length > 0 ? Object.getPrototypeOf(sites[0]) : null;
+  if (CallSite) {
+    const functionName = CallSite.getFunctionName;
+    const extra = {
+      // V8 names no function at a script's or module's top level; QuickJS says "<eval>".
+      getFunctionName() { const name = functionName.call(this); return name && name !== "<eval>" ? name : null; },
+      getThis() { return undefined; },
+      getTypeName() { return null; },
+      getMethodName() { return null; },
+      getScriptNameOrSourceURL() { return this.getFileName(); },
+      getScriptHash() { return ""; },
+      getEvalOrigin() { return undefined; },
+      getEnclosingLineNumber() { return null; },
+      getEnclosingColumnNumber() { return null; },
+      getPosition() { return 0; },
+      getPromiseIndex() { return null; },
+      isEval() { return false; },
+      isToplevel() { return this.getFunctionName() === null; },
+      isAsync() { return false; },
+      isPromiseAll() { return false; },
+      toString() {
+        if (this.isNative()) return `${this.getFunctionName() ?? "<anonymous>"} (native)`;
+        const where = `${this.getFileName() ?? "<anonymous>"}:${this.getLineNumber()}:${this.getColumnNumber()}`;
+        const name = this.getFunctionName();
+        return name ? `${this.isConstructor() ? "new " : ""}${name} (${where})` : where;
+      },
+    };
+    for (const [name, method] of Object.entries(extra)) {
+      if (name === "getFunctionName" || name === "toString" || !(name in CallSite)) {
+        Object.defineProperty(CallSite, name, { value: method, writable: true, configurable: true });
+      }
+    }
+  }
+  // Node's default formatter, which programs call to format frames they were given, and chain to.
+  Error.prepareStackTrace = function ErrorPrepareStackTrace(error, trace) {
+    return headed(error, trace.map((site) => `    at ${site}\n`).join(""));
+  };
+  if (stack?.get) {
+    Object.defineProperty(Error.prototype, "stack", {
+      ...stack,
+      get() { return headed(this, stack.get.call(this)); },
+    });
+  }
+  const capture = Error.captureStackTrace;
+  if (typeof capture === "function") {
+    Error.captureStackTrace = function captureStackTrace(target, constructorOpt) {
+      // This wrapper's own frame is left out with everything above `constructorOpt`.
+      capture(target, typeof constructorOpt === "function" ? constructorOpt : captureStackTrace);
+      const own = Object.getOwnPropertyDescriptor(target, "stack");
+      if (own && "value" in own) Object.defineProperty(target, "stack", { ...own, value: headed(target, own.value) });
+    };
+  }
 })();
