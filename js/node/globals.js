@@ -1,12 +1,14 @@
 // The globals a Node program expects beyond what catwalk-js's prelude gives (process, timers, console,
 // TextEncoder/Decoder, crypto.getRandomValues): Buffer, URL, EventTarget, AbortController, performance,
-// DOMException, `global`, and `require` for what a bundle could not resolve ahead of time. esbuild injects this
+// DOMException, Intl, `global`, and `require` for what a bundle could not resolve ahead of time. esbuild injects this
 // module into every packed bundle, so it runs before the package's own code.
 import { Buffer } from "buffer";
 import { URL, URLSearchParams } from "./url.js";
 import { createRequire } from "./module.js";
 import { ReadableStream, WritableStream, TransformStream } from "web-streams-polyfill";
 import { fetch, Headers, Request, Response, Blob, File, FormData } from "./fetch.js";
+// Intl (en-US) and the built-ins' toLocale*String and localeCompare through it: it installs itself.
+import "./intl.js";
 
 globalThis.global ??= globalThis;
 globalThis.Buffer ??= Buffer;
@@ -134,21 +136,3 @@ globalThis.performance ??= {
 // Bundled code asks `require` only for what esbuild could not see ahead of time (a computed name): the layer's
 // built-ins and JSON files of the package tree.
 globalThis.require ??= createRequire("/app/");
-
-// QuickJS has no Intl: the locale methods get what Node (ICU, en-US) gives with no locale asked for, so a
-// server that formats a date or a number for people says the same thing in the sandbox.
-const twelve = (hours) => (hours % 12 === 0 ? 12 : hours % 12);
-const pad = (n) => String(n).padStart(2, "0");
-const time = (d) => `${twelve(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${d.getHours() < 12 ? "AM" : "PM"}`;
-const day = (d) => `${d.getMonth() + 1}/${d.getDate()}/${d.getFullYear()}`;
-const invalid = (d, format) => (Number.isNaN(d.getTime()) ? "Invalid Date" : format(d));
-Date.prototype.toLocaleTimeString = function () { return invalid(this, time); };
-Date.prototype.toLocaleDateString = function () { return invalid(this, day); };
-Date.prototype.toLocaleString = function () { return invalid(this, (d) => `${day(d)}, ${time(d)}`); };
-Number.prototype.toLocaleString = function () {
-  const value = Number(this);
-  if (!Number.isFinite(value)) return Number.isNaN(value) ? "NaN" : value > 0 ? "∞" : "-∞";
-  const [whole, fraction] = Math.abs(value).toFixed(3).replace(/\.?0+$/, "").split(".");
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${value < 0 ? "-" : ""}${grouped}${fraction ? `.${fraction}` : ""}`;
-};

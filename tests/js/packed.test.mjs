@@ -109,9 +109,10 @@ const packages = [
       call("days_in_month", { date: "2024-02-10" }),
       call("get_week_year", { date: "2025-03-23" }),
       call("get_timestamp", { time: "2025-01-02 03:04:05.678" }),
+      // Time zones, through catwalk's Intl.
+      call("convert_time", { sourceTimezone: "UTC", targetTimezone: "Asia/Tokyo", time: "2025-01-02 03:04:05" }),
+      call("convert_time", { sourceTimezone: "America/New_York", targetTimezone: "Europe/London", time: "2025-07-04 18:30:00" }),
     ],
-    // Time zones need Intl, which QuickJS does not have (tests/packed/README.md).
-    unsupported: [[call("convert_time", { sourceTimezone: "UTC", targetTimezone: "Asia/Tokyo", time: "2025-01-02 03:04:05" }), /Intl is not defined/]],
   },
   {
     spec: "mcp-sequentialthinking-tools@0.0.3",
@@ -142,12 +143,12 @@ const packages = [
       call("hash", { input: "abc", algorithm: "sha256" }),
       call("hash", { input: "héllo", algorithm: "md5" }),
       call("hash", { input: "abc", algorithm: "sha512", action: "hmac", key: "a key" }),
-    ],
-    // Word counts, characters and cron times need Intl (tests/packed/README.md).
-    unsupported: [
-      [call("count", { text: "one two three\nfour" }), /Intl is not defined/],
-      [call("char_info", { char: "é" }), /Intl is not defined/],
-      [call("cron_parse", { expression: "0 9 * * 1", count: 2 }), /Invalid timezone/],
+      // Grapheme counts, characters and cron times in a time zone, through catwalk's Intl.
+      call("count", { text: "one two three\nfour 👨‍👩‍👧 e\u0301" }),
+      call("char_info", { char: "é" }),
+      call("char_info", { char: "👨‍👩‍👧" }),
+      call("cron_parse", { expression: "0 9 * * 1", count: 2 }),
+      call("cron_parse", { expression: "30 17 * * *", count: 3, timezone: "America/Los_Angeles" }),
     ],
   },
   {
@@ -228,7 +229,7 @@ describe("the Node layer answers as Node does", () => {
   const sample = `catwalk compresses ${"this ".repeat(100)}✓`;
   const entry = {
     spec: path.join(repo, "tests/fixtures/layers-package"),
-    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample })],
+    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample }), call("intl")],
   };
   const answers = {};
   before(async () => {
@@ -267,6 +268,15 @@ describe("the Node layer answers as Node does", () => {
     const node = answer("node", 2);
     assert.equal(node.seen.length, 2);
     assert.deepEqual(answer("packed", 2), node);
+  });
+  test("Intl: dates in IANA time zones, numbers, plurals, collation, segmentation and the toLocale methods, for en-US", () => {
+    const node = answer("node", 5);
+    assert.ok(node.length > 1400, `${node.length} cases`);
+    const packed = answer("packed", 5);
+    assert.equal(packed.length, node.length);
+    const differ = node.filter(([label, value], i) => packed[i][0] !== label || packed[i][1] !== value)
+      .map(([label, value], i) => `${label}: Node ${JSON.stringify(value)}, packed ${JSON.stringify(packed[node.indexOf(node.find((c) => c[0] === label))][1])}`);
+    assert.deepEqual(differ, []);
   });
   test("a class extending a stubbed built-in evaluates, and an optional module not installed fails where it is required", () => {
     const node = answer("node", 3);

@@ -31,6 +31,7 @@
 
 mod fs;
 mod input;
+mod intl;
 mod net;
 mod whatwg;
 mod zlib;
@@ -452,6 +453,7 @@ fn install(ctx: &Ctx<'_>, snapshot: bool) -> rquickjs::Result<()> {
     fs::install(ctx, &host)?;
     net::install(ctx, &host)?;
     whatwg::install(ctx, &host)?;
+    intl::install(ctx, &host)?;
     zlib::install(ctx, &host)?;
     host.set(
         "exit",
