@@ -22,7 +22,7 @@ const starts = Number(process.argv[3] ?? 30);
 async function start(args) {
   const child = spawn(bin, ["serve", "--port", "0", "--log-format", "json", "--state-dir", state, "--max-sessions", "512", ...args], {
     // The machine's CA settings too: npm (packing, and npx's install) reaches the registry through them.
-    env: Object.fromEntries(["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
+    env: Object.fromEntries(["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "CATWALK_VERIFY"].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
     stdio: ["ignore", "ignore", "pipe"],
   });
   const base = await new Promise((resolve, reject) => {

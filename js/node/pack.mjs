@@ -22,6 +22,7 @@ const LAYER = {
   perf_hooks: "perf_hooks.js", async_hooks: "async_hooks.js", assert: "assert.js", "assert/strict": "assert.js",
   readline: "readline.js", constants: "constants.js", http: "http.js", https: "https.js", dns: "dns.js",
   "dns/promises": "dns-promises.js", net: "net.js", tls: "tls.js", http2: "http2.js", zlib: "zlib.js",
+  diagnostics_channel: "diagnostics_channel.js",
 };
 const POLYFILLS = {
   events: "events", buffer: "buffer", string_decoder: "string_decoder", path: "path-browserify",

@@ -229,7 +229,7 @@ describe("the Node layer answers as Node does", () => {
   const sample = `catwalk compresses ${"this ".repeat(100)}✓`;
   const entry = {
     spec: path.join(repo, "tests/fixtures/layers-package"),
-    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample }), call("intl")],
+    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample }), call("intl"), call("channels")],
   };
   const answers = {};
   before(async () => {
@@ -277,6 +277,12 @@ describe("the Node layer answers as Node does", () => {
     const differ = node.filter(([label, value], i) => packed[i][0] !== label || packed[i][1] !== value)
       .map(([label, value], i) => `${label}: Node ${JSON.stringify(value)}, packed ${JSON.stringify(packed[node.indexOf(node.find((c) => c[0] === label))][1])}`);
     assert.deepEqual(differ, []);
+  });
+  test("diagnostics_channel: channels and tracing channels publish to their subscribers", () => {
+    const node = answer("node", 6);
+    assert.equal(node.sum, 9);
+    assert.ok(node.events.length >= 6, JSON.stringify(node.events));
+    assert.deepEqual(answer("packed", 6), node);
   });
   test("a class extending a stubbed built-in evaluates, and an optional module not installed fails where it is required", () => {
     const node = answer("node", 3);

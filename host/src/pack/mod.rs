@@ -50,6 +50,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("pack.mjs", include_str!("../../../js/node/pack.mjs")),
     ("globals.js", include_str!("../../../js/node/globals.js")),
     ("intl.js", include_str!("../../../js/node/intl.js")),
+    (
+        "diagnostics_channel.js",
+        include_str!("../../../js/node/diagnostics_channel.js"),
+    ),
     ("fs.js", include_str!("../../../js/node/fs.js")),
     (
         "fs-promises.js",

@@ -112,6 +112,8 @@ pub extern "C" fn wizer_initialize() {
                 .unwrap_or_default();
             let barriers = SNAPSHOTTING.take().unwrap_or_default();
             if barriers.is_empty() {
+                // The evaluation's garbage is collected here, once, rather than in every instance.
+                ready.runtime.run_gc();
                 SNAPSHOT.set(Some(ready));
             }
             let reason = format!("its evaluation used {}", barriers.join(", "));
@@ -150,6 +152,9 @@ fn report_line(usable: bool, reason: &str, env: &[String]) -> String {
         env.join(",")
     )
 }
+
+/// How much the heap may grow during a start before the engine collects cycles.
+const START_ALLOWANCE: usize = 16 << 20;
 
 /// What the runtime runs.
 enum Program {
@@ -309,6 +314,11 @@ fn run(ready: Ready) -> Result<u8, String> {
         context,
         rejections,
     } = ready;
+    // No collection during the start: a collection writes to every object of the heap, which would copy
+    // every page of the snapshot's memory into this instance (and take milliseconds). Reference counting
+    // frees the start's garbage as it goes; cycles wait for the first collection after it.
+    let heap = usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(0);
+    runtime.set_gc_threshold(heap + START_ALLOWANCE);
     context.with(|ctx| -> Result<(), String> {
         let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
         let start: Function = host.get("start").map_err(|e| e.to_string())?;
