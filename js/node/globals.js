@@ -1,7 +1,7 @@
 // The globals a Node program expects beyond what catwalk-js's prelude gives (process, timers, console,
 // TextEncoder/Decoder, crypto.getRandomValues): Buffer, URL, EventTarget, AbortController, performance,
-// DOMException, Intl, `global`, and `require` for what a bundle could not resolve ahead of time. esbuild injects this
-// module into every packed bundle, so it runs before the package's own code.
+// DOMException, Intl, MessageChannel, `global`, and `require` for what a bundle could not resolve ahead of time.
+// esbuild injects this module into every packed bundle, so it runs before the package's own code.
 import { Buffer } from "buffer";
 import { URL, URLSearchParams } from "./url.js";
 import { createRequire } from "./module.js";
@@ -9,6 +9,7 @@ import { ReadableStream, WritableStream, TransformStream } from "web-streams-pol
 import { fetch, Headers, Request, Response, Blob, File, FormData } from "./fetch.js";
 // Intl (en-US) and the built-ins' toLocale*String and localeCompare through it: it installs itself.
 import "./intl.js";
+import { MessageChannel, MessagePort, BroadcastChannel } from "./worker_threads.js";
 
 globalThis.global ??= globalThis;
 globalThis.Buffer ??= Buffer;
@@ -25,6 +26,10 @@ globalThis.Response ??= Response;
 globalThis.Blob ??= Blob;
 globalThis.File ??= File;
 globalThis.FormData ??= FormData;
+// Message channels within the one thread (worker_threads.js).
+globalThis.MessageChannel ??= MessageChannel;
+globalThis.MessagePort ??= MessagePort;
+globalThis.BroadcastChannel ??= BroadcastChannel;
 
 class DOMException extends Error {
   constructor(message = "", name = "Error") {

@@ -996,11 +996,23 @@ class ListFormat {
   }
 }
 
+// DateTimeFormat, NumberFormat and Collator may be called without `new`, as ECMA-402 allows for them.
+function callable(Class) {
+  function Constructor(...args) {
+    return Reflect.construct(Class, args, new.target ?? Constructor);
+  }
+  Constructor.prototype = Class.prototype;
+  Object.defineProperty(Class.prototype, "constructor", { value: Constructor, writable: true, configurable: true });
+  Object.defineProperty(Constructor, "name", { value: Class.name });
+  Constructor.supportedLocalesOf = Class.supportedLocalesOf;
+  return Constructor;
+}
+
 const Intl = {
-  DateTimeFormat,
-  NumberFormat,
+  DateTimeFormat: callable(DateTimeFormat),
+  NumberFormat: callable(NumberFormat),
   PluralRules,
-  Collator,
+  Collator: callable(Collator),
   Segmenter,
   RelativeTimeFormat,
   ListFormat,

@@ -17,14 +17,24 @@ import dns from "./dns.js";
 import net from "./net.js";
 import tls from "./tls.js";
 import http2 from "./http2.js";
+import zlib from "./zlib.js";
+import assert from "./assert.js";
+import readline from "./readline.js";
+import diagnosticsChannel from "./diagnostics_channel.js";
+import workerThreads from "./worker_threads.js";
+import util from "./util.js";
+import stream from "stream";
+import stringDecoder from "string_decoder";
+import querystring from "querystring";
 
 const builtins = {
   fs, "fs/promises": fs.promises, path, os, events, buffer: { Buffer }, url, crypto, timers, tty,
   perf_hooks: perfHooks, async_hooks: asyncHooks, process: globalThis.process, http, https, dns,
-  "dns/promises": dns.promises, net, tls, http2,
+  "dns/promises": dns.promises, net, tls, http2, zlib, assert, readline, diagnostics_channel: diagnosticsChannel,
+  worker_threads: workerThreads, util, stream, string_decoder: stringDecoder, querystring,
 };
 
-export const builtinModules = ["assert", "async_hooks", "buffer", "child_process", "crypto", "events", "fs", "http", "https", "module", "net", "os", "path", "process", "querystring", "readline", "stream", "string_decoder", "timers", "tls", "tty", "url", "util", "worker_threads", "zlib"];
+export const builtinModules = ["assert", "async_hooks", "buffer", "child_process", "crypto", "diagnostics_channel", "dns", "events", "fs", "http", "http2", "https", "module", "net", "os", "path", "perf_hooks", "process", "querystring", "readline", "stream", "string_decoder", "timers", "tls", "tty", "url", "util", "worker_threads", "zlib"];
 export const isBuiltin = (name) => builtinModules.includes(String(name).replace(/^node:/, "").split("/")[0]);
 
 export function createRequire(from) {

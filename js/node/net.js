@@ -43,4 +43,15 @@ export const createConnection = connect;
 export const createServer = () => new Server();
 export const BlockList = class { addAddress() {} addRange() {} addSubnet() {} check() { return false; } };
 export const SocketAddress = class { constructor(options = {}) { Object.assign(this, options); } };
-export default { isIP, isIPv4, isIPv6, Socket, Server, connect, createConnection, createServer, BlockList, SocketAddress };
+// Happy Eyeballs settings, which libraries read when they load (playwright's network utilities).
+let autoSelectFamily = true;
+let autoSelectFamilyAttemptTimeout = 250;
+export const getDefaultAutoSelectFamily = () => autoSelectFamily;
+export const setDefaultAutoSelectFamily = (value) => { autoSelectFamily = Boolean(value); };
+export const getDefaultAutoSelectFamilyAttemptTimeout = () => autoSelectFamilyAttemptTimeout;
+export const setDefaultAutoSelectFamilyAttemptTimeout = (value) => { autoSelectFamilyAttemptTimeout = Math.max(10, Number(value)); };
+export default {
+  isIP, isIPv4, isIPv6, Socket, Server, connect, createConnection, createServer, BlockList, SocketAddress,
+  getDefaultAutoSelectFamily, setDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout,
+  setDefaultAutoSelectFamilyAttemptTimeout,
+};

@@ -22,11 +22,12 @@ const LAYER = {
   perf_hooks: "perf_hooks.js", async_hooks: "async_hooks.js", assert: "assert.js", "assert/strict": "assert.js",
   readline: "readline.js", constants: "constants.js", http: "http.js", https: "https.js", dns: "dns.js",
   "dns/promises": "dns-promises.js", net: "net.js", tls: "tls.js", http2: "http2.js", zlib: "zlib.js",
-  diagnostics_channel: "diagnostics_channel.js",
+  diagnostics_channel: "diagnostics_channel.js", worker_threads: "worker_threads.js", util: "util.js",
+  "util/types": "util-types.js",
 };
 const POLYFILLS = {
   events: "events", buffer: "buffer", string_decoder: "string_decoder", path: "path-browserify",
-  "path/posix": "path-browserify", util: "util", stream: "readable-stream", punycode: "punycode",
+  "path/posix": "path-browserify", stream: "readable-stream", punycode: "punycode",
   querystring: "querystring-es3",
 };
 const builtins = new Set(builtinModules);
@@ -47,6 +48,11 @@ const sandbox = {
       if (!builtins.has(name) && !args.path.startsWith("node:")) return undefined;
       // Node's built-ins are plain objects packages patch (graceful-fs replaces fs.close): each layer module
       // reaches the bundle as CommonJS around its default object, which can be written, not as a namespace.
+      // The polyfills' own `require("util")` (inherits asks for util.inherits) gets the polyfill: the layer's
+      // util.js is built on it, and would be required while it is still being evaluated.
+      if (name === "util" && args.importer.startsWith(path.join(tools, "node_modules") + path.sep)) {
+        return { path: require.resolve("util/") };
+      }
       if (LAYER[name]) return { path: LAYER[name], namespace: "catwalk-builtin" };
       // The trailing slash asks for the npm package, not the built-in of the same name.
       if (POLYFILLS[name]) return { path: require.resolve(`${POLYFILLS[name]}/`) };
@@ -111,7 +117,10 @@ ${await stubExports(args.path)}`,
           .replaceAll("import.meta.filename", JSON.stringify(file));
       }
       if (/\b__(dirname|filename)\b/.test(contents) && !/\b(const|let|var)\s+__(dirname|filename)\b/.test(contents)) {
-        contents = `var __filename = ${JSON.stringify(file)}, __dirname = ${JSON.stringify(path.posix.dirname(file))};\n${contents}`;
+        // After a hashbang and a "use strict" directive, on the same line, so both still count and line
+        // numbers stay.
+        const head = /^(?:#![^\n]*\n)?(?:\s*(?:\/\/[^\n]*\n|\/\*[\s\S]*?\*\/))*\s*(?:(["'])use strict\1;?)?/.exec(contents)[0];
+        contents = `${head};var __filename = ${JSON.stringify(file)}, __dirname = ${JSON.stringify(path.posix.dirname(file))};${contents.slice(head.length)}`;
       }
       return { contents, loader: "js" };
     });

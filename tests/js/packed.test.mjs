@@ -229,7 +229,7 @@ describe("the Node layer answers as Node does", () => {
   const sample = `catwalk compresses ${"this ".repeat(100)}✓`;
   const entry = {
     spec: path.join(repo, "tests/fixtures/layers-package"),
-    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample }), call("intl"), call("channels")],
+    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample }), call("intl"), call("channels"), call("messages")],
   };
   const answers = {};
   before(async () => {
@@ -283,6 +283,12 @@ describe("the Node layer answers as Node does", () => {
     assert.equal(node.sum, 9);
     assert.ok(node.events.length >= 6, JSON.stringify(node.events));
     assert.deepEqual(answer("packed", 6), node);
+  });
+  test("MessageChannel and worker_threads within the thread, windows-1252 and UTF-16 text, built-ins required by a computed name", () => {
+    const node = answer("node", 7);
+    assert.equal(node.emitted, "emitter style");
+    assert.equal(node.latin1, "H\u00e9\u20ac\u201c\u0178\u00ffA");
+    assert.deepEqual(answer("packed", 7), node);
   });
   test("a class extending a stubbed built-in evaluates, and an optional module not installed fails where it is required", () => {
     const node = answer("node", 3);
@@ -401,7 +407,7 @@ describe("serving a package that cannot be packed", () => {
   const fixture = path.join(repo, "tests/fixtures/needs-node-package");
 
   test("--sandbox wasi refuses to start, and says why", async () => {
-    await assert.rejects(startCatwalk(["--package", fixture, "--sandbox", "wasi"]), /cannot run sandboxed.*smoke test.*Intl is not defined/s);
+    await assert.rejects(startCatwalk(["--package", fixture, "--sandbox", "wasi"]), /cannot run sandboxed.*smoke test.*child_process\.execFileSync is not available in catwalk's sandbox/s);
   });
 
   test("--sandbox wasi-or-npx runs it through npx, with a warning saying why", async () => {
@@ -409,8 +415,8 @@ describe("serving a package that cannot be packed", () => {
     try {
       const seen = await transcript(catwalk.base, []);
       assert.equal(seen.server.name, "needs-node");
-      assert.match(seen.tools.tools[0].description, /time zone \(/);
-      assert.ok(catwalk.logs.some((l) => /runs through npx/.test(l) && /Intl is not defined/.test(l)), "the warning names the reason");
+      assert.match(seen.tools.tools[0].description, /host \(.+\)/);
+      assert.ok(catwalk.logs.some((l) => /runs through npx/.test(l) && /child_process\.execFileSync is not available/.test(l)), "the warning names the reason");
     } finally {
       await catwalk.stop();
     }

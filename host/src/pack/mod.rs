@@ -54,6 +54,15 @@ const TOOLS: &[(&str, &str)] = &[
         "diagnostics_channel.js",
         include_str!("../../../js/node/diagnostics_channel.js"),
     ),
+    (
+        "worker_threads.js",
+        include_str!("../../../js/node/worker_threads.js"),
+    ),
+    ("util.js", include_str!("../../../js/node/util.js")),
+    (
+        "util-types.js",
+        include_str!("../../../js/node/util-types.js"),
+    ),
     ("fs.js", include_str!("../../../js/node/fs.js")),
     (
         "fs-promises.js",

@@ -60,17 +60,54 @@
       return new Uint8Array(out);
     }
   }
+  // windows-1252 (what the Encoding Standard makes of "latin1", "ascii" and "iso-8859-1") differs from Latin-1
+  // in 0x80–0x9f; and UTF-16LE. Labels as the Encoding Standard lists them.
+  const CP1252 = [0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152,
+    0x8d, 0x17d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a,
+    0x153, 0x9d, 0x17e, 0x178];
+  const ENCODINGS = {
+    "utf-8": ["unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"],
+    "windows-1252": ["ansi_x3.4-1968", "ascii", "cp1252", "cp819", "csisolatin1", "ibm819", "iso-8859-1", "iso-ir-100",
+      "iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987", "l1", "latin1", "us-ascii", "windows-1252", "x-cp1252"],
+    "utf-16le": ["csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le"],
+  };
+  const encodingOf = (label) => {
+    const name = String(label).trim().toLowerCase();
+    const found = Object.keys(ENCODINGS).find((encoding) => ENCODINGS[encoding].includes(name));
+    if (!found) {
+      throw Object.assign(new RangeError(`The "${label}" encoding is not supported`), { code: "ERR_ENCODING_NOT_SUPPORTED" });
+    }
+    return found;
+  };
   class TextDecoder {
     constructor(label = "utf-8", options = {}) {
-      if (!/^utf-?8$/i.test(label)) throw new RangeError(`catwalk-js: TextDecoder supports utf-8 only, not ${label}`);
+      this._encoding = encodingOf(label);
       this._fatal = Boolean(options.fatal);
       this._rest = [];
     }
-    get encoding() { return "utf-8"; }
+    get encoding() { return this._encoding; }
+    get fatal() { return this._fatal; }
     decode(input, options = {}) {
       let bytes = input === undefined ? new Uint8Array(0)
         : input instanceof ArrayBuffer ? new Uint8Array(input)
         : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+      if (this._encoding === "windows-1252") {
+        let text = "";
+        for (let at = 0; at < bytes.length; at += 8192) {
+          const part = Array.from(bytes.subarray(at, at + 8192), (b) => (b >= 0x80 && b < 0xa0 ? CP1252[b - 0x80] : b));
+          text += String.fromCharCode(...part);
+        }
+        return text;
+      }
+      if (this._encoding === "utf-16le") {
+        if (this._rest.length > 0) bytes = Uint8Array.from([...this._rest, ...bytes]);
+        const whole = bytes.length & ~1;
+        this._rest = options.stream ? [...bytes.subarray(whole)] : [];
+        let text = "";
+        for (let at = 0; at < whole; at += 2) text += String.fromCharCode(bytes[at] | (bytes[at + 1] << 8));
+        if (!options.stream && whole < bytes.length) text += "\ufffd";
+        return text;
+      }
       if (this._rest.length > 0) bytes = Uint8Array.from([...this._rest, ...bytes]);
       this._rest = [];
       let text = "";
@@ -346,7 +383,9 @@
     exitCode: undefined,
     pid: 1,
     ppid: 0,
-    platform: "wasi",
+    // As os.platform() says: the sandbox's files and paths are Linux's, and packages that branch on the platform
+    // (cache directories, path rules) take the branch that fits.
+    platform: "linux",
     arch: "wasm32",
     version: "v20.0.0",
     versions: { node: "20.0.0" },
