@@ -9,12 +9,12 @@ import { startCatwalk } from "../js/catwalk.mjs";
 import { transcript } from "../js/transcript.mjs";
 
 // spec (without a version: the newest, resolved once at the start), the env its start needs (placeholders), its
-// arguments.
+// arguments, and the directories granted to the packed build (Node sees the machine's).
 const SWEEP = [
   ["@modelcontextprotocol/server-memory@2026.8.31"],
   ["@modelcontextprotocol/server-sequential-thinking@2026.8.31"],
   ["@modelcontextprotocol/server-everything@2026.8.31"],
-  ["@modelcontextprotocol/server-filesystem@2026.8.31", {}, ["/tmp"]],
+  ["@modelcontextprotocol/server-filesystem@2026.8.31", {}, ["/tmp"], ["/tmp::/tmp"]],
   ["@modelcontextprotocol/server-github@2025.4.8", { GITHUB_PERSONAL_ACCESS_TOKEN: "placeholder" }],
   ["@modelcontextprotocol/server-brave-search@0.6.2", { BRAVE_API_KEY: "placeholder" }],
   ["@modelcontextprotocol/server-slack@2025.4.25", { SLACK_BOT_TOKEN: "placeholder", SLACK_TEAM_ID: "T0" }],
@@ -47,10 +47,10 @@ const SWEEP = [
   ["@wonderwhy-er/desktop-commander"],
   ["time-mcp@1.0.6"],
   ["@coo-quack/calc-mcp@2.1.1"],
-  ["mcp-server-filesystem@0.6.2", {}, ["/tmp"]],
+  ["mcp-server-filesystem@0.6.2", {}, ["/tmp"], ["/tmp::/tmp"]],
   ["mcp-sequentialthinking-tools@0.0.3"],
   ["@itseasy21/mcp-knowledge-graph@1.0.7"],
-  ["@allpepper/memory-bank-mcp@0.2.2", { MEMORY_BANK_ROOT: "/tmp" }],
+  ["@allpepper/memory-bank-mcp@0.2.2", { MEMORY_BANK_ROOT: "/tmp" }, [], ["/tmp::/tmp:rw"]],
   ["mcp-memory-keeper@0.14.1"],
 ];
 
@@ -61,22 +61,24 @@ const sweep = (only.length ? SWEEP.filter(([spec]) => only.some((s) => spec.star
   ...rest,
 ]);
 
-const args = (spec, env, argv, sandbox) => [
+const args = (spec, env, argv, dirs, sandbox) => [
   "--package", spec, "--sandbox", sandbox, "--spare", "0",
+  ...(sandbox === "wasi" ? dirs.flatMap((d) => ["--dir", d]) : []),
   ...Object.entries(env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
   ...(argv.length ? ["--", ...argv] : []),
 ];
 
 // A run's transcript, or the first line of why it could not start.
-async function run(spec, env, argv, sandbox) {
+async function run(spec, env, argv, dirs, sandbox) {
   let catwalk;
   try {
-    catwalk = await startCatwalk(args(spec, env, argv, sandbox));
+    catwalk = await startCatwalk(args(spec, env, argv, dirs, sandbox));
     return { seen: await transcript(catwalk.base, []) };
   } catch (error) {
-    const logs = catwalk?.logs ?? [];
-    const reason = logs.map((l) => { try { return JSON.parse(l).fields?.error ?? JSON.parse(l).fields?.reason; } catch { return undefined; } }).find(Boolean);
-    return { failed: String(reason ?? error.message).split("\n")[0].slice(0, 400) };
+    // catwalk's own reason ("Caused by:"), else the error as it came.
+    const text = String(error.message);
+    const cause = text.split("Caused by:")[1]?.trim() ?? text.split("\n")[0];
+    return { failed: cause.replace(/^.*?cannot run sandboxed \(--sandbox wasi\): /, "").slice(0, 400) };
   } finally {
     await catwalk?.stop().catch(() => {});
   }
@@ -89,9 +91,9 @@ console.log(`Swept ${new Date().toISOString().slice(0, 10)}: each package throug
 console.log("| package | under Node | packed | result |");
 console.log("|---|---|---|---|");
 let same = 0;
-for (const [spec, env = {}, argv = []] of sweep) {
-  const node = await run(spec, env, argv, "npx");
-  const packed = await run(spec, env, argv, "wasi");
+for (const [spec, env = {}, argv = [], dirs = []] of sweep) {
+  const node = await run(spec, env, argv, dirs, "npx");
+  const packed = await run(spec, env, argv, dirs, "wasi");
   let result;
   if (node.failed) result = packed.failed ? "fails under Node too" : "starts only packed";
   else if (packed.failed) result = `does not run packed: ${packed.failed}`;
@@ -100,7 +102,8 @@ for (const [spec, env = {}, argv = []] of sweep) {
     same++;
   } else {
     const differ = Object.keys(node.seen).filter((k) => JSON.stringify(node.seen[k]) !== JSON.stringify(packed.seen[k]));
-    result = `differs in ${differ.join(", ")}`;
+    const show = (seen, k) => JSON.stringify(seen[k]).slice(0, 160);
+    result = `differs in ${differ.join(", ")}: Node ${show(node.seen, differ[0])}; packed ${show(packed.seen, differ[0])}`;
   }
   const summary = (r) => (r.failed ? `fails: ${r.failed}` : `${names(r.seen, "tools").length} tools, ${names(r.seen, "prompts").length} prompts, ${names(r.seen, "resources").length} resources`);
   console.log(`| \`${spec}\` | ${cell(summary(node))} | ${cell(summary(packed))} | ${cell(result)} |`);
