@@ -84,6 +84,18 @@ async function run(spec, env, argv, dirs, sandbox) {
   }
 }
 
+// The first place two answers differ: its path and both values there.
+function firstDifference(a, b, at = "") {
+  if (JSON.stringify(a) === JSON.stringify(b)) return null;
+  if (a && b && typeof a === "object" && typeof b === "object") {
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const found = firstDifference(a[key], b[key], `${at}.${key}`);
+      if (found) return found;
+    }
+  }
+  return [at.slice(1), a, b];
+}
+
 const cell = (text) => String(text).replaceAll("|", "\\|").replaceAll("\n", " ");
 const names = (seen, what) => (seen[what]?.[what === "templates" ? "resourceTemplates" : what] ?? []).map((x) => x.name ?? x.uriTemplate ?? x.uri);
 
@@ -101,9 +113,8 @@ for (const [spec, env = {}, argv = [], dirs = []] of sweep) {
     result = "identical";
     same++;
   } else {
-    const differ = Object.keys(node.seen).filter((k) => JSON.stringify(node.seen[k]) !== JSON.stringify(packed.seen[k]));
-    const show = (seen, k) => JSON.stringify(seen[k]).slice(0, 160);
-    result = `differs in ${differ.join(", ")}: Node ${show(node.seen, differ[0])}; packed ${show(packed.seen, differ[0])}`;
+    const [where, a, b] = firstDifference(node.seen, packed.seen);
+    result = `differs at \`${where}\`: Node ${JSON.stringify(a)?.slice(0, 200)}, packed ${JSON.stringify(b)?.slice(0, 200)}`;
   }
   const summary = (r) => (r.failed ? `fails: ${r.failed}` : `${names(r.seen, "tools").length} tools, ${names(r.seen, "prompts").length} prompts, ${names(r.seen, "resources").length} resources`);
   console.log(`| \`${spec}\` | ${cell(summary(node))} | ${cell(summary(packed))} | ${cell(result)} |`);
