@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { memory } from "./proc.mjs";
+import { memory, serving } from "./proc.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = process.env.CATWALK_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, "target"), "release/catwalk");
@@ -25,22 +25,7 @@ async function start(args) {
     env: Object.fromEntries(["PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "CATWALK_VERIFY"].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
     stdio: ["ignore", "ignore", "pipe"],
   });
-  const base = await new Promise((resolve, reject) => {
-    let buffer = "";
-    child.stderr.on("data", (chunk) => {
-      buffer += chunk;
-      for (let nl; (nl = buffer.indexOf("\n")) >= 0; buffer = buffer.slice(nl + 1)) {
-        try {
-          const entry = JSON.parse(buffer.slice(0, nl));
-          if (entry.fields?.message === "catwalk is serving") resolve(`http://${entry.fields.addr}/mcp`);
-        } catch {}
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`catwalk exited (${code})`)));
-  });
-  for (let i = 0; i < 600 && (await fetch(base.replace("/mcp", "/readyz")).catch(() => null))?.status !== 200; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const base = `${await serving(child)}/mcp`;
   return { child, base };
 }
 

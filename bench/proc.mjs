@@ -24,3 +24,25 @@ export function memory(root) {
   }
   return { rss: rss / 1024, pss: pss / 1024, procs: descendants(root).length };
 }
+
+// The address a catwalk child serves on, once it logs "catwalk is serving" (`--log-format json`), then ready
+// (`/readyz` answers 200: its tenants placed, packed and started).
+export async function serving(child) {
+  const base = await new Promise((resolve, reject) => {
+    let buffer = "";
+    child.stderr.on("data", (chunk) => {
+      buffer += chunk;
+      for (let nl; (nl = buffer.indexOf("\n")) >= 0; buffer = buffer.slice(nl + 1)) {
+        try {
+          const entry = JSON.parse(buffer.slice(0, nl));
+          if (entry.fields?.message === "catwalk is serving") resolve(`http://${entry.fields.addr}`);
+        } catch {}
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`catwalk exited (${code})`)));
+  });
+  for (let i = 0; i < 1200 && (await fetch(`${base}/readyz`).catch(() => null))?.status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return base;
+}

@@ -74,22 +74,24 @@ export class TracingChannel {
       this.end.publish(context);
     }
   }
+  // An asynchronous operation's end: its error or result, then asyncStart, `then` (a callback's own call), asyncEnd.
+  #finish(context, error, result, then = () => undefined) {
+    if (error) {
+      context.error = error;
+      this.error.publish(context);
+    } else {
+      context.result = result;
+    }
+    this.asyncStart.publish(context);
+    try { return then(); } finally { this.asyncEnd.publish(context); }
+  }
   tracePromise(fn, context = {}, thisArg, ...args) {
     if (!this.hasSubscribers) return fn.apply(thisArg, args);
-    const settled = (error, result) => {
-      if (error === undefined) context.result = result;
-      else {
-        context.error = error;
-        this.error.publish(context);
-      }
-      this.asyncStart.publish(context);
-      this.asyncEnd.publish(context);
-    };
     this.start.publish(context);
     try {
       return Promise.resolve(fn.apply(thisArg, args)).then(
-        (result) => { settled(undefined, result); return result; },
-        (error) => { settled(error); throw error; },
+        (result) => { this.#finish(context, undefined, result); return result; },
+        (error) => { this.#finish(context, error); throw error; },
       );
     } catch (error) {
       context.error = error;
@@ -103,16 +105,7 @@ export class TracingChannel {
     if (!this.hasSubscribers) return fn.apply(thisArg, args);
     const at = position < 0 ? args.length + position : position;
     const callback = args[at];
-    args[at] = (error, result) => {
-      if (error) {
-        context.error = error;
-        this.error.publish(context);
-      } else {
-        context.result = result;
-      }
-      this.asyncStart.publish(context);
-      try { return callback(error, result); } finally { this.asyncEnd.publish(context); }
-    };
+    args[at] = (error, result) => this.#finish(context, error, result, () => callback(error, result));
     return this.traceSync(fn, context, thisArg, ...args);
   }
 }
