@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { memory } from "./proc.mjs";
+import { memory, serving } from "./proc.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const target = process.env.CARGO_TARGET_DIR ?? path.join(repo, "target");
@@ -37,22 +37,7 @@ async function start(sandbox) {
   if (sandbox === "wasi") args.push("--egress", `https://127.0.0.1:${port}`, "--egress-ca", ca);
   const env = Object.fromEntries(["PATH", "HOME", "SSL_CERT_FILE", "SSL_CERT_DIR"].filter((k) => process.env[k]).map((k) => [k, process.env[k]]));
   const child = spawn(bin, args, { env: { ...env, NODE_EXTRA_CA_CERTS: roots }, stdio: ["ignore", "ignore", "pipe"] });
-  const base = await new Promise((resolve, reject) => {
-    let buffer = "";
-    child.stderr.on("data", (chunk) => {
-      buffer += chunk;
-      for (let nl; (nl = buffer.indexOf("\n")) >= 0; buffer = buffer.slice(nl + 1)) {
-        try {
-          const entry = JSON.parse(buffer.slice(0, nl));
-          if (entry.fields?.message === "catwalk is serving") resolve(`http://${entry.fields.addr}/mcp`);
-        } catch {}
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`catwalk exited (${code})`)));
-  });
-  for (let i = 0; i < 1200 && (await fetch(base.replace("/mcp", "/readyz")).catch(() => null))?.status !== 200; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const base = `${await serving(child)}/mcp`;
   return { child, base };
 }
 

@@ -59,12 +59,12 @@ export class TracingChannel {
     for (const event of EVENTS) if (handlers[event] && !this[event].unsubscribe(handlers[event])) all = false;
     return all;
   }
-  traceSync(fn, context = {}, thisArg, ...args) {
-    if (!this.hasSubscribers) return fn.apply(thisArg, args);
+  // A synchronous span: start, `run`, an error if it threw, end (`record`: its value as the context's result).
+  #span(context, run, record) {
     this.start.publish(context);
     try {
-      const result = fn.apply(thisArg, args);
-      context.result = result;
+      const result = run();
+      if (record) context.result = result;
       return result;
     } catch (error) {
       context.error = error;
@@ -85,21 +85,17 @@ export class TracingChannel {
     this.asyncStart.publish(context);
     try { return then(); } finally { this.asyncEnd.publish(context); }
   }
+  traceSync(fn, context = {}, thisArg, ...args) {
+    if (!this.hasSubscribers) return fn.apply(thisArg, args);
+    return this.#span(context, () => fn.apply(thisArg, args), true);
+  }
+  // As Node: the promise is not the span's result; its value is, when it settles.
   tracePromise(fn, context = {}, thisArg, ...args) {
     if (!this.hasSubscribers) return fn.apply(thisArg, args);
-    this.start.publish(context);
-    try {
-      return Promise.resolve(fn.apply(thisArg, args)).then(
-        (result) => { this.#finish(context, undefined, result); return result; },
-        (error) => { this.#finish(context, error); throw error; },
-      );
-    } catch (error) {
-      context.error = error;
-      this.error.publish(context);
-      throw error;
-    } finally {
-      this.end.publish(context);
-    }
+    return this.#span(context, () => Promise.resolve(fn.apply(thisArg, args)).then(
+      (result) => { this.#finish(context, undefined, result); return result; },
+      (error) => { this.#finish(context, error); throw error; },
+    ), false);
   }
   traceCallback(fn, position = -1, context = {}, thisArg, ...args) {
     if (!this.hasSubscribers) return fn.apply(thisArg, args);
