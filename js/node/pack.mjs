@@ -196,7 +196,15 @@ async function dependencies() {
 
 const entry = path.join(root, "catwalk-entry.mjs");
 const globals = `import ${JSON.stringify(path.join(tools, "globals.js"))};\n`;
-const lazy = `${globals}${(await dependencies()).map((d) => `import ${JSON.stringify(d)};\n`).join("")}export default () => import(${JSON.stringify(bin)});\n`;
+const eager = await dependencies();
+// The MCP SDK's message schemas, run over a client's first messages while the snapshot is taken (mcp-warm.js).
+const sdks = [...new Set(eager.map((d) => /^(.*\/node_modules\/@modelcontextprotocol\/sdk\/dist\/(?:esm|cjs))\//.exec(d ?? "")?.[1]).filter(Boolean))]
+  .map((dir) => path.join(dir, "types.js"))
+  .filter((file) => existsSync(file));
+const warm = sdks.length === 0 ? "" : `import { warm as __catwalkWarm } from ${JSON.stringify(path.join(tools, "mcp-warm.js"))};\n${sdks
+  .map((file, i) => `import * as __catwalkMcp${i} from ${JSON.stringify(file)};\n__catwalkWarm(__catwalkMcp${i});\n`)
+  .join("")}`;
+const lazy = `${globals}${eager.map((d) => `import ${JSON.stringify(d)};\n`).join("")}${warm}export default () => import(${JSON.stringify(bin)});\n`;
 await writeFile(entry, lazy);
 let result = await build({ ...options, entryPoints: [entry], outfile: out }).catch((error) => ({ failed: error }));
 if (result.failed && imported.size === 0) {

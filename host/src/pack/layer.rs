@@ -31,6 +31,7 @@ pub(super) const TOOLS: &[(&str, &str)] = &[
     ("os.js", include_str!("../../../js/node/os.js")),
     ("crypto.js", include_str!("../../../js/node/crypto.js")),
     ("module.js", include_str!("../../../js/node/module.js")),
+    ("mcp-warm.js", include_str!("../../../js/node/mcp-warm.js")),
     ("url.js", include_str!("../../../js/node/url.js")),
     ("timers.js", include_str!("../../../js/node/timers.js")),
     (

@@ -30,6 +30,7 @@
 //! finds its own.
 
 mod fs;
+mod heap;
 mod input;
 mod intl;
 mod net;
@@ -61,6 +62,9 @@ struct Ready {
     runtime: Runtime,
     context: Context,
     rejections: Rejections,
+    /// Bytes the engine had allocated when it was made ready. Measured then: measuring walks every object of the
+    /// heap, which in an instance started from a snapshot takes milliseconds and reads every page.
+    heap: usize,
 }
 
 thread_local! {
@@ -114,7 +118,10 @@ pub extern "C" fn wizer_initialize() {
             if barriers.is_empty() {
                 // The evaluation's garbage is collected here, once, rather than in every instance.
                 ready.runtime.run_gc();
-                SNAPSHOT.set(Some(ready));
+                // Instances allocate on pages of their own, not into the snapshot's shared ones.
+                ready.context.with(|ctx| heap::seal(&ctx));
+                let heap = heap(&ready.runtime);
+                SNAPSHOT.set(Some(Ready { heap, ..ready }));
             }
             let reason = format!("its evaluation used {}", barriers.join(", "));
             report_line(barriers.is_empty(), &reason, &env)
@@ -300,6 +307,7 @@ fn prepare(name: &str, program: Program, snapshot: bool) -> Result<Ready, String
     })?;
     drain(&runtime, &rejections)?;
     Ok(Ready {
+        heap: heap(&runtime),
         runtime,
         context,
         rejections,
@@ -313,11 +321,11 @@ fn run(ready: Ready) -> Result<u8, String> {
         runtime,
         context,
         rejections,
+        heap,
     } = ready;
     // No collection during the start: a collection writes to every object of the heap, which would copy
     // every page of the snapshot's memory into this instance (and take milliseconds). Reference counting
     // frees the start's garbage as it goes; cycles wait for the first collection after it.
-    let heap = usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(0);
     runtime.set_gc_threshold(heap + START_ALLOWANCE);
     context.with(|ctx| -> Result<(), String> {
         let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
@@ -386,6 +394,11 @@ fn run(ready: Ready) -> Result<u8, String> {
         let code: Option<i32> = process.get("exitCode").unwrap_or(None);
         Ok(code.map_or(0, |c| c.clamp(0, 255) as u8))
     })
+}
+
+/// Bytes the engine has allocated (walks the whole heap).
+fn heap(runtime: &Runtime) -> usize {
+    usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(0)
 }
 
 /// Runs every pending job (microtask); an exception in one, or a rejection still unhandled after, is fatal.
