@@ -6,7 +6,7 @@
 //   cargo build -p catwalk && npm ci --prefix tests && node --test tests/js/packed.test.mjs
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
@@ -400,6 +400,24 @@ describe("a hostile packed server is stopped", () => {
       const after = await transcript(catwalk.base, [call("ping")]);
       assert.equal(after.calls[0].content[0].text, "pong");
     });
+  }
+});
+
+test("packing on first use has catwalk pack's memory for its steps, whatever --memory the server gets", async () => {
+  // 16 MiB holds this server, and compiling its bundle to bytecode needs more. Copied to a path of its own, so
+  // that it is packed here rather than found packed.
+  const copy = mkdtempSync(path.join(tmpdir(), "catwalk-small-server-"));
+  cpSync(path.join(repo, "tests/fixtures/hostile-js-package"), copy, { recursive: true });
+  try {
+    const catwalk = await startCatwalk(["--package", copy, "--sandbox", "wasi", "--memory", "16MiB"]);
+    try {
+      const seen = await transcript(catwalk.base, [call("ping")]);
+      assert.equal(seen.calls[0].content[0].text, "pong");
+    } finally {
+      await catwalk.stop();
+    }
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
   }
 });
 

@@ -10,10 +10,45 @@ use crate::backend::Launcher;
 use crate::backend::npm::CommandSource;
 use crate::backend::process::ProcessSpec;
 use crate::backend::shared::SharedServer;
-use crate::backend::wasi::{GuestPolicy, WasiServer};
+use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime, WasiServer};
 use crate::vocab::{Mode, Sandbox};
 
 impl Host {
+    /// The process's one WASI runtime for serving, started on first use.
+    pub async fn wasi(&self) -> std::io::Result<Arc<WasiRuntime>> {
+        let pool = PoolSize {
+            instances: u32::try_from(self.registry.max_sessions()).unwrap_or(u32::MAX),
+            max_memory_bytes: self.max_guest_memory,
+        };
+        self.runtime(&self.wasi, pool).await
+    }
+
+    /// The runtime packing on first use runs its steps in: a few instances, each with the memory the bytecode and
+    /// snapshot steps need (`catwalk pack`'s own), which a serving pool's guests (64 MiB by default) do not get.
+    async fn packing(&self) -> std::io::Result<Arc<WasiRuntime>> {
+        let pool = PoolSize {
+            instances: 4,
+            max_memory_bytes: crate::pack::COMPILE_MEMORY,
+        };
+        self.runtime(&self.packing, pool).await
+    }
+
+    async fn runtime(
+        &self,
+        cell: &tokio::sync::OnceCell<Arc<WasiRuntime>>,
+        pool: PoolSize,
+    ) -> std::io::Result<Arc<WasiRuntime>> {
+        cell.get_or_try_init(|| async {
+            let cache_dir = self.state_dir.join("wasm");
+            tokio::task::spawn_blocking(move || WasiRuntime::new(cache_dir, pool))
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)
+        })
+        .await
+        .cloned()
+    }
+
     /// Builds a tenant's server and its front end: fetches and compiles its module, or prepares its package.
     pub async fn build<F: Front>(&self, spec: &TenantSpec) -> Result<Arc<App<F>>, String> {
         let oauth = match &spec.auth {
@@ -175,7 +210,7 @@ impl Host {
     ) -> Result<Launcher, String> {
         let packer = crate::pack::Packer::new(
             &self.state_dir,
-            self.wasi().await.map_err(|e| e.to_string())?,
+            self.packing().await.map_err(|e| e.to_string())?,
         )
         .map_err(|e| e.to_string())?;
         let request = crate::pack::PackRequest {

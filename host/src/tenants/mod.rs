@@ -34,7 +34,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::process::ProcessSpec;
-use crate::backend::wasi::{GuestPolicy, PoolSize, WasiRuntime};
+use crate::backend::wasi::{GuestPolicy, WasiRuntime};
 use crate::confine::{ConfineArgs, Confinement};
 use crate::egress::TenantEgress;
 use crate::metrics::Metrics;
@@ -87,6 +87,8 @@ pub struct Host {
     /// Tenants' uids, once given: a tenant keeps its uid for the life of the process.
     uids: Mutex<HashMap<String, u32>>,
     wasi: tokio::sync::OnceCell<Arc<WasiRuntime>>,
+    /// Where packing on first use runs its steps (launch.rs): a pool with room for the bytecode step.
+    packing: tokio::sync::OnceCell<Arc<WasiRuntime>>,
     /// Built on first use: its TLS set-up is code and memory a catwalk that fetches nothing never needs.
     http: std::sync::OnceLock<reqwest::Client>,
     registry_http: std::sync::OnceLock<Result<reqwest::Client, String>>,
@@ -166,6 +168,7 @@ impl Host {
             tenant_env: Vec::new(),
             uids: Mutex::default(),
             wasi: tokio::sync::OnceCell::new(),
+            packing: tokio::sync::OnceCell::new(),
             http: std::sync::OnceLock::new(),
             state_key: None,
             audit: None,
@@ -586,24 +589,6 @@ impl Host {
             })
             .await?
             .clone())
-    }
-
-    /// The process's one WASI runtime, started on first use.
-    pub async fn wasi(&self) -> std::io::Result<Arc<WasiRuntime>> {
-        self.wasi
-            .get_or_try_init(|| async {
-                let pool = PoolSize {
-                    instances: u32::try_from(self.registry.max_sessions()).unwrap_or(u32::MAX),
-                    max_memory_bytes: self.max_guest_memory,
-                };
-                let cache_dir = self.state_dir.join("wasm");
-                tokio::task::spawn_blocking(move || WasiRuntime::new(cache_dir, pool))
-                    .await
-                    .map_err(std::io::Error::other)?
-                    .map_err(std::io::Error::other)
-            })
-            .await
-            .cloned()
     }
 
     /// A tenant's own directories for its children: its root (packages install there), home, npm cache and

@@ -17,6 +17,7 @@ mod snapshot;
 mod stdio;
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,6 +80,9 @@ pub struct WasiRuntime {
     p1_linker: Linker<P1Guest>,
     p2_linker: wasmtime::component::Linker<P2Guest>,
     cache_dir: PathBuf,
+    /// The engine's settings, as they bear on compiled code (pool sizes do): part of a cached artifact's name, so
+    /// engines set up apart (serving, and packing's larger pool) keep their own and never refuse each other's.
+    settings: String,
     compiled: Mutex<HashMap<String, Compiled>>,
     lanes: Lanes,
     spare_places: Arc<Semaphore>,
@@ -155,11 +159,17 @@ impl WasiRuntime {
             what: "starting the guest scheduler's threads".into(),
             source,
         })?;
+        let settings = {
+            let mut hasher = std::hash::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut hasher);
+            format!("{:016x}", hasher.finish())
+        };
         Ok(Arc::new(Self {
             engine,
             p1_linker,
             p2_linker,
             cache_dir,
+            settings,
             compiled: Mutex::default(),
             lanes,
             spare_places: Arc::new(Semaphore::new(SPARE_PLACES as usize)),
@@ -186,7 +196,8 @@ impl WasiRuntime {
             return Ok(compiled.clone());
         }
         let path = self.cache_dir.join(format!(
-            "{digest}.{}",
+            "{digest}-{}.{}",
+            self.settings,
             if component { "ccwasm" } else { "cwasm" }
         ));
         let compiled = match self.deserialize(&path, component) {
