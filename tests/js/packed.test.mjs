@@ -493,7 +493,8 @@ describe("catwalk pack", () => {
     writeFileSync(path.join(folder, "package.json"), JSON.stringify({ name: "local-package", version: "1.0.0", type: "module", bin: { "local-package": "server.mjs" } }));
     const server = readFileSync(path.join(repo, "tests/fixtures/plain-server.mjs"), "utf8");
     writeFileSync(path.join(folder, "server.mjs"), server);
-    const pack = () => JSON.parse(execFileSync(bin, ["pack", folder, "--json", "--state-dir", state], { encoding: "utf8" }));
+    // The state dir given relative to the working dir, as an operator may.
+    const pack = () => JSON.parse(execFileSync(bin, ["pack", folder, "--json", "--state-dir", path.basename(state)], { cwd: path.dirname(state), encoding: "utf8" }));
     const first = pack();
     assert.equal(pack().sha256, first.sha256, "unchanged, it comes from the cache");
     writeFileSync(path.join(folder, "server.mjs"), server.replace("whoami:", "who_am_i:"));

@@ -255,8 +255,11 @@ impl Packer {
             None if EMBEDDED_RUNTIME.is_empty() => return Err(PackError::NoRuntime),
             None => EMBEDDED_RUNTIME.into(),
         };
+        // Absolute: the bundle names the bin by its path, and the runtime resolves it in the guest.
+        let root = std::path::absolute(state_dir.join("packs"))
+            .map_err(io(format!("resolving {}", state_dir.display())))?;
         Ok(Self {
-            root: state_dir.join("packs"),
+            root,
             runtime,
             wasi,
         })
