@@ -43,6 +43,9 @@ const guestPath = (file) => `${GUEST_ROOT}/${path.relative(root, file).split(pat
 const sandbox = {
   name: "catwalk-sandbox",
   setup(b) {
+    // undici, an npm package rather than a built-in: its own client needs WebAssembly and sockets, so the layer's
+    // (undici.js, over the layer's fetch) stands in for it.
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: "undici.js", namespace: "catwalk-builtin" }));
     b.onResolve({ filter: /^(node:)?[a-z0-9_]+(\/[a-z0-9_]+)?$/ }, (args) => {
       const name = args.path.replace(/^node:/, "");
       if (!builtins.has(name) && !args.path.startsWith("node:")) return undefined;

@@ -71,7 +71,7 @@ secrets.TOKEN = { value = "${SECRET}", hosts = ["api.test"] }
     assert.ok(!placeholder.includes(SECRET.slice(4)));
   });
 
-  for (const tool of ["fetch_url", "https_get", "axios_get", "node_fetch"]) {
+  for (const tool of ["fetch_url", "https_get", "axios_get", "node_fetch", "undici_fetch"]) {
     test(`${tool} reaches a granted name; the real token arrives, and comes back masked`, async () => {
       const answer = await call(a, tool, { url: "https://api.test/__catwalk/echo", headers: { authorization: `Bearer ${placeholder}` } });
       assert.ok(answer.ok, `${tool}: ${answer.error}`);

@@ -32,6 +32,7 @@ pub(super) const TOOLS: &[(&str, &str)] = &[
     ("crypto.js", include_str!("../../../js/node/crypto.js")),
     ("module.js", include_str!("../../../js/node/module.js")),
     ("mcp-warm.js", include_str!("../../../js/node/mcp-warm.js")),
+    ("undici.js", include_str!("../../../js/node/undici.js")),
     ("url.js", include_str!("../../../js/node/url.js")),
     ("timers.js", include_str!("../../../js/node/timers.js")),
     (
