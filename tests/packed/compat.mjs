@@ -52,6 +52,15 @@ const SWEEP = [
   ["@itseasy21/mcp-knowledge-graph@1.0.7"],
   ["@allpepper/memory-bank-mcp@0.2.2", { MEMORY_BANK_ROOT: "/tmp" }, [], ["/tmp::/tmp:rw"]],
   ["mcp-memory-keeper@0.14.1"],
+  ["task-master-ai"],
+  ["@executeautomation/playwright-mcp-server"],
+  ["mcp-server-kubernetes"],
+  ["@modelcontextprotocol/server-gdrive"],
+  ["@browsermcp/mcp"],
+  ["@21st-dev/magic", { API_KEY: "placeholder" }],
+  ["@apify/actors-mcp-server", { APIFY_TOKEN: "placeholder" }],
+  ["@agentdeskai/browser-tools-mcp"],
+  ["@winor30/mcp-server-datadog", { DATADOG_API_KEY: "placeholder", DATADOG_APP_KEY: "placeholder" }],
 ];
 
 const only = process.argv.slice(2);
