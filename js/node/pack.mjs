@@ -107,8 +107,9 @@ ${await stubExports(args.path)}`,
         : `Cannot find module '${args.path}'`;
       return { loader: "js", contents: `throw Object.assign(new Error(${JSON.stringify(message)}), { code: "MODULE_NOT_FOUND" });` };
     });
-    // Each file of the package tree learns where it is in the sandbox: import.meta.url and friends, and
-    // __dirname/__filename in CommonJS.
+    // Each file of the package tree learns where it is in the sandbox: import.meta.url and friends,
+    // __dirname/__filename in CommonJS, and `require.resolve`, which answers from the file's place in the tree as
+    // Node's does (the bundle's own require would answer from the bundle's).
     b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
       if (!args.path.startsWith(root + path.sep)) return undefined;
       let contents = await readFile(args.path, "utf8");
@@ -119,11 +120,20 @@ ${await stubExports(args.path)}`,
           .replaceAll("import.meta.dirname", JSON.stringify(path.posix.dirname(file)))
           .replaceAll("import.meta.filename", JSON.stringify(file));
       }
+      const declarations = [];
       if (/\b__(dirname|filename)\b/.test(contents) && !/\b(const|let|var)\s+__(dirname|filename)\b/.test(contents)) {
+        declarations.push(`__filename = ${JSON.stringify(file)}, __dirname = ${JSON.stringify(path.posix.dirname(file))}`);
+      }
+      const resolve = /(?<![\w$.])require\.resolve\(/g;
+      if (resolve.test(contents)) {
+        contents = contents.replace(resolve, "__catwalk_resolve(");
+        declarations.push(`__catwalk_resolve = require("module").createRequire(${JSON.stringify(file)}).resolve`);
+      }
+      if (declarations.length > 0) {
         // After a hashbang and a "use strict" directive, on the same line, so both still count and line
         // numbers stay.
         const head = /^(?:#![^\n]*\n)?(?:\s*(?:\/\/[^\n]*\n|\/\*[\s\S]*?\*\/))*\s*(?:(["'])use strict\1;?)?/.exec(contents)[0];
-        contents = `${head};var __filename = ${JSON.stringify(file)}, __dirname = ${JSON.stringify(path.posix.dirname(file))};${contents.slice(head.length)}`;
+        contents = `${head};var ${declarations.join(", ")};${contents.slice(head.length)}`;
       }
       return { contents, loader: "js" };
     });

@@ -290,9 +290,9 @@ describe("the Node layer answers as Node does", () => {
     assert.equal(node.latin1, "H\u00e9\u20ac\u201c\u0178\u00ffA");
     assert.deepEqual(answer("packed", 7), node);
   });
-  test("a class extending a stubbed built-in evaluates, and an optional module not installed fails where it is required", () => {
+  test("a class extending a stubbed built-in evaluates, an optional module not installed fails where it is required, and require.resolve answers from the requiring file", () => {
     const node = answer("node", 3);
-    assert.deepEqual(node, { parent: "function", subclass: true, name: "Pool", optional: { missing: "MODULE_NOT_FOUND" } });
+    assert.deepEqual(node, { parent: "function", subclass: true, name: "Pool", optional: { missing: "MODULE_NOT_FOUND" }, where: "catwalk-layers-package" });
     assert.deepEqual(answer("packed", 3), node);
   });
 });
