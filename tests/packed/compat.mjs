@@ -53,7 +53,7 @@ const SWEEP = [
   ["@allpepper/memory-bank-mcp@0.2.2", { MEMORY_BANK_ROOT: "/tmp" }, [], ["/tmp::/tmp:rw"]],
   ["mcp-memory-keeper@0.14.1"],
   ["task-master-ai"],
-  ["@executeautomation/playwright-mcp-server"],
+  ["@executeautomation/playwright-mcp-server", {}, [], ["/tmp::/tmp:rw"]],
   ["mcp-server-kubernetes"],
   ["@modelcontextprotocol/server-gdrive"],
   ["@browsermcp/mcp"],
