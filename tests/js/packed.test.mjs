@@ -229,7 +229,7 @@ describe("the Node layer answers as Node does", () => {
   const sample = `catwalk compresses ${"this ".repeat(100)}✓`;
   const entry = {
     spec: path.join(repo, "tests/fixtures/layers-package"),
-    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample }), call("intl"), call("channels"), call("messages")],
+    calls: [call("zlib"), call("stacks"), call("depd"), call("extends"), call("compress", { text: sample }), call("intl"), call("channels"), call("messages"), call("process")],
   };
   const answers = {};
   before(async () => {
@@ -294,6 +294,12 @@ describe("the Node layer answers as Node does", () => {
     const node = answer("node", 3);
     assert.deepEqual(node, { parent: "function", subclass: true, name: "Pool", optional: { missing: "MODULE_NOT_FOUND" }, where: "catwalk-layers-package" });
     assert.deepEqual(answer("packed", 3), node);
+  });
+  test("process.cpuUsage, process.memoryUsage.rss and perf_hooks, as OpenTelemetry's metrics read them", () => {
+    const node = answer("node", 8);
+    assert.deepEqual(node.cpu, [["user", "number", true], ["system", "number", true]]);
+    assert.equal(node.perfConstants.NODE_PERFORMANCE_GC_MAJOR, 4);
+    assert.deepEqual(answer("packed", 8), node);
   });
 });
 

@@ -403,7 +403,13 @@
     },
     nextTick: (callback, ...args) => queueMicrotask(() => callback(...args)),
     uptime: () => (host.now() - started) / 1e3,
-    memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
+    memoryUsage: Object.assign(() => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }), { rss: () => 0 }),
+    // In microseconds, as Node's. The sandbox has no CPU clock of its own: the time since the start stands in for
+    // user time (an upper bound), and system time is 0.
+    cpuUsage: (previous) => {
+      const user = Math.round((host.now() - started) * 1e3);
+      return { user: previous ? user - previous.user : user, system: 0 };
+    },
     emitWarning: (warning) => host.write(2, `Warning: ${warning}\n`),
     umask: () => 0o22,
     getuid: () => 0,
