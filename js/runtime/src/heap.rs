@@ -8,7 +8,7 @@
 //! snapshot's pages stay shared. The blocks taken are never used or freed; they cost the snapshot's file, not the
 //! instances.
 
-use rquickjs::{Ctx, qjs};
+use rquickjs::{Ctx, Runtime, qjs};
 
 /// QuickJS's small-block size classes, header included (`arena_block_sizes` in quickjs.c).
 const CLASSES: [usize; 31] = [
@@ -23,6 +23,12 @@ const ARENA_HEADER: usize = 24;
 const USED_AT: usize = 18;
 /// Enough for any heap a snapshot holds (a 64 MiB heap of 16-byte blocks); the loop ends long before.
 const MAX_BLOCKS: usize = 4 << 20;
+
+/// Bytes the engine has allocated. It walks every object of the heap: measured once, when the engine is made ready
+/// (for a snapshot, when it is taken), not at each start.
+pub fn allocated(runtime: &Runtime) -> usize {
+    usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(0)
+}
 
 /// Takes every free block of the heap's arenas (see the module docs): how many it took. Takes none if the engine's
 /// allocator is not laid out as this module expects.

@@ -120,7 +120,7 @@ pub extern "C" fn wizer_initialize() {
                 ready.runtime.run_gc();
                 // Instances allocate on pages of their own, not into the snapshot's shared ones.
                 ready.context.with(|ctx| heap::seal(&ctx));
-                let heap = heap(&ready.runtime);
+                let heap = heap::allocated(&ready.runtime);
                 SNAPSHOT.set(Some(Ready { heap, ..ready }));
             }
             let reason = format!("its evaluation used {}", barriers.join(", "));
@@ -307,7 +307,7 @@ fn prepare(name: &str, program: Program, snapshot: bool) -> Result<Ready, String
     })?;
     drain(&runtime, &rejections)?;
     Ok(Ready {
-        heap: heap(&runtime),
+        heap: heap::allocated(&runtime),
         runtime,
         context,
         rejections,
@@ -394,11 +394,6 @@ fn run(ready: Ready) -> Result<u8, String> {
         let code: Option<i32> = process.get("exitCode").unwrap_or(None);
         Ok(code.map_or(0, |c| c.clamp(0, 255) as u8))
     })
-}
-
-/// Bytes the engine has allocated (walks the whole heap).
-fn heap(runtime: &Runtime) -> usize {
-    usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(0)
 }
 
 /// Runs every pending job (microtask); an exception in one, or a rejection still unhandled after, is fatal.
