@@ -82,6 +82,7 @@ async function measure(pkg, sandbox) {
   const after = memory(catwalk.child.pid);
   row.rss_per_session = (after.rss - before.rss) / sessions;
   row.pss_per_session = (after.pss - before.pss) / sessions;
+  row.dirty_per_session = (after.dirty - before.dirty) / sessions;
   for (const id of open_) await close(catwalk.base, id);
   catwalk.child.kill("SIGTERM");
   await new Promise((r) => catwalk.child.once("exit", r));
@@ -105,19 +106,20 @@ async function measure(pkg, sandbox) {
 
 const fmt = (n, d = 1) => n.toFixed(d);
 console.log(`catwalk ${bin}; ${sessions} idle sessions, ${starts} starts; ${new Date().toISOString()}`);
-console.log("| package | run by | new session -> initialize p50 (p90), no spare | with a spare, p50 | idle RSS / instance | idle PSS / instance |");
-console.log("|---|---|---|---|---|---|");
+console.log("| package | run by | new session -> initialize p50 (p90), no spare | with a spare, p50 | idle RSS / instance | idle PSS / instance | idle Private_Dirty / instance |");
+console.log("|---|---|---|---|---|---|---|");
 const rows = [];
 for (const pkg of packages) {
   for (const sandbox of (process.env.BENCH_SANDBOXES ?? "npx,wasi").split(",")) {
     const row = await measure(pkg, sandbox);
     rows.push(row);
-    console.log(`| ${pkg} | ${sandbox === "npx" ? "Node (npx)" : "packed, WASI"} | ${fmt(row.start_p50)} ms (${fmt(row.start_p90)}) | ${fmt(row.spare_p50, 2)} ms | ${fmt(row.rss_per_session)} MiB | ${fmt(row.pss_per_session)} MiB |`);
+    console.log(`| ${pkg} | ${sandbox === "npx" ? "Node (npx)" : "packed, WASI"} | ${fmt(row.start_p50)} ms (${fmt(row.start_p90)}) | ${fmt(row.spare_p50, 2)} ms | ${fmt(row.rss_per_session, 2)} MiB | ${fmt(row.pss_per_session, 2)} MiB | ${fmt(row.dirty_per_session, 2)} MiB |`);
   }
 }
-console.log("\n| package | start, packed / Node | idle RSS, packed / Node | idle PSS, packed / Node |");
-console.log("|---|---|---|---|");
+console.log("\n| package | start, packed / Node | idle RSS, packed / Node | idle PSS, packed / Node | idle Private_Dirty, packed / Node |");
+console.log("|---|---|---|---|---|");
 for (const pkg of packages) {
   const [node, wasi] = ["npx", "wasi"].map((s) => rows.find((r) => r.pkg === pkg && r.sandbox === s));
-  console.log(`| ${pkg} | ${fmt(wasi.start_p50 / node.start_p50, 3)} | ${fmt(wasi.rss_per_session / node.rss_per_session, 3)} | ${fmt(wasi.pss_per_session / node.pss_per_session, 3)} |`);
+  if (!node || !wasi) continue;
+  console.log(`| ${pkg} | ${fmt(wasi.start_p50 / node.start_p50, 3)} | ${fmt(wasi.rss_per_session / node.rss_per_session, 3)} | ${fmt(wasi.pss_per_session / node.pss_per_session, 3)} | ${fmt(wasi.dirty_per_session / node.dirty_per_session, 3)} |`);
 }

@@ -14,15 +14,16 @@ export function descendants(root) {
 }
 
 export function memory(root) {
-  let rss = 0, pss = 0;
+  let rss = 0, pss = 0, dirty = 0;
   for (const pid of descendants(root)) {
     try {
       const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
       rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)[1]);
       pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)[1]);
+      dirty += Number(/^Private_Dirty:\s+(\d+)/m.exec(rollup)[1]);
     } catch {}
   }
-  return { rss: rss / 1024, pss: pss / 1024, procs: descendants(root).length };
+  return { rss: rss / 1024, pss: pss / 1024, dirty: dirty / 1024, procs: descendants(root).length };
 }
 
 // The address a catwalk child serves on, once it logs "catwalk is serving" (`--log-format json`), then ready

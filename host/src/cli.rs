@@ -157,17 +157,23 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!("  addons    {}", list(m.addons.clone()));
-    match &m.snapshot {
-        Some(s) if s.usable => eprintln!(
-            "  snapshot  {} KiB{}",
-            s.bytes >> 10,
-            match s.env.is_empty() {
-                true => String::new(),
-                false => format!(" (not for a tenant whose env sets {})", s.env.join(", ")),
-            }
-        ),
-        Some(s) => eprintln!("  snapshot  none: {}", s.reason),
-        None => {}
+    for (label, snapshot) in [("snapshot", &m.snapshot), ("started", &m.started)] {
+        match snapshot {
+            Some(s) if s.usable => eprintln!(
+                "  {label:<9} {} KiB{}{}",
+                s.bytes >> 10,
+                match &s.argv {
+                    Some(argv) => format!(", for argv {argv}"),
+                    None => String::new(),
+                },
+                match s.env.is_empty() {
+                    true => String::new(),
+                    false => format!(" (not for a tenant whose env sets {})", s.env.join(", ")),
+                }
+            ),
+            Some(s) => eprintln!("  {label:<9} none: {}", s.reason),
+            None => {}
+        }
     }
     if let Some(verified) = &m.verified {
         eprintln!("  verified  {}", verified.describe());

@@ -508,6 +508,7 @@ async fn no_instance_sees_another_instances_memory_through_a_snapshot() -> Resul
     let snapshot = runtime
         .snapshot(
             &wasm,
+            "wizer-initialize",
             &catwalk::backend::wasi::GuestPolicy::new(),
             Duration::from_secs(60),
         )

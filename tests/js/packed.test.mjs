@@ -427,6 +427,62 @@ test("packing on first use has catwalk pack's memory for its steps, whatever --m
   }
 });
 
+describe("a snapshot taken through the package's start", () => {
+  const fixture = path.join(repo, "tests/fixtures/start-package");
+  const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
+  // Each in a state dir of its own: an artifact's snapshots are taken for the arguments it is first packed with.
+  const pack = async (args) => {
+    const { execFileSync } = await import("node:child_process");
+    const state = mkdtempSync(path.join(tmpdir(), "catwalk-start-state-"));
+    chmodSync(state, 0o755);
+    const manifest = JSON.parse(execFileSync(bin, ["pack", fixture, "--json", "--state-dir", state, "--", ...args], { encoding: "utf8" }));
+    return { manifest, state };
+  };
+
+  test("serves the arguments it was taken with and an env it did not read; each instance has its own env, arguments and randomness", async () => {
+    const { manifest, state } = await pack([]);
+    assert.equal(manifest.started?.usable, true, JSON.stringify(manifest.started));
+    assert.ok(manifest.started.env.includes("START_GREETING"), JSON.stringify(manifest.started.env));
+    const config = path.join(work, "start-tenants.toml");
+    const tenant = (id, env) => [
+      "[[tenant]]", `id = "${id}"`, `package = ${JSON.stringify(fixture)}`, 'sandbox = "wasi"',
+      `env = { ${Object.entries(env).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")} }`, "",
+    ].join("\n");
+    writeFileSync(config, [tenant("plain", { LATER: "read later" }), tenant("greeted", { START_GREETING: "hello" })].join("\n"));
+    const catwalk = await startCatwalk(["--config", config, "--state-dir", state]);
+    try {
+      const started = (id) => catwalk.logs.find((l) => l.includes("serving the package packed to WASI") && l.includes(id));
+      const answer = async (id) => JSON.parse((await transcript(`${catwalk.base}/t/${id}`, [call("start")])).calls[0].content[0].text);
+      const [first, second] = [await answer("plain"), await answer("plain")];
+      assert.match(started("plain"), /started\.wasm/);
+      assert.deepEqual({ ...first, random: 0 }, { greeting: "unset", later: "read later", argv: [], random: 0 });
+      assert.notEqual(first.random, second.random, "each instance draws its own numbers");
+      // What the start printed, each instance prints as it starts.
+      assert.ok(catwalk.logs.some((l) => l.includes("guest stderr: start-package ready, greeting unset")), catwalk.logs.join("\n"));
+      // A tenant whose env sets what the start read gets the snapshot taken before the start.
+      const greeted = await answer("greeted");
+      assert.match(started("greeted"), /snapshot\.wasm/);
+      assert.equal(greeted.greeting, "hello");
+    } finally {
+      await catwalk.stop();
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  for (const [mode, why] of [["random", /randomness/], ["outside", /the file system outside the package/]]) {
+    test(`a start that uses ${mode === "random" ? "randomness" : "a file outside its package"} is not snapshotted, and says why`, async () => {
+      const { manifest, state } = await pack([mode]);
+      try {
+        assert.equal(manifest.started?.usable, false, JSON.stringify(manifest.started));
+        assert.match(manifest.started.reason, why);
+        assert.equal(manifest.snapshot?.usable, true, "the snapshot before the start still serves it");
+      } finally {
+        rmSync(state, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe("serving a package that cannot be packed", () => {
   const fixture = path.join(repo, "tests/fixtures/needs-node-package");
 

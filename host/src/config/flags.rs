@@ -82,7 +82,8 @@ pub struct PackArgs {
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub env: Vec<(String, Option<String>)>,
 
-    /// The package's arguments for the smoke test (as `catwalk serve --package SPEC -- ARGS` gives them).
+    /// The package's arguments (as `catwalk serve --package SPEC -- ARGS` gives them): the smoke test runs with
+    /// them, and the snapshot through the package's start is taken for them.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }

@@ -8,12 +8,12 @@
 //!    that throw a clear error when used, and are reported, as are native addons);
 //! 4. compiles the bundle to QuickJS bytecode with the same runtime that will run it (`catwalk-js`, embedded
 //!    in this binary), inside the sandbox;
-//! 5. takes a snapshot of the runtime with the bundle's dependencies evaluated (`snapshot.rs`), where its
-//!    evaluation touched nothing an instance must have fresh;
+//! 5. takes snapshots of the runtime (`snapshot.rs`): with the bundle's dependencies evaluated, and through the
+//!    package's start for the arguments it is packed with, where each touched nothing an instance must have fresh;
 //! 6. smoke-tests it: the packed server, under the grants it will be served with and from what it will be
 //!    served from, answers `initialize` and `tools/list`;
 //! 7. keeps the result as one artifact, named by its content: `<state>/packs/<sha256>/` with the runtime
-//!    (`runtime.wasm`), the snapshot (`snapshot.wasm`), the package tree with the bundle and its bytecode
+//!    (`runtime.wasm`), the snapshots (`snapshot.wasm`, `started.wasm`), the package tree with the bundle and its bytecode
 //!    (`app/`, mounted read-only at `/app`) and `manifest.json`. Native code is compiled once and cached by
 //!    wasmtime's module cache.
 //!
@@ -37,7 +37,7 @@ use crate::backend::wasi::{GuestPolicy, WasiRuntime};
 use crate::policy::grants::DirGrant;
 use layer::TOOLS;
 use npm::{installed, last_line, npm_install, run};
-pub use snapshot::{SNAPSHOT_FILE, SnapshotInfo};
+pub use snapshot::{SNAPSHOT_FILE, STARTED_FILE, SnapshotInfo};
 
 /// `catwalk-js`, the JavaScript runtime for `wasm32-wasip1`, built into this binary (empty when the build
 /// could not make it; `CATWALK_JS_RUNTIME` names a file instead).
@@ -125,6 +125,9 @@ pub struct Manifest {
     /// The snapshot instances start from (`snapshot.wasm`), or why there is none.
     #[serde(default)]
     pub snapshot: Option<SnapshotInfo>,
+    /// The snapshot taken through the start (`started.wasm`), or why there is none.
+    #[serde(default)]
+    pub started: Option<SnapshotInfo>,
 }
 
 /// A packed server, ready to serve.
@@ -139,12 +142,17 @@ impl Artifact {
         self.dir.join("runtime.wasm")
     }
 
-    /// The module to serve under `policy`: the snapshot, unless there is none or `policy`'s env sets a variable
-    /// the snapshot's evaluation read; else the runtime, which evaluates everything at each start.
+    /// The module to serve under `policy`: the first snapshot that serves it (the one taken through the start,
+    /// then the other: `snapshot.rs`); else the runtime, which evaluates everything at each start.
     pub fn program_path(&self, policy: &GuestPolicy) -> PathBuf {
-        match &self.manifest.snapshot {
-            Some(snapshot) if snapshot.serves(policy) => self.dir.join(SNAPSHOT_FILE),
-            _ => self.runtime_path(),
+        let serves =
+            |snapshot: &Option<SnapshotInfo>| snapshot.as_ref().is_some_and(|s| s.serves(policy));
+        if serves(&self.manifest.started) {
+            self.dir.join(STARTED_FILE)
+        } else if serves(&self.manifest.snapshot) {
+            self.dir.join(SNAPSHOT_FILE)
+        } else {
+            self.runtime_path()
         }
     }
 
@@ -483,14 +491,19 @@ impl Packer {
             tools: Vec::new(),
             verified: Some(verified),
             snapshot: None,
+            started: None,
         };
         tokio::fs::write(scratch.join("runtime.wasm"), &self.runtime)
             .await
             .map_err(io("writing the runtime"))?;
         let _ = tokio::fs::remove_file(app.join("catwalk-entry.mjs")).await;
 
-        // The snapshot, taken in the sandbox with the package tree alone granted (nothing of a tenant).
-        manifest.snapshot = Some(self.take_snapshot(&app, scratch).await);
+        // The snapshots, taken in the sandbox with the package tree alone granted (nothing of a tenant).
+        let (snapshot, started) = self
+            .take_snapshots(&app, scratch, &manifest.bin, &request.args)
+            .await;
+        manifest.snapshot = Some(snapshot);
+        manifest.started = started;
 
         // Smoke test, from the scratch tree, under the grants it will be served with, from what it will be
         // served from.
@@ -592,6 +605,7 @@ pub(super) mod tests {
                 tools: Vec::new(),
                 verified: None,
                 snapshot: None,
+                started: None,
             },
         }
     }

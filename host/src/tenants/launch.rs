@@ -230,7 +230,11 @@ impl Host {
             version = %artifact.manifest.version,
             artifact = %artifact.manifest.sha256,
             cached,
-            snapshot = program != artifact.runtime_path(),
+            // What it starts from: `started.wasm`, `snapshot.wasm` (pack/snapshot.rs), or `runtime.wasm`.
+            from = %program
+                .file_name()
+                .map(|name| name.to_string_lossy())
+                .unwrap_or_default(),
             took = ?started.elapsed(),
             "serving the package packed to WASI"
         );

@@ -18,26 +18,18 @@
 //! With `CATWALK_JS_COMPILE=<file>` the runtime does not run the program: it compiles the module to bytecode,
 //! writes it to that file and exits (`catwalk pack` does this once per package, so no session parses it).
 //!
-//! **Snapshots.** `wizer-initialize` (run once by `catwalk pack` under wasmtime-wizer) does everything of a start
-//! that is the same for every instance: the engine, the prelude, the program's bytecode loaded, and its module
-//! evaluated. `catwalk pack` bundles a package so that this evaluation runs its dependencies only; the
-//! package's own code is the module's default export, which each instance calls when it starts. What belongs to
-//! one instance is left out of the snapshot and read at that start: the environment and `process.argv` (read
-//! through views filled then; the names read while the snapshot was taken are reported, so catwalk serves a
-//! tenant whose env sets one of them without the snapshot), the clock's origin, and randomness (`Math.random` is
-//! seeded then). A snapshot whose evaluation wanted randomness, wrote output or made a request is reported as
-//! unusable. wasi-libc's table of preopened dirs is forgotten before the snapshot is taken, so each instance
-//! finds its own.
+//! **Snapshots** (`catwalk pack` takes them at pack time with wasmtime-wizer): see `snapshot.rs`.
 
 mod fs;
 mod heap;
 mod input;
 mod intl;
 mod net;
+mod snapshot;
 mod whatwg;
 mod zlib;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -49,13 +41,11 @@ use rquickjs::{
 };
 
 use input::{Input, Stdin};
+use snapshot::barrier;
 
 const PRELUDE: &str = include_str!("prelude.js");
 /// Where the program is looked for when `CATWALK_JS_MAIN` names none, in this order.
 const DEFAULT_MAINS: [&str; 3] = ["/app/main.jsc", "/app/main.mjs", "/app/main.js"];
-
-/// The program a snapshot loads: where `catwalk pack` puts the bytecode.
-const SNAPSHOT_MAIN: &str = "/app/main.jsc";
 
 /// The engine ready to start a program: the prelude run and the program's module evaluated.
 struct Ready {
@@ -68,96 +58,16 @@ struct Ready {
 }
 
 thread_local! {
-    /// The engine as `wizer-initialize` left it, in a snapshot; `None` in a runtime started cold.
-    static SNAPSHOT: RefCell<Option<Ready>> = const { RefCell::new(None) };
-    /// While the snapshot is taken: what the evaluation did that belongs to one instance (see the module docs).
-    static SNAPSHOTTING: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
-    /// Where `__catwalk.now()` counts from: the instance's start (set again when a snapshot starts).
-    static CLOCK: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    /// Where `__catwalk.now()` counts from, and what it counted at that moment (an instance made from a snapshot
+    /// goes on from the snapshot's count, so the timers it holds keep their delays).
+    static CLOCK: Cell<Option<(Instant, f64)>> = const { Cell::new(None) };
 }
 
-/// Notes, while a snapshot is being taken, that its evaluation did something no snapshot may hold.
-fn barrier(what: &str) {
-    SNAPSHOTTING.with_borrow_mut(|seen| {
-        if let Some(seen) = seen
-            && !seen.iter().any(|s| s == what)
-        {
-            seen.push(what.to_owned());
-        }
-    });
-}
-
-#[allow(unsafe_code)]
-// SAFETY (of the declaration): wasi-libc defines this function with exactly this signature.
-unsafe extern "C" {
-    /// wasi-libc: forget the preopened dirs found so far, so the next path lookup finds this instance's.
-    fn __wasilibc_reset_preopens();
-}
-
-/// Takes the snapshot's state (see the module docs) and reports on stdout, in one JSON line, whether it can be
-/// used and which environment variables its evaluation read.
-#[allow(unsafe_code)]
-// SAFETY (of the export): no other symbol of the program is named `wizer-initialize`.
-#[unsafe(export_name = "wizer-initialize")]
-pub extern "C" fn wizer_initialize() {
-    SNAPSHOTTING.set(Some(Vec::new()));
-    let prepared = load(SNAPSHOT_MAIN)
-        .map_err(|e| format!("cannot read {SNAPSHOT_MAIN}: {e}"))
-        .and_then(|program| prepare(SNAPSHOT_MAIN, program, true));
-    let report = match prepared {
-        Ok(ready) => {
-            let env: Vec<String> = ready
-                .context
-                .with(|ctx| {
-                    let host: Object = ctx.globals().get("__catwalk").ok()?;
-                    let reads: Function = host.get("snapshotReads").ok()?;
-                    reads.call::<_, Vec<String>>(()).ok()
-                })
-                .unwrap_or_default();
-            let barriers = SNAPSHOTTING.take().unwrap_or_default();
-            if barriers.is_empty() {
-                // The evaluation's garbage is collected here, once, rather than in every instance.
-                ready.runtime.run_gc();
-                // Instances allocate on pages of their own, not into the snapshot's shared ones.
-                ready.context.with(|ctx| heap::seal(&ctx));
-                let heap = heap::allocated(&ready.runtime);
-                SNAPSHOT.set(Some(Ready { heap, ..ready }));
-            }
-            let reason = format!("its evaluation used {}", barriers.join(", "));
-            report_line(barriers.is_empty(), &reason, &env)
-        }
-        Err(reason) => report_line(false, &format!("its evaluation failed: {reason}"), &[]),
-    };
-    SNAPSHOTTING.set(None);
-    write(1, report.as_bytes());
-    #[allow(unsafe_code)]
-    // SAFETY: a wasi-libc function with no arguments, called when no path lookup is in progress.
-    unsafe {
-        __wasilibc_reset_preopens()
-    };
-}
-
-/// The snapshot's report: `{"catwalk-snapshot": {"usable": …, "reason": …, "env": […]}}`.
-fn report_line(usable: bool, reason: &str, env: &[String]) -> String {
-    let quote = |text: &str| {
-        let mut out = String::from("\"");
-        for c in text.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-        out
-    };
-    let env: Vec<String> = env.iter().map(|name| quote(name)).collect();
-    format!(
-        "{{\"catwalk-snapshot\":{{\"usable\":{usable},\"reason\":{},\"env\":[{}]}}}}\n",
-        quote(reason),
-        env.join(",")
-    )
+/// Milliseconds on `__catwalk.now()`'s clock.
+fn now() -> f64 {
+    CLOCK.get().map_or(0.0, |(origin, at)| {
+        at + origin.elapsed().as_secs_f64() * 1e3
+    })
 }
 
 /// How much the heap may grow during a start before the engine collects cycles.
@@ -172,9 +82,9 @@ enum Program {
 }
 
 fn main() -> ExitCode {
-    if let Some(ready) = SNAPSHOT.take() {
-        CLOCK.set(Some(Instant::now()));
-        return match run(ready) {
+    if let Some(taken) = snapshot::take() {
+        CLOCK.set(Some((Instant::now(), taken.clock)));
+        return match run(taken.ready, taken.started) {
             Ok(code) => ExitCode::from(code),
             Err(message) => {
                 eprintln!("catwalk-js: {message}");
@@ -205,7 +115,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match prepare(&main, program, false).and_then(run) {
+    match prepare(&main, program, false).and_then(|ready| run(ready, false)) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
             eprintln!("catwalk-js: {message}");
@@ -314,9 +224,10 @@ fn prepare(name: &str, program: Program, snapshot: bool) -> Result<Ready, String
     })
 }
 
-/// Starts the program (this instance's env, argv, clock and randomness, then the package's own code) and runs it
+/// Starts the program (this instance's env, argv, clock and randomness, then the package's own code; `started`:
+/// a snapshot taken through the start, which only takes this instance's env, clock and randomness) and runs it
 /// to the end of its event loop: the exit code.
-fn run(ready: Ready) -> Result<u8, String> {
+fn run(ready: Ready, started: bool) -> Result<u8, String> {
     let Ready {
         runtime,
         context,
@@ -329,7 +240,9 @@ fn run(ready: Ready) -> Result<u8, String> {
     runtime.set_gc_threshold(heap + START_ALLOWANCE);
     context.with(|ctx| -> Result<(), String> {
         let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
-        let start: Function = host.get("start").map_err(|e| e.to_string())?;
+        let start: Function = host
+            .get(if started { "resume" } else { "start" })
+            .map_err(|e| e.to_string())?;
         start
             .call::<_, ()>(())
             .catch(&ctx)
@@ -338,30 +251,18 @@ fn run(ready: Ready) -> Result<u8, String> {
     let mut stdin = Stdin::new();
     loop {
         drain(&runtime, &rejections)?;
-        let (next, referenced, listening, open) = context.with(|ctx| -> Result<_, String> {
-            let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
-            let tick: Function = host.get("tick").map_err(|e| e.to_string())?;
-            let state: rquickjs::Array = tick
-                .call(())
-                .catch(&ctx)
-                .map_err(|e| format!("uncaught: {}", caught(&e)))?;
-            let next: f64 = state.get(0).map_err(|e| e.to_string())?;
-            let referenced: u32 = state.get(1).map_err(|e| e.to_string())?;
-            let listening: bool = state.get(2).map_err(|e| e.to_string())?;
-            let open: u32 = state.get(3).map_err(|e| e.to_string())?;
-            Ok((next, referenced, listening, open))
-        })?;
-        if runtime.is_job_pending() || next == 0.0 {
+        let loop_state = tick(&context)?;
+        if runtime.is_job_pending() || loop_state.next == 0.0 {
             continue;
         }
         // Node's rule: the program ends when no one listens on stdin and nothing referenced is left (timers,
         // requests in flight).
-        if !listening && referenced == 0 {
+        if !loop_state.listening && loop_state.referenced == 0 {
             break;
         }
-        let wait = (next > 0.0).then(|| Duration::from_secs_f64(next / 1e3));
+        let wait = (loop_state.next > 0.0).then(|| Duration::from_secs_f64(loop_state.next / 1e3));
         let input = stdin
-            .next(listening, open > 0, wait)
+            .next(loop_state.listening, loop_state.open > 0, wait)
             .map_err(|e| format!("stdin: {e}"))?;
         if input == Input::Timeout {
             continue;
@@ -393,6 +294,38 @@ fn run(ready: Ready) -> Result<u8, String> {
         let process: Object = ctx.globals().get("process").map_err(|e| e.to_string())?;
         let code: Option<i32> = process.get("exitCode").unwrap_or(None);
         Ok(code.map_or(0, |c| c.clamp(0, 255) as u8))
+    })
+}
+
+/// Where the event loop stands after its due timers ran (`__catwalk.tick`).
+struct LoopState {
+    /// Milliseconds to the next timer (0: due now; negative: none).
+    next: f64,
+    /// Referenced timers and requests in flight.
+    referenced: u32,
+    /// Whether someone listens on stdin.
+    listening: bool,
+    /// Requests in flight.
+    open: u32,
+}
+
+/// Runs the timers that are due.
+fn tick(context: &Context) -> Result<LoopState, String> {
+    context.with(|ctx| {
+        let host: Object = ctx.globals().get("__catwalk").map_err(|e| e.to_string())?;
+        let tick: Function = host.get("tick").map_err(|e| e.to_string())?;
+        let state: rquickjs::Array = tick
+            .call(())
+            .catch(&ctx)
+            .map_err(|e| format!("uncaught: {}", caught(&e)))?;
+        let get = |i| state.get::<rquickjs::Value>(i).map_err(|e| e.to_string());
+        let number = |i| get(i).map(|v| v.as_number().unwrap_or(0.0));
+        Ok(LoopState {
+            next: number(0)?,
+            referenced: number(1)? as u32,
+            listening: get(2)?.as_bool().unwrap_or(false),
+            open: number(3)? as u32,
+        })
     })
 }
 
@@ -444,15 +377,8 @@ fn caught(error: &CaughtError<'_>) -> String {
 /// The host functions the prelude builds on, as `globalThis.__catwalk`.
 fn install(ctx: &Ctx<'_>, snapshot: bool) -> rquickjs::Result<()> {
     let host = Object::new(ctx.clone())?;
-    CLOCK.set(Some(Instant::now()));
-    host.set(
-        "now",
-        Function::new(ctx.clone(), || {
-            CLOCK
-                .get()
-                .map_or(0.0, |start| start.elapsed().as_secs_f64() * 1e3)
-        })?,
-    )?;
+    CLOCK.set(Some((Instant::now(), 0.0)));
+    host.set("now", Function::new(ctx.clone(), now)?)?;
     host.set("snapshotting", snapshot)?;
     host.set(
         "barrier",
@@ -525,7 +451,10 @@ fn digest<'js>(
 
 /// The environment the sandbox gave: only the variables granted.
 fn env<'js>(ctx: Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    barrier("the environment");
+    // A snapshot taken through the start reads the env it is for, and forgets it after (snapshot.rs).
+    if !snapshot::starting() {
+        barrier("the environment");
+    }
     let env = Object::new(ctx)?;
     for (name, value) in std::env::vars() {
         env.set(name, value)?;
@@ -535,6 +464,9 @@ fn env<'js>(ctx: Ctx<'js>) -> rquickjs::Result<Object<'js>> {
 
 /// Writes to stdout (1) or stderr (2) at once: nothing is held back when the program exits.
 fn write(fd: i32, bytes: &[u8]) -> bool {
+    if snapshot::hold(fd, bytes) {
+        return true;
+    }
     barrier("output");
     let written = match fd {
         2 => {

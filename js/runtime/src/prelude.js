@@ -331,25 +331,74 @@
     getOwnPropertyDescriptor(target, key) { read(key); return Reflect.getOwnPropertyDescriptor(target, key); },
     ownKeys(target) { read("*"); return Reflect.ownKeys(target); },
     // Node keeps strings only.
-    set(target, key, value) { target[key] = String(value); return true; },
-    defineProperty(target, key, descriptor) { target[key] = String(descriptor.value); return true; },
-    deleteProperty(target, key) { delete target[key]; return true; },
+    set(target, key, value) { if (starting) touched.add(key); target[key] = String(value); return true; },
+    defineProperty(target, key, descriptor) { if (starting) touched.add(key); target[key] = String(descriptor.value); return true; },
+    deleteProperty(target, key) { if (starting) touched.add(key); delete target[key]; return true; },
   });
   const argv = [];
   host.snapshotReads = () => [...envReads];
-  host.start = () => {
-    host.snapshotting = false;
+  // catwalk's own variables for the runtime are not the program's environment; a name the program set (or
+  // deleted) itself during a snapshot's start keeps what it did.
+  const fill = (own, keep) => {
+    for (const [name, value] of Object.entries(own)) if (!name.startsWith("CATWALK_JS_") && !keep.has(name)) env[name] = value;
+  };
+  // While a snapshot is taken through the start (`host.startSnapshot`): the program runs with the arguments
+  // the snapshot is for, its env reads are recorded, and what belongs to one instance stops the snapshot.
+  let starting = false;
+  const touched = new Set();
+  const begin = () => {
     const own = host.env();
     argv.push(...(own.CATWALK_JS_ARGV ? JSON.parse(own.CATWALK_JS_ARGV) : ["catwalk-js", own.CATWALK_JS_MAIN ?? "/app/main.js"]));
-    // catwalk's own variables for the runtime are not the program's environment.
-    for (const [name, value] of Object.entries(own)) if (!name.startsWith("CATWALK_JS_")) env[name] = value;
+    fill(own, touched);
     started = host.now();
     seed = null;
-    // The package's own code, bundled apart from its dependencies by `catwalk pack`.
+    // The package's own code, bundled apart from its dependencies by `catwalk pack` (it runs at once, up to its
+    // first await).
     if (typeof host.main === "function") host.main().catch(fatal);
   };
+  host.start = () => {
+    host.snapshotting = false;
+    begin();
+  };
+  host.startSnapshot = () => {
+    starting = true;
+    begin();
+  };
+  // An instance made from a snapshot taken through the start: its own env (the snapshot's program saw none of
+  // the names it sets, or catwalk would not serve it this snapshot), clock and randomness.
+  host.resume = () => {
+    host.snapshotting = false;
+    starting = false;
+    fill(host.env(), touched);
+    started = host.now();
+    seed = null;
+  };
+  // During a snapshot's start, the file system is the package's tree, read: anything else (a tenant's grant, a
+  // file written or held open) would differ from one instance to the next.
+  if (host.snapshotting) {
+    const reads = new Set(["readFile", "stat", "readdir", "readlink", "realpath"]);
+    const inTree = (path) => {
+      const parts = [];
+      for (const part of String(path).split("/")) {
+        if (part === "..") parts.pop();
+        else if (part !== "" && part !== ".") parts.push(part);
+      }
+      return parts[0] === "app";
+    };
+    for (const [name, call] of Object.entries(host.fs)) {
+      host.fs[name] = (...args) => {
+        if (starting && !(reads.has(name) && inTree(args[0]))) host.barrier("the file system outside the package");
+        return call(...args);
+      };
+    }
+    const lookup = host.dnsLookup;
+    host.dnsLookup = (...args) => {
+      host.barrier("a request");
+      return lookup(...args);
+    };
+  }
   Object.defineProperty(process, "argv", {
-    get() { if (host.snapshotting) host.barrier("process.argv"); return argv; },
+    get() { if (host.snapshotting && !starting) host.barrier("process.argv"); return argv; },
     set(value) { argv.length = 0; argv.push(...value); },
     enumerable: true,
     configurable: true,

@@ -27,11 +27,12 @@ pub struct Snapshot {
 }
 
 impl WasiRuntime {
-    /// Runs `wasm`'s `wizer-initialize` under `policy` (its env, dirs and memory limit; no network), within
-    /// `timeout`, and gives the module it leaves.
+    /// Runs `wasm`'s export `init` (wizer's is `wizer-initialize`) under `policy` (its env, dirs and memory
+    /// limit; no network), within `timeout`, and gives the module it leaves.
     pub async fn snapshot(
         &self,
         wasm: &[u8],
+        init: &str,
         policy: &GuestPolicy,
         timeout: Duration,
     ) -> Result<Snapshot, WasiError> {
@@ -39,7 +40,8 @@ impl WasiRuntime {
             let what = what.to_owned();
             move |source| WasiError::Wasmtime { what, source }
         };
-        let wizer = Wizer::new();
+        let mut wizer = Wizer::new();
+        wizer.init_func(init);
         let (cx, instrumented) = wizer
             .instrument(wasm)
             .map_err(wasmtime_err("preparing the module for its snapshot"))?;
