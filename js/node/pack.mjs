@@ -190,7 +190,7 @@ const isOwn = (file) => file.startsWith(own + path.sep) && !path.relative(own, f
 // env and arguments). A module of the package imported only by `require` or `import()` stays where it is.
 async function dependencies() {
   const probe = await build({ ...options, entryPoints: [bin], write: false, metafile: true, absWorkingDir: root }).catch(() => null);
-  if (!probe) return [];
+  if (!probe) return { eager: [], inputs: [] };
   const seen = new Set();
   const eager = [];
   const visit = (key) => {
@@ -204,14 +204,15 @@ async function dependencies() {
     }
   };
   visit(path.relative(root, bin));
-  return eager;
+  return { eager, inputs: Object.keys(probe.metafile.inputs).map((key) => (key.includes(":") ? key : path.join(root, key))) };
 }
 
 const entry = path.join(root, "catwalk-entry.mjs");
 const globals = `import ${JSON.stringify(path.join(tools, "globals.js"))};\n`;
-const eager = await dependencies();
-// The MCP SDK's message schemas, run over a client's first messages while the snapshot is taken (mcp-warm.js).
-const sdks = [...new Set(eager.map((d) => /^(.*\/node_modules\/@modelcontextprotocol\/sdk\/dist\/(?:esm|cjs))\//.exec(d ?? "")?.[1]).filter(Boolean))]
+const { eager, inputs } = await dependencies();
+// The MCP SDK's message schemas, run over a client's first messages while the snapshot is taken (mcp-warm.js):
+// each copy of the SDK the bundle holds, whether the package imports it statically or with `import()`.
+const sdks = [...new Set(inputs.map((d) => /^(.*\/node_modules\/@modelcontextprotocol\/sdk\/dist\/(?:esm|cjs))\//.exec(d)?.[1]).filter(Boolean))]
   .map((dir) => path.join(dir, "types.js"))
   .filter((file) => existsSync(file));
 const warm = sdks.length === 0 ? "" : `import { warm as __catwalkWarm } from ${JSON.stringify(path.join(tools, "mcp-warm.js"))};\n${sdks
