@@ -90,8 +90,9 @@ ${await stubExports(args.path)}`,
     }));
     // A module that is not there (an optional dependency not installed) fails where Node fails: when it is
     // required or dynamically imported, which a package guards with try/catch. A static import of one is still
-    // a bundling error, as it is an error for Node at start.
-    b.onResolve({ filter: /.*/ }, async (args) => {
+    // a bundling error, as it is an error for Node at start. Only packages are looked for (a bare name): each
+    // look is a second resolution, and a tree such as an API client's requires thousands of its own files.
+    b.onResolve({ filter: /^[^./]/ }, async (args) => {
       if (args.pluginData?.catwalkRetry || (args.kind !== "require-call" && args.kind !== "dynamic-import")) return undefined;
       const found = await b.resolve(args.path, {
         kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { catwalkRetry: true },

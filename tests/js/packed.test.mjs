@@ -431,11 +431,11 @@ describe("a snapshot taken through the package's start", () => {
   const fixture = path.join(repo, "tests/fixtures/start-package");
   const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
   // Each in a state dir of its own: an artifact's snapshots are taken for the arguments it is first packed with.
-  const pack = async (args) => {
+  const pack = async (args, env = []) => {
     const { execFileSync } = await import("node:child_process");
     const state = mkdtempSync(path.join(tmpdir(), "catwalk-start-state-"));
     chmodSync(state, 0o755);
-    const manifest = JSON.parse(execFileSync(bin, ["pack", fixture, "--json", "--state-dir", state, "--", ...args], { encoding: "utf8" }));
+    const manifest = JSON.parse(execFileSync(bin, ["pack", fixture, "--json", "--state-dir", state, ...env.flatMap((e) => ["--env", e]), "--", ...args], { encoding: "utf8" }));
     return { manifest, state };
   };
 
@@ -469,9 +469,15 @@ describe("a snapshot taken through the package's start", () => {
     }
   });
 
-  for (const [mode, why] of [["random", /randomness/], ["outside", /the file system outside the package/]]) {
-    test(`a start that uses ${mode === "random" ? "randomness" : "a file outside its package"} is not snapshotted, and says why`, async () => {
-      const { manifest, state } = await pack([mode]);
+  const cases = [
+    ["randomness", "random", /randomness/],
+    ["a file outside its package", "outside", /the file system outside the package/],
+    // The smoke test has the token; the snapshot through the start has no env.
+    ["an exit (no token in its env)", "exit", /process\.exit\(1\)/, ["START_TOKEN=x"]],
+  ];
+  for (const [what, mode, why, env] of cases) {
+    test(`a start that uses ${what} is not snapshotted, and says why`, async () => {
+      const { manifest, state } = await pack([mode], env);
       try {
         assert.equal(manifest.started?.usable, false, JSON.stringify(manifest.started));
         assert.match(manifest.started.reason, why);

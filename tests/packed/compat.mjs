@@ -42,7 +42,9 @@ const SWEEP = [
   ["@stripe/mcp", {}, ["--tools=all", "--api-key=sk_test_placeholder"]],
   ["@heroku/mcp-server", { HEROKU_API_KEY: "placeholder" }],
   ["@playwright/mcp"],
-  ["mcp-mermaid@0.4.1"],
+  // npm_config_ignore_scripts: its tree's install script (playwright's) downloads a browser this machine cannot reach;
+  // packing never runs install scripts, so both sides install the same way.
+  ["mcp-mermaid@0.4.1", { npm_config_ignore_scripts: "true" }],
   ["@kimtaeyoon83/mcp-server-youtube-transcript"],
   ["@wonderwhy-er/desktop-commander"],
   ["time-mcp@1.0.6"],

@@ -401,9 +401,18 @@ fn install(ctx: &Ctx<'_>, snapshot: bool) -> rquickjs::Result<()> {
     zlib::install(ctx, &host)?;
     host.set(
         "exit",
-        Function::new(ctx.clone(), |code: Opt<i32>| -> () {
+        Function::new(ctx.clone(), |ctx: Ctx<'_>, code: Opt<i32>| {
+            let code = code.0.unwrap_or(0);
+            // A start that exits while its snapshot is taken is not snapshotted: it stops there, and says so.
+            if snapshot::starting() {
+                barrier(&format!("process.exit({code})"));
+                return Err::<(), _>(rquickjs::Exception::throw_internal(
+                    &ctx,
+                    "the program exited while its snapshot was taken",
+                ));
+            }
             let _ = std::io::stdout().flush();
-            std::process::exit(code.0.unwrap_or(0))
+            std::process::exit(code)
         })?,
     )?;
     ctx.globals().set("__catwalk", host)

@@ -13,7 +13,8 @@
 //!   package's own code runs, and its event loop until it waits (for stdin, or a timer). catwalk serves it only
 //!   to a tenant started with those arguments whose env sets none of the names the start read. The program may
 //!   read the package's tree and print (what it printed is written again by each instance as it starts); a
-//!   snapshot whose start wanted randomness, made a request, or touched any other file is reported as unusable.
+//!   snapshot whose start wanted randomness, made a request, touched any other file, or exited (a server that
+//!   needs a token in its env, say) is reported as unusable.
 //!   The env it read is forgotten (wasi-libc's copy too), so each instance reads its own.
 //!
 //! wasi-libc's table of preopened dirs is forgotten before either is written, so each instance finds its own.
@@ -122,6 +123,7 @@ fn take_snapshot(through_start: bool) {
                 Ok(ready)
             }
         });
+    let what = if through_start { "start" } else { "evaluation" };
     let report = match prepared {
         Ok(ready) => {
             let env: Vec<String> = ready
@@ -145,11 +147,18 @@ fn take_snapshot(through_start: bool) {
                     clock: now(),
                 }));
             }
-            let what = if through_start { "start" } else { "evaluation" };
             let reason = format!("its {what} used {}", barriers.join(", "));
             report_line(barriers.is_empty(), &reason, &env)
         }
-        Err(reason) => report_line(false, &format!("it failed: {reason}"), &[]),
+        Err(reason) => {
+            // What stopped it may be what no snapshot may hold (an exit, say): that is the reason.
+            let barriers = SNAPSHOTTING.take().unwrap_or_default();
+            let reason = match barriers.is_empty() {
+                true => format!("it failed: {reason}"),
+                false => format!("its {what} used {}", barriers.join(", ")),
+            };
+            report_line(false, &reason, &[])
+        }
     };
     SNAPSHOTTING.set(None);
     STARTING.set(false);
