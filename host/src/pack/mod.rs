@@ -507,28 +507,34 @@ impl Packer {
 
         // Smoke test, from the scratch tree, under the grants it will be served with, from what it will be
         // served from.
-        let trial = Artifact {
+        let mut trial = Artifact {
             dir: scratch.to_path_buf(),
             manifest: manifest.clone(),
         };
         let served = trial.policy(&request.policy, &request.args);
-        let program = tokio::fs::read(trial.program_path(&served))
-            .await
-            .map_err(io("reading the program to smoke-test"))?;
-        manifest.tools = self
-            .smoke(&program, &served)
-            .await
-            .map_err(|reason| PackError::Smoke {
-                package: package.clone(),
-                reason: if manifest.addons.is_empty() {
-                    reason
-                } else {
-                    format!(
-                        "{reason} (the package tree has native addons, which cannot run in WASI: {})",
-                        manifest.addons.join(", ")
-                    )
-                },
-            })?;
+        let mut smoked = self.smoke_from(&trial, &served).await?;
+        if let Err(reason) = &smoked
+            && let Some(started) = manifest.started.as_mut()
+            && trial.program_path(&served).ends_with(STARTED_FILE)
+        {
+            // What only the snapshot through the start got wrong (it is larger, say, than the tenant's memory):
+            // that snapshot serves no one, and the test is run again from what is served instead.
+            started.usable = false;
+            started.reason = format!("its smoke test failed: {reason}");
+            trial.manifest = manifest.clone();
+            smoked = self.smoke_from(&trial, &served).await?;
+        }
+        manifest.tools = smoked.map_err(|reason| PackError::Smoke {
+            package: package.clone(),
+            reason: if manifest.addons.is_empty() {
+                reason
+            } else {
+                format!(
+                    "{reason} (the package tree has native addons, which cannot run in WASI: {})",
+                    manifest.addons.join(", ")
+                )
+            },
+        })?;
         tokio::fs::write(
             scratch.join("manifest.json"),
             serde_json::to_vec_pretty(&manifest).unwrap_or_default(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Packer, SMOKE_TIMEOUT};
+use super::{Artifact, PackError, Packer, SMOKE_TIMEOUT, io};
 use crate::backend::ServerEvent;
 use crate::backend::wasi::{GuestPolicy, WasiServer};
 
@@ -68,6 +68,18 @@ impl Packer {
         self.smoke_on(&server)
             .await
             .map_err(|reason| with_stderr(reason, &server))
+    }
+
+    /// [`Self::smoke`] of what `artifact` serves under `policy`; the outer error is reading it.
+    pub(super) async fn smoke_from(
+        &self,
+        artifact: &Artifact,
+        policy: &GuestPolicy,
+    ) -> Result<Result<Vec<String>, String>, PackError> {
+        let program = tokio::fs::read(artifact.program_path(policy))
+            .await
+            .map_err(io("reading the program to smoke-test"))?;
+        Ok(self.smoke(&program, policy).await)
     }
 
     pub(super) async fn smoke_on(&self, server: &Arc<WasiServer>) -> Result<Vec<String>, String> {
