@@ -167,15 +167,23 @@ mod tests {
     use crate::pack::Artifact;
     use crate::pack::tests::artifact;
 
+    /// A usable snapshot that read `env`, taken through the start with `argv` if given.
+    fn taken(env: &[&str], argv: Option<String>) -> SnapshotInfo {
+        SnapshotInfo {
+            usable: true,
+            reason: String::new(),
+            env: env.iter().map(|n| n.to_string()).collect(),
+            argv,
+            bytes: 1,
+        }
+    }
+
     #[test]
     fn a_tenant_whose_env_sets_what_the_snapshot_read_starts_without_it() {
         let mut packed = artifact();
         let snapshot = |usable: bool, env: &[&str]| SnapshotInfo {
             usable,
-            reason: String::new(),
-            env: env.iter().map(|n| n.to_string()).collect(),
-            argv: None,
-            bytes: 1,
+            ..taken(env, None)
         };
         let serves = |packed: &Artifact, names: &[&str]| {
             let mut base = GuestPolicy::new();
@@ -205,30 +213,18 @@ mod tests {
     #[test]
     fn the_snapshot_through_the_start_serves_only_its_arguments_and_an_env_it_did_not_read() {
         let mut packed = artifact();
-        packed.manifest.snapshot = Some(SnapshotInfo {
-            usable: true,
-            reason: String::new(),
-            env: vec!["DEBUG".into()],
-            argv: None,
-            bytes: 1,
-        });
+        packed.manifest.snapshot = Some(taken(&["DEBUG"], None));
         let evaluated = packed.dir.join(SNAPSHOT_FILE);
         let started = packed.dir.join(STARTED_FILE);
         let argv = |args: &[&str]| {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             packed.policy(&GuestPolicy::new(), &args).env
         };
-        let taken = argv(&["stdio"])
+        let stdio = argv(&["stdio"])
             .into_iter()
             .find(|(k, _)| k == ARGV)
             .map(|(_, v)| v);
-        packed.manifest.started = Some(SnapshotInfo {
-            usable: true,
-            reason: String::new(),
-            env: vec!["MEMORY_FILE_PATH".into()],
-            argv: taken,
-            bytes: 1,
-        });
+        packed.manifest.started = Some(taken(&["MEMORY_FILE_PATH"], stdio));
         let serves = |packed: &Artifact, args: &[&str], names: &[&str]| {
             let mut base = GuestPolicy::new();
             base.env = names.iter().map(|n| (n.to_string(), "v".into())).collect();
