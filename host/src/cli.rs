@@ -135,7 +135,10 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
         m.bundle_bytes >> 10,
         m.bytecode_bytes >> 10
     );
-    eprintln!("  tools     {}", list(m.tools.clone()));
+    match &m.unlisted {
+        Some(why) => eprintln!("  tools     not listed: {why}"),
+        None => eprintln!("  tools     {}", list(m.tools.clone())),
+    }
     eprintln!(
         "  stubbed   {}",
         list(

@@ -427,6 +427,61 @@ test("packing on first use has catwalk pack's memory for its steps, whatever --m
   }
 });
 
+// A server that fetches its tool list from its API (as Supabase's does) answers tools/list with an error while
+// its API is out of reach, under Node too: packing, whose smoke test has only the tenant's grants, packs it and
+// says why it has no list; a tenant granted the API is served the list.
+describe("a server whose tools/list needs its API", () => {
+  const fixture = path.join(repo, "tests/fixtures/listing-package");
+  const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
+  // Each test in a state dir of its own: an artifact packed once is not smoke-tested again.
+  const states = [];
+  const newState = () => {
+    const state = mkdtempSync(path.join(tmpdir(), "catwalk-listing-state-"));
+    chmodSync(state, 0o755);
+    states.push(state);
+    return state;
+  };
+  after(() => states.forEach((state) => rmSync(state, { recursive: true, force: true })));
+  const pack = async (state, args, env = []) => {
+    const { execFileSync } = await import("node:child_process");
+    const flags = env.flatMap((e) => ["--env", e]);
+    return JSON.parse(execFileSync(bin, ["pack", fixture, "--json", "--state-dir", state, ...flags, "--", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
+  };
+
+  test("packs without the network and says why it has no list; a tenant granted its API is served the list", async () => {
+    const state = newState();
+    const manifest = await pack(state, []);
+    assert.deepEqual(manifest.tools, []);
+    assert.match(manifest.unlisted ?? "", /tools\/list was answered with an error \(.*fetch failed.*\) after \d+ of its requests went unanswered/, JSON.stringify(manifest));
+    const { fakeApi } = await import("./fake-api.mjs");
+    const api = await fakeApi(["api.test"], work);
+    const config = path.join(work, "listing-tenants.toml");
+    writeFileSync(config, [
+      "[[tenant]]", 'id = "granted"', `package = ${JSON.stringify(fixture)}`, 'sandbox = "wasi"',
+      'env = { TOOLS_API = "https://api.test" }', 'egress = ["https://api.test"]',
+      `egress_resolve = ["api.test:443=127.0.0.1:${api.port}"]`, "",
+    ].join("\n"));
+    const catwalk = await startCatwalk(["--config", config, "--state-dir", state, "--egress-ca", api.ca]);
+    try {
+      const seen = await transcript(`${catwalk.base}/t/granted`, []);
+      assert.deepEqual(seen.tools.tools.map((t) => t.name), ["from_api_test"], JSON.stringify(seen.tools));
+      assert.equal((await api.requests()).at(-1)?.host, "api.test");
+    } finally {
+      await catwalk.stop();
+      api.stop();
+    }
+  });
+
+  test("a tools/list that fails without asking the network still fails the smoke test, and its token is not quoted", async () => {
+    const token = "list-token-0123456789";
+    await assert.rejects(pack(newState(), ["broken"], [`LIST_TOKEN=${token}`]), (error) => {
+      assert.match(String(error.stderr), /failed its smoke test: tools\/list was answered with an error: .*listTools is not a function \(token \[redacted\]\)/);
+      assert.ok(!String(error.stderr).includes(token), String(error.stderr));
+      return true;
+    });
+  });
+});
+
 describe("a snapshot taken through the package's start", () => {
   const fixture = path.join(repo, "tests/fixtures/start-package");
   const bin = process.env.CATWALK_BIN ?? path.join(repo, "target/debug/catwalk");
@@ -467,6 +522,13 @@ describe("a snapshot taken through the package's start", () => {
       await catwalk.stop();
       rmSync(state, { recursive: true, force: true });
     }
+  });
+
+  test("a server that exits as it starts fails its smoke test, and says how it ended", async () => {
+    await assert.rejects(pack(["exit"]), (error) => {
+      assert.match(String(error.stderr), /failed its smoke test: the server exited with status 1 before it (read|answered) initialize/, String(error.stderr));
+      return true;
+    });
   });
 
   const cases = [

@@ -119,6 +119,10 @@ pub struct Manifest {
     pub addons: Vec<String>,
     /// The tools the smoke test listed.
     pub tools: Vec<String>,
+    /// Why the smoke test has no list of tools: its `tools/list` needed the network, which did not answer
+    /// (`smoke.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlisted: Option<String>,
     /// What the package proved before it was packed (version, signatures, provenance).
     #[serde(default)]
     pub verified: Option<crate::packages::Verified>,
@@ -489,6 +493,7 @@ impl Packer {
             missing: report.missing,
             addons: report.addons,
             tools: Vec::new(),
+            unlisted: None,
             verified: Some(verified),
             snapshot: None,
             started: None,
@@ -524,17 +529,30 @@ impl Packer {
             trial.manifest = manifest.clone();
             smoked = self.smoke_from(&trial, &served).await?;
         }
-        manifest.tools = smoked.map_err(|reason| PackError::Smoke {
+        // What the server answered may quote its env (a token): neither the error nor the manifest keeps it.
+        let redactor = crate::backend::Redactor::new(
+            served
+                .env
+                .iter()
+                .filter(|(name, _)| !name.starts_with("CATWALK_JS_"))
+                .map(|(_, value)| value.as_str()),
+        );
+        let listing = smoked.map_err(|reason| PackError::Smoke {
             package: package.clone(),
             reason: if manifest.addons.is_empty() {
-                reason
+                redactor.apply(&reason).into_owned()
             } else {
                 format!(
-                    "{reason} (the package tree has native addons, which cannot run in WASI: {})",
+                    "{} (the package tree has native addons, which cannot run in WASI: {})",
+                    redactor.apply(&reason),
                     manifest.addons.join(", ")
                 )
             },
         })?;
+        manifest.tools = listing.tools;
+        manifest.unlisted = listing
+            .unlisted
+            .map(|why| redactor.apply(&why).into_owned());
         tokio::fs::write(
             scratch.join("manifest.json"),
             serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
@@ -609,6 +627,7 @@ pub(super) mod tests {
                 missing: Vec::new(),
                 addons: Vec::new(),
                 tools: Vec::new(),
+                unlisted: None,
                 verified: None,
                 snapshot: None,
                 started: None,

@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -50,9 +51,14 @@ const QUEUE: usize = 8;
 /// The largest request spec.
 const MAX_SPEC: usize = 1 << 20;
 
+/// Requests (and lookups) of a server's instances that the network did not answer: refused (no egress, or
+/// not granted) or failed. Shared by the instances of one server.
+pub type Unanswered = Arc<AtomicU64>;
+
 /// A guest's network: its way out, its open exchanges, and what `wait` watches.
 pub struct GuestNet {
     outbound: Option<Outbound>,
+    unanswered: Unanswered,
     exchanges: HashMap<i32, Exchange>,
     next: i32,
     progress: Arc<Notify>,
@@ -61,9 +67,10 @@ pub struct GuestNet {
 }
 
 impl GuestNet {
-    pub fn new(outbound: Option<Outbound>, stdin: GuestStdin) -> Self {
+    pub fn new(outbound: Option<Outbound>, unanswered: Unanswered, stdin: GuestStdin) -> Self {
         Self {
             outbound,
+            unanswered,
             exchanges: HashMap::new(),
             next: 1,
             progress: Arc::new(Notify::new()),
@@ -75,6 +82,12 @@ impl GuestNet {
     fn fail(&mut self, message: impl Into<String>) -> i32 {
         self.last_error = message.into();
         ERROR
+    }
+
+    /// [`Self::fail`], for what the network did not answer.
+    fn unanswered(&mut self, message: impl Into<String>) -> i32 {
+        self.unanswered.fetch_add(1, Ordering::Relaxed);
+        self.fail(message)
     }
 }
 
@@ -351,13 +364,18 @@ pub fn add_to_linker<T: HasNet>(linker: &mut Linker<T>) -> wasmtime::Result<()> 
             let outbound = caller.data_mut().net().outbound.clone();
             Box::new(async move {
                 let answer = match (read.and_then(|n| String::from_utf8(n).ok()), outbound) {
-                    (None, _) => Err("the name is not in the guest's memory".to_owned()),
+                    (None, _) => {
+                        return Ok(caller
+                            .data_mut()
+                            .net()
+                            .fail("the name is not in the guest's memory"));
+                    }
                     (Some(_), None) => Err("this server is granted no egress".to_owned()),
                     (Some(name), Some(outbound)) => lookup(&outbound, &name).await,
                 };
                 Ok(match answer {
                     Ok(json) => give(&mut caller, ptr, len, json.as_bytes()).unwrap_or(ERROR),
-                    Err(message) => caller.data_mut().net().fail(message),
+                    Err(message) => caller.data_mut().net().unanswered(message),
                 })
             })
         },
@@ -368,7 +386,7 @@ pub fn add_to_linker<T: HasNet>(linker: &mut Linker<T>) -> wasmtime::Result<()> 
 /// Starts the exchange `spec` names: its handle, or [`ERROR`].
 fn start(net: &mut GuestNet, spec: &[u8]) -> i32 {
     let Some(outbound) = net.outbound.clone() else {
-        return net.fail("catwalk refused the request: this server is granted no egress (its tenant's egress grants are empty)");
+        return net.unanswered("catwalk refused the request: this server is granted no egress (its tenant's egress grants are empty)");
     };
     if net.exchanges.len() >= MAX_OPEN {
         return net.fail(format!(
@@ -396,6 +414,7 @@ fn start(net: &mut GuestNet, spec: &[u8]) -> i32 {
     let (head_tx, head) = oneshot::channel();
     let (parts_tx, parts) = mpsc::channel(QUEUE);
     let progress = net.progress.clone();
+    let unanswered = net.unanswered.clone();
     let body = Fed {
         parts: fed,
         progress: progress.clone(),
@@ -405,6 +424,7 @@ fn start(net: &mut GuestNet, spec: &[u8]) -> i32 {
         let mut response = match sent {
             Ok(response) => response,
             Err(failure) => {
+                unanswered.fetch_add(1, Ordering::Relaxed);
                 let _ = head_tx.send(Err(failure.to_string()));
                 progress.notify_one();
                 return;

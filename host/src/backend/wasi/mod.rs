@@ -325,6 +325,7 @@ pub struct WasiServer {
     name: String,
     spares: Spares,
     stderr_tail: Option<stdio::StderrTail>,
+    unanswered: http::Unanswered,
 }
 
 impl std::fmt::Debug for WasiServer {
@@ -370,6 +371,7 @@ impl WasiServer {
             name: name.to_owned(),
             spares: Spares::default(),
             stderr_tail: None,
+            unanswered: http::Unanswered::default(),
         })
     }
 
@@ -385,6 +387,11 @@ impl WasiServer {
             .as_ref()
             .map(|tail| crate::vocab::lock(tail).iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many of its guests' requests (and lookups) the network did not answer: refused or failed.
+    pub fn unanswered_requests(&self) -> u64 {
+        self.unanswered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Keeps `wanted` instances started ahead of need (while places for spares are left), until `shutdown`.
@@ -491,7 +498,7 @@ impl WasiServer {
                         P1Guest {
                             wasi: builder.build_p1(),
                             limits,
-                            net: http::GuestNet::new(outbound, stdin),
+                            net: http::GuestNet::new(outbound, self.unanswered.clone(), stdin),
                         },
                     );
                     store.limiter(|guest| &mut guest.limits);
@@ -509,7 +516,10 @@ impl WasiServer {
                         table: ResourceTable::new(),
                         limits,
                         http: WasiHttpCtx::new(),
-                        hooks: outgoing::Hooks { outbound },
+                        hooks: outgoing::Hooks {
+                            outbound,
+                            unanswered: self.unanswered.clone(),
+                        },
                     };
                     let mut store = Store::new(engine, data);
                     store.limiter(|guest| &mut guest.limits);

@@ -3,16 +3,20 @@
 //! ([`crate::egress`]).
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::http::Unanswered;
 use crate::egress::{Failure, Outbound};
 
-/// The hooks of one component instance: its way out, if its tenant has one.
+/// The hooks of one component instance: its way out, if its tenant has one, and its server's count of what
+/// the network did not answer.
 pub struct Hooks {
     pub outbound: Option<Outbound>,
+    pub unanswered: Unanswered,
 }
 
 type Sent = Box<
@@ -35,8 +39,10 @@ impl WasiHttpHooks for Hooks {
         _body_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Sent {
         let outbound = self.outbound.clone();
+        let unanswered = self.unanswered.clone();
         Box::new(async move {
             let Some(outbound) = outbound else {
+                unanswered.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::InternalError(Some(
                     "catwalk refused the request: this server is granted no egress".into(),
                 )));
@@ -44,6 +50,9 @@ impl WasiHttpHooks for Hooks {
             let (parts, body) = request.into_parts();
             let url = parts.uri.to_string();
             let sent = outbound.send(parts.method, &url, parts.headers, body).await;
+            if sent.is_err() {
+                unanswered.fetch_add(1, Ordering::Relaxed);
+            }
             match sent {
                 Ok(response) => {
                     let response = response.map(|body| {

@@ -73,7 +73,7 @@ impl WasiRuntime {
             P1Guest {
                 wasi: builder.build_p1(),
                 limits,
-                net: http::GuestNet::new(None, stdin),
+                net: http::GuestNet::new(None, http::Unanswered::default(), stdin),
             },
         );
         store.limiter(|guest| &mut guest.limits);
