@@ -4,7 +4,8 @@
 //    start against the runtime's instantiation, bytecode load and the package's own start), and with catwalk's
 //    default of one spare;
 //  - idle memory per instance: RSS of catwalk and every process below it with N sessions open, less the same with
-//    none, divided by N (RSS and PSS; PSS shares the runtime's and Node's shared pages fairly).
+//    none, divided by N (RSS and PSS; PSS shares the runtime's and Node's shared pages fairly);
+//  - with BENCH_CALL (a tools/call's params as JSON), what that call adds to each idle instance.
 //
 //   cargo build --release -p catwalk && npm ci --prefix tests && node bench/packed.mjs [sessions=20] [starts=30]
 import { spawn } from "node:child_process";
@@ -18,6 +19,8 @@ const state = process.env.CATWALK_STATE_DIR ?? path.join(process.env.CARGO_TARGE
 const packages = (process.env.BENCH_PACKAGES ?? "@modelcontextprotocol/server-memory@2026.8.31,@modelcontextprotocol/server-sequential-thinking@2026.8.31").split(",");
 const sessions = Number(process.argv[2] ?? 20);
 const starts = Number(process.argv[3] ?? 30);
+// A tools/call each idle session makes before its memory is measured again, as JSON ({"name", "arguments"}).
+const call = process.env.BENCH_CALL ? JSON.parse(process.env.BENCH_CALL) : null;
 
 async function start(args) {
   const child = spawn(bin, ["serve", "--port", "0", "--log-format", "json", "--state-dir", state, "--max-sessions", "512", ...args], {
@@ -83,6 +86,20 @@ async function measure(pkg, sandbox) {
   row.rss_per_session = (after.rss - before.rss) / sessions;
   row.pss_per_session = (after.pss - before.pss) / sessions;
   row.dirty_per_session = (after.dirty - before.dirty) / sessions;
+  if (call) {
+    // What one call costs each instance on top of its idle memory (time-mcp's convert_time: Intl).
+    phase(`${pkg} ${sandbox}: idle memory after ${call.name}`);
+    for (const [i, id] of open_.entries()) {
+      const session = { ...headers, "mcp-session-id": id, "mcp-protocol-version": "2025-06-18" };
+      const body = JSON.stringify({ jsonrpc: "2.0", id: 3 + i, method: "tools/call", params: call });
+      const answer = await post(catwalk.base, session, body, call.name).then((r) => r.text());
+      if (!answer.includes('"content"') || answer.includes('"isError":true')) throw new Error(`${call.name} failed: ${answer.slice(0, 200)}`);
+    }
+    await settle();
+    const called = memory(catwalk.child.pid);
+    row.pss_call = (called.pss - after.pss) / sessions;
+    row.dirty_call = (called.dirty - after.dirty) / sessions;
+  }
   for (const id of open_) await close(catwalk.base, id);
   catwalk.child.kill("SIGTERM");
   await new Promise((r) => catwalk.child.once("exit", r));
@@ -122,4 +139,9 @@ for (const pkg of packages) {
   const [node, wasi] = ["npx", "wasi"].map((s) => rows.find((r) => r.pkg === pkg && r.sandbox === s));
   if (!node || !wasi) continue;
   console.log(`| ${pkg} | ${fmt(wasi.start_p50 / node.start_p50, 3)} | ${fmt(wasi.rss_per_session / node.rss_per_session, 3)} | ${fmt(wasi.pss_per_session / node.pss_per_session, 3)} | ${fmt(wasi.dirty_per_session / node.dirty_per_session, 3)} |`);
+}
+if (call) {
+  console.log(`\n| package | run by | PSS / instance added by ${call.name} | Private_Dirty / instance added |`);
+  console.log("|---|---|---|---|");
+  for (const row of rows) console.log(`| ${row.pkg} | ${row.sandbox === "npx" ? "Node (npx)" : "packed, WASI"} | ${fmt(row.pss_call, 3)} MiB | ${fmt(row.dirty_call, 3)} MiB |`);
 }
